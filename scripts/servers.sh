@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Start or stop a local nats-server (JetStream on) and redis-server on loopback, with their data in a
+# temporary folder. Installs both from Debian's packages when they are missing and apt-get is usable.
+#
+#   scripts/servers.sh start    # idempotent: reuses servers this script already started
+#   scripts/servers.sh stop     # stops them and removes their data folder
+#   scripts/servers.sh status
+#
+# Ports and folder come from the environment (defaults below), so tests, the demo and the benchmark
+# can run their own pair side by side:
+#   NATS_PORT (4222)  REDIS_PORT (6379)  SERVERS_DIR (${TMPDIR:-/tmp}/meta-agent-servers-$NATS_PORT)
+#   REDIS_APPENDFSYNC (everysec)        REDIS_PASSWORD / NATS_USER+NATS_PASSWORD (unset: no auth)
+set -euo pipefail
+
+NATS_PORT="${NATS_PORT:-4222}"
+REDIS_PORT="${REDIS_PORT:-6379}"
+SERVERS_DIR="${SERVERS_DIR:-${TMPDIR:-/tmp}/meta-agent-servers-${NATS_PORT}}"
+REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-everysec}"
+
+log() { printf '[servers] %s\n' "$*" >&2; }
+
+find_bin() {
+  local name="$1"
+  command -v "$name" 2>/dev/null && return 0
+  for d in /usr/sbin /usr/bin /usr/local/bin; do
+    [ -x "$d/$name" ] && { echo "$d/$name"; return 0; }
+  done
+  return 1
+}
+
+ensure_installed() {
+  local missing=()
+  find_bin nats-server >/dev/null || missing+=(nats-server)
+  find_bin redis-server >/dev/null || missing+=(redis-server)
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  if ! command -v apt-get >/dev/null 2>&1; then
+    log "missing: ${missing[*]}; install them (Debian/Ubuntu: apt-get install -y ${missing[*]}) and retry"
+    exit 1
+  fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      log "missing: ${missing[*]}; run as root or install them: apt-get install -y ${missing[*]}"
+      exit 1
+    fi
+  fi
+  log "installing ${missing[*]} from Debian's packages"
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  # The Debian package starts a system redis on 6379; we run our own, so leave theirs alone.
+}
+
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+wait_port() {
+  local port="$1" name="$2"
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  log "$name did not open port $port; see $SERVERS_DIR/$name.log"
+  exit 1
+}
+
+start_nats() {
+  if pid_alive "$SERVERS_DIR/nats.pid"; then return 0; fi
+  local auth=""
+  if [ -n "${NATS_USER:-}" ]; then auth="--user $NATS_USER --pass ${NATS_PASSWORD:-}"; fi
+  # shellcheck disable=SC2086
+  "$(find_bin nats-server)" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$SERVERS_DIR/nats" \
+    -l "$SERVERS_DIR/nats.log" -P "$SERVERS_DIR/nats.pid" $auth &
+  disown || true
+  wait_port "$NATS_PORT" nats
+}
+
+start_redis() {
+  if pid_alive "$SERVERS_DIR/redis.pid"; then return 0; fi
+  local args=(--bind 127.0.0.1 --port "$REDIS_PORT" --dir "$SERVERS_DIR/redis" --daemonize yes
+    --pidfile "$SERVERS_DIR/redis.pid" --logfile "$SERVERS_DIR/redis.log"
+    --appendonly yes --appendfsync "$REDIS_APPENDFSYNC" --save "" --protected-mode no)
+  if [ -n "${REDIS_PASSWORD:-}" ]; then args+=(--requirepass "$REDIS_PASSWORD"); fi
+  "$(find_bin redis-server)" "${args[@]}"
+  wait_port "$REDIS_PORT" redis
+}
+
+stop_one() {
+  local pidfile="$1"
+  if pid_alive "$pidfile"; then
+    local pid; pid="$(cat "$pidfile")"
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}
+
+case "${1:-}" in
+  start)
+    ensure_installed
+    mkdir -p "$SERVERS_DIR/nats" "$SERVERS_DIR/redis"
+    start_nats
+    start_redis
+    log "nats-server on nats://127.0.0.1:$NATS_PORT, redis-server on redis://127.0.0.1:$REDIS_PORT (data in $SERVERS_DIR)"
+    ;;
+  stop)
+    stop_one "$SERVERS_DIR/nats.pid"
+    stop_one "$SERVERS_DIR/redis.pid"
+    rm -rf "$SERVERS_DIR"
+    log "stopped (port $NATS_PORT / $REDIS_PORT)"
+    ;;
+  status)
+    pid_alive "$SERVERS_DIR/nats.pid" && echo "nats: running" || echo "nats: stopped"
+    pid_alive "$SERVERS_DIR/redis.pid" && echo "redis: running" || echo "redis: stopped"
+    ;;
+  *)
+    echo "usage: $0 start|stop|status" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,14 @@
+import { Global, Module } from '@nestjs/common';
+import { TerminusModule } from '@nestjs/terminus';
+import { WorkflowModule } from '../workflow/workflow.module.js';
+import { HealthController } from './health.controller.js';
+import { ShutdownState } from './shutdown-state.js';
+
+@Global()
+@Module({
+  imports: [TerminusModule.forRoot({ logger: false }), WorkflowModule],
+  controllers: [HealthController],
+  providers: [ShutdownState],
+  exports: [ShutdownState],
+})
+export class HealthModule {}

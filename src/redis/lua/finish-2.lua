@@ -1,0 +1,25 @@
+--[[
+  Records the decision of a claimed workflow: final status + the decision message, not yet published.
+  Only the current claim holder can finish; a claimer whose lease was taken over gets 'lost'.
+  The due index entry moves to now + lease, so that if this replica dies before publishing,
+  the sweeper publishes the recorded decision.
+
+  KEYS[1] wf   KEYS[2] deadlines
+
+  ARGV[1] corr_id   ARGV[2] claim token   ARGV[3] final status (completed|timeout|failed)
+  ARGV[4] decision message (JSON, exactly the bytes to publish)   ARGV[5] lease ms
+
+  Output: { 1, now }      finished
+          { 0, status }   lost: not evaluating, or claimed by someone else since
+]]
+local wf = redis.call('HMGET', KEYS[1], 'status', 'claim')
+if wf[1] ~= 'evaluating' or wf[2] ~= ARGV[2] then
+  return { 0, wf[1] or '' }
+end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'decision', ARGV[4], 'finished', now, 'published', 0)
+redis.call('HDEL', KEYS[1], 'claim')
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])
+return { 1, now }

@@ -1,0 +1,27 @@
+--[[
+  Marks a finished workflow's decision as published: it leaves the due index, and its keys live on
+  for the retention period (inspection, and de-duplication of repeated triggers).
+
+  KEYS[1] wf   KEYS[2] sig   KEYS[3] deadlines
+
+  ARGV[1] corr_id   ARGV[2] retention ms
+
+  Output: { 1, started ms, finished ms }   marked now (count the decision once, here)
+          { 0 }                            already marked, or not finished, or missing
+]]
+local wf = redis.call('HMGET', KEYS[1], 'status', 'published', 'started', 'finished')
+local status = wf[1]
+if status ~= 'completed' and status ~= 'timeout' and status ~= 'failed' then
+  return { 0 }
+end
+if wf[2] == '1' then
+  return { 0 }
+end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'published', 1, 'published_at', now)
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return { 1, tonumber(wf[3]), tonumber(wf[4]) }

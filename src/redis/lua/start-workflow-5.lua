@@ -1,0 +1,50 @@
+--[[
+  Opens a workflow, once per corr_id, and applies the signals that arrived before the trigger.
+
+  KEYS[1] wf        workflow hash          {tag}:wf:<corr_id>
+  KEYS[2] sig       signals hash           {tag}:sig:<corr_id>   (agent -> signal JSON)
+  KEYS[3] early     early-signal buffer    {tag}:early:<corr_id> (agent -> signal JSON)
+  KEYS[4] deadlines shard's due index      {tag}:deadlines       (zset corr_id -> due ms)
+  KEYS[5] earlyDue  shard's early index    {tag}:early-due       (zset corr_id -> expiry ms)
+
+  ARGV[1] corr_id   ARGV[2] workflow_id   ARGV[3] workflow_type   ARGV[4] timeout ms
+  ARGV[5] required agents (JSON array)    ARGV[6] metadata (JSON) ARGV[7] trigger (JSON, as received)
+
+  Output: { 0, status, wf..., '|', sig... }        duplicate: the workflow exists (open or finished)
+          { 1, now, early_count, wf..., '|', sig... } started
+          (wf and sig are HGETALL lists; a duplicate returns them so that a redelivered trigger can still
+          finish what its first delivery began, e.g. evaluate on early signals)
+]]
+local function snapshot(reply)
+  for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do reply[#reply + 1] = v end
+  reply[#reply + 1] = '|'
+  for _, v in ipairs(redis.call('HGETALL', KEYS[2])) do reply[#reply + 1] = v end
+  return reply
+end
+
+local status = redis.call('HGET', KEYS[1], 'status')
+if status then
+  return snapshot({ 0, status })
+end
+
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local deadline = now + tonumber(ARGV[4])
+
+local early = redis.call('HGETALL', KEYS[3])
+local early_count = #early / 2
+if early_count > 0 then
+  redis.call('HSET', KEYS[2], unpack(early))
+  redis.call('DEL', KEYS[3])
+end
+redis.call('ZREM', KEYS[5], ARGV[1])
+
+redis.call('HSET', KEYS[1],
+  'corr', ARGV[1], 'id', ARGV[2], 'type', ARGV[3],
+  'status', early_count > 0 and 'waiting_for_agents' or 'in_progress',
+  'started', now, 'deadline', deadline, 'timeout', ARGV[4],
+  'agents', ARGV[5], 'meta', ARGV[6], 'trigger', ARGV[7],
+  'ver', early_count, 'published', 0)
+redis.call('ZADD', KEYS[4], deadline, ARGV[1])
+
+return snapshot({ 1, now, early_count })

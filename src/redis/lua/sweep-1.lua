@@ -1,0 +1,59 @@
+--[[
+  The sweeper's step on one shard: takes at most `limit` entries that are due, and for each decides
+  what is owed. Only due entries are read (no scan of all workflows). Safe on every replica at once:
+  each due entry is re-scored to now + lease before it is returned, so one caller gets it.
+
+  KEYS[1] deadlines   the shard's due index (zset corr_id -> due ms)
+
+  ARGV[1] key prefix of the shard, e.g. '{ma:3}:' (workflow keys are prefix .. 'wf:' .. corr_id)
+  ARGV[2] limit   ARGV[3] lease ms   ARGV[4] claim token
+
+  Output: { remaining, job, job, ... } where remaining = ZCARD after the step and each job is
+          { corr_id, kind, wf..., '|', sig... }, kind one of:
+            'timeout'   an open workflow passed its deadline: claimed, to time out
+            'evaluate'  a claim for evaluation whose holder died (lease expired): re-claimed
+            'publish'   a recorded decision not marked published (publisher died): publish it
+  Entries whose workflow is gone or already published are removed.
+]]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[3])
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local reply = { 0 }
+
+for _, corr in ipairs(due) do
+  local wf_key = ARGV[1] .. 'wf:' .. corr
+  local wf = redis.call('HMGET', wf_key, 'status', 'deadline', 'claim_kind', 'published')
+  local status = wf[1]
+  local kind = nil
+  if not status then
+    redis.call('ZREM', KEYS[1], corr)
+  elseif status == 'in_progress' or status == 'waiting_for_agents' then
+    if tonumber(wf[2]) <= now then
+      kind = 'timeout'
+    else
+      redis.call('ZADD', KEYS[1], tonumber(wf[2]), corr)
+    end
+  elseif status == 'evaluating' then
+    kind = wf[3] or 'evaluate'
+  elseif wf[4] ~= '1' then
+    kind = 'publish'
+  else
+    redis.call('ZREM', KEYS[1], corr)
+  end
+
+  if kind then
+    if kind ~= 'publish' then
+      redis.call('HSET', wf_key, 'status', 'evaluating', 'claim', ARGV[4], 'claim_kind', kind)
+    end
+    redis.call('ZADD', KEYS[1], now + lease, corr)
+    local job = { corr, kind }
+    for _, v in ipairs(redis.call('HGETALL', wf_key)) do job[#job + 1] = v end
+    job[#job + 1] = '|'
+    for _, v in ipairs(redis.call('HGETALL', ARGV[1] .. 'sig:' .. corr)) do job[#job + 1] = v end
+    reply[#reply + 1] = job
+  end
+end
+
+reply[1] = redis.call('ZCARD', KEYS[1])
+return reply

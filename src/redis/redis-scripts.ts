@@ -1,0 +1,35 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Redis } from 'ioredis';
+
+/**
+ * Loads `lua/<name>-<numKeys>.lua` and registers each as an ioredis command named in camelCase
+ * (`start-workflow-5.lua` -> `startWorkflow`, 5 keys). ioredis runs them with EVALSHA and falls back to
+ * EVAL on NOSCRIPT (after a Redis restart), on the client and on its pipelines alike.
+ */
+export const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
+
+export interface ScriptSource {
+  command: string;
+  numberOfKeys: number;
+  lua: string;
+}
+
+export function readScripts(dir = LUA_DIR): ScriptSource[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.lua'))
+    .map((file) => {
+      const match = /^([a-z-]+)-(\d+)\.lua$/.exec(file);
+      if (!match) throw new Error(`Lua script file name must be <name>-<numKeys>.lua: ${file}`);
+      const command = match[1].replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+      return { command, numberOfKeys: Number(match[2]), lua: readFileSync(join(dir, file), 'utf8') };
+    });
+}
+
+export function defineScripts(redis: Redis, scripts = readScripts()): void {
+  for (const s of scripts) redis.defineCommand(s.command, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+}
+
+/** The commands the Lua scripts add to a client or pipeline; arguments are keys then ARGV. */
+export type ScriptCommand = (...keysAndArgs: (string | number)[]) => Promise<unknown>;

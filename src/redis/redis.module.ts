@@ -1,0 +1,60 @@
+import { Global, Inject, Injectable, Logger, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { redisConfig, type RedisConfig } from '../config/configuration.js';
+import { redactUrl } from '../config/env.schema.js';
+import { defineScripts } from './redis-scripts.js';
+
+/**
+ * Owns the Redis connection: connects at start (failing start-up with a clear message if Redis does not
+ * answer), loads the Lua scripts, and closes last on shutdown, after the transport stopped consuming.
+ */
+@Injectable()
+export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('Redis');
+
+  constructor(
+    private readonly redis: Redis,
+    @Inject(redisConfig.KEY) private readonly config: RedisConfig,
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    try {
+      await this.redis.connect();
+      await this.redis.ping();
+    } catch (error) {
+      this.redis.disconnect();
+      throw new Error(`cannot connect to Redis at ${redactUrl(this.config.url)}: ${(error as Error).message}`, { cause: error });
+    }
+    this.redis.on('error', (error: Error) => this.logger.warn({ msg: 'redis connection error', error: error.message }));
+    this.logger.log({ msg: 'connected', url: redactUrl(this.config.url) });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    try {
+      await this.redis.quit();
+    } catch {
+      this.redis.disconnect();
+    }
+  }
+}
+
+function createRedis(config: RedisConfig): Redis {
+  const redis = new Redis(config.url, {
+    lazyConnect: true,
+    // Fail a command fast while Redis is away: the message is naked and retried, never held in memory.
+    maxRetriesPerRequest: 1,
+    commandTimeout: config.commandTimeoutMs,
+    connectTimeout: config.commandTimeoutMs,
+    retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+    enableAutoPipelining: true,
+  });
+  defineScripts(redis);
+  return redis;
+}
+
+@Global()
+@Module({
+  providers: [{ provide: Redis, useFactory: createRedis, inject: [redisConfig.KEY] }, RedisLifecycle],
+  exports: [Redis],
+})
+export class RedisModule {}

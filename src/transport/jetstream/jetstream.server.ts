@@ -1,0 +1,171 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CustomTransportStrategy, Server } from '@nestjs/microservices';
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import { isObservable, lastValueFrom } from 'rxjs';
+import { natsConfig, type NatsConfig } from '../../config/configuration.js';
+import { describeError } from '../../common/errors.js';
+import { OrchestratorMetrics } from '../../metrics/orchestrator.metrics.js';
+import { NatsConnectionService } from '../../nats/nats-connection.service.js';
+import { DeadLetterPublisher } from './dead-letter.publisher.js';
+import { JetStreamContext } from './jetstream.context.js';
+import { decodePayload } from './payload.js';
+import { provisionJetStream, type ConsumerRoute } from './provisioning.js';
+import { settle, type Outcome } from './settlement.js';
+
+/** Handler patterns: `@EventPattern(TRIGGER_PATTERN)` gets the trigger consumer's messages, and so on. */
+export const TRIGGER_PATTERN = 'signals.normalized';
+export const AGENT_SIGNAL_PATTERN = 'signals.enriched.*';
+
+/** A counting semaphore: at most `limit` messages of one consumer in flight. */
+class Slots {
+  private used = 0;
+  private readonly waiters: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+  async acquire(): Promise<void> {
+    if (this.used < this.limit) {
+      this.used++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+  release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.used--;
+  }
+}
+
+/**
+ * The JetStream transport: durable pull consumers shared by all replicas, a bounded number of messages
+ * in flight per consumer, and settlement (ack / nak with delay / dead-letter + term) only after the
+ * handler returned or threw — see settlement.ts.
+ */
+@Injectable()
+export class JetStreamServer extends Server implements CustomTransportStrategy {
+  private readonly log = new Logger('JetStreamServer');
+  private readonly subscriptions: ConsumerMessages[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly loops: Promise<void>[] = [];
+  private closing = false;
+
+  constructor(
+    private readonly nats: NatsConnectionService,
+    private readonly deadLetters: DeadLetterPublisher,
+    private readonly metrics: OrchestratorMetrics,
+    @Inject(natsConfig.KEY) private readonly config: NatsConfig,
+  ) {
+    super();
+  }
+
+  routes(): ConsumerRoute[] {
+    const { streams, consumers, subjects } = this.config;
+    return [
+      { pattern: TRIGGER_PATTERN, stream: streams.signals, durable: consumers.trigger, filterSubject: subjects.trigger },
+      { pattern: AGENT_SIGNAL_PATTERN, stream: streams.signals, durable: consumers.agents, filterSubject: subjects.agents },
+    ];
+  }
+
+  /** Provisions (or checks) streams and consumers, then starts consuming; a failure rejects start-up. */
+  async listen(callback: (error?: unknown) => void): Promise<void> {
+    try {
+      const routes = this.routes();
+      for (const route of routes) {
+        const handler = this.getHandlerByPattern(route.pattern);
+        if (!handler) throw new Error(`no @EventPattern('${route.pattern}') handler is registered`);
+        if (handler.next) throw new Error(`more than one handler for pattern '${route.pattern}'`);
+      }
+      await provisionJetStream(this.nats.manager, this.config, routes);
+      for (const route of routes) {
+        const consumer = await this.nats.jetstream.consumers.get(route.stream, route.durable);
+        const messages = await consumer.consume({ max_messages: this.config.maxInFlight });
+        this.subscriptions.push(messages);
+        this.loops.push(this.consumeLoop(route, messages));
+        this.log.log({ msg: 'consuming', stream: route.stream, consumer: route.durable, filter: route.filterSubject });
+      }
+      callback();
+    } catch (error) {
+      callback(error);
+    }
+  }
+
+  private async consumeLoop(route: ConsumerRoute, messages: ConsumerMessages): Promise<void> {
+    const slots = new Slots(this.config.maxInFlight);
+    try {
+      for await (const msg of messages) {
+        if (this.closing) {
+          // Pulled but not started: hand it straight back so another replica takes it now.
+          msg.nak();
+          continue;
+        }
+        await slots.acquire();
+        const task = this.process(route, msg).finally(() => {
+          slots.release();
+          this.inFlight.delete(task);
+        });
+        this.inFlight.add(task);
+      }
+    } catch (error) {
+      if (!this.closing) this.log.error({ msg: 'consumer stopped', consumer: route.durable, error: describeError(error) });
+    }
+  }
+
+  private async process(route: ConsumerRoute, msg: JsMsg): Promise<void> {
+    const receivedAt = performance.now();
+    let outcome: Outcome;
+    try {
+      const payload = decodePayload(msg.data, this.config.maxMessageBytes);
+      const handler = this.getHandlerByPattern(route.pattern)!;
+      const result: unknown = await handler(payload.value, new JetStreamContext(msg, payload.text, receivedAt));
+      if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
+      outcome = { ok: true };
+    } catch (error) {
+      outcome = { ok: false, error };
+    }
+    await this.settleMessage(route, msg, outcome);
+  }
+
+  private async settleMessage(route: ConsumerRoute, msg: JsMsg, outcome: Outcome): Promise<void> {
+    const s = settle(outcome, msg.info.deliveryCount, this.config);
+    const where = { consumer: route.durable, subject: msg.subject, seq: msg.info.streamSequence, deliveries: msg.info.deliveryCount };
+    switch (s.action) {
+      case 'ack':
+        msg.ack();
+        break;
+      case 'nak':
+        this.log.warn({ msg: 'message will be retried', ...where, delay_ms: s.delayMs, reason: s.reason });
+        msg.nak(s.delayMs);
+        break;
+      case 'dead-letter':
+        try {
+          await this.deadLetters.publish(msg, s.code, s.reason);
+        } catch (error) {
+          // Could not dead-letter it (NATS trouble): keep it, try again later.
+          this.log.error({ msg: 'dead-letter publish failed, message kept', ...where, error: describeError(error) });
+          msg.nak(this.config.nakMaxDelayMs);
+          this.metrics.settled(route.durable, 'nak');
+          return;
+        }
+        this.log.warn({ msg: 'message dead-lettered', ...where, reason: s.reason });
+        this.metrics.deadLettered(s.code);
+        msg.term(s.reason.slice(0, 200));
+        break;
+    }
+    this.metrics.settled(route.durable, s.action);
+  }
+
+  /** Stops pulling, lets in-flight messages finish and settle. NATS itself is drained after this. */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const sub of this.subscriptions) sub.stop();
+    await Promise.allSettled([...this.inFlight]);
+    await Promise.allSettled(this.loops);
+  }
+
+  on(): never {
+    throw new Error('JetStreamServer has no events to listen to; see its status in /health');
+  }
+
+  unwrap<T>(): T {
+    return this.nats.connection as T;
+  }
+}

@@ -1,0 +1,68 @@
+import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
+import { workflowConfig, type WorkflowConfig } from '../../config/configuration.js';
+import { BadInputError } from '../../common/errors.js';
+import { DecisionStrategyProvider } from './decision-strategy.decorator.js';
+import type { DecisionStrategy } from './decision-strategy.interface.js';
+
+export class StrategyRegistryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StrategyRegistryError';
+  }
+}
+
+const TYPE_RE = /^[a-z0-9_-]{1,64}$/;
+const REQUIRED_METHODS = ['shouldStart', 'define', 'canDecide', 'evaluate'] as const;
+
+/**
+ * Finds every provider marked `@DecisionStrategyProvider(type)` at start. Two providers for one type,
+ * a malformed type, a provider missing a method, or no provider for the default type stop start-up.
+ */
+@Injectable()
+export class StrategyRegistry implements OnModuleInit {
+  private readonly logger = new Logger('StrategyRegistry');
+  private readonly strategies = new Map<string, DecisionStrategy>();
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    @Inject(workflowConfig.KEY) private readonly config: WorkflowConfig,
+  ) {}
+
+  onModuleInit(): void {
+    for (const wrapper of this.discovery.getProviders({ metadataKey: DecisionStrategyProvider.KEY })) {
+      const type = this.discovery.getMetadataByDecorator(DecisionStrategyProvider, wrapper);
+      this.register(String(type), wrapper.instance as DecisionStrategy, wrapper.name);
+    }
+    if (!this.strategies.has(this.config.defaultType)) {
+      throw new StrategyRegistryError(
+        `no decision strategy serves the default workflow type "${this.config.defaultType}" (META_AGENT_DEFAULT_WORKFLOW_TYPE); registered: ${[...this.strategies.keys()].join(', ') || 'none'}`,
+      );
+    }
+    this.logger.log({ msg: 'decision strategies registered', types: [...this.strategies.keys()] });
+  }
+
+  register(type: string, strategy: DecisionStrategy, providerName = strategy.constructor.name): void {
+    if (!TYPE_RE.test(type)) throw new StrategyRegistryError(`workflow type "${type}" of ${providerName} must match ${TYPE_RE}`);
+    if (this.strategies.has(type)) {
+      throw new StrategyRegistryError(
+        `two decision strategies for workflow type "${type}": ${this.strategies.get(type)!.constructor.name} and ${providerName}`,
+      );
+    }
+    for (const method of REQUIRED_METHODS) {
+      if (typeof strategy?.[method] !== 'function') throw new StrategyRegistryError(`${providerName} does not implement ${method}()`);
+    }
+    this.strategies.set(type, strategy);
+  }
+
+  /** The strategy of a type; an unknown type is bad input (the message is dead-lettered). */
+  get(type: string): DecisionStrategy {
+    const strategy = this.strategies.get(type);
+    if (!strategy) throw new BadInputError('unknown_workflow_type', `no decision strategy for workflow type "${type}"`);
+    return strategy;
+  }
+
+  types(): string[] {
+    return [...this.strategies.keys()];
+  }
+}

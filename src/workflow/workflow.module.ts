@@ -1,0 +1,18 @@
+import { Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { DecisionPublisher } from './decision.publisher.js';
+import { SignalsController } from './signals.controller.js';
+import { StrategiesModule } from './strategies/strategies.module.js';
+import { StrategyRegistry } from './strategies/strategy.registry.js';
+import { WorkflowRepository } from './workflow.repository.js';
+import { WorkflowService } from './workflow.service.js';
+import { WorkflowSweeper } from './workflow.sweeper.js';
+import { WorkflowsController } from './workflows.controller.js';
+
+@Module({
+  imports: [DiscoveryModule, StrategiesModule],
+  controllers: [SignalsController, WorkflowsController],
+  providers: [WorkflowRepository, StrategyRegistry, WorkflowService, WorkflowSweeper, DecisionPublisher],
+  exports: [WorkflowRepository, WorkflowService],
+})
+export class WorkflowModule {}

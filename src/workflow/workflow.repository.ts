@@ -1,0 +1,220 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Redis } from 'ioredis';
+import { redisConfig, type RedisConfig } from '../config/configuration.js';
+import type { ScriptCommand } from '../redis/redis-scripts.js';
+import { WorkflowKeys } from './workflow.keys.js';
+import type { FinalStatus, JsonObject, WorkflowStatus } from './workflow.types.js';
+
+/** A workflow as stored in Redis. Signals and trigger stay the JSON text received. */
+export interface StoredWorkflow {
+  corrId: string;
+  workflowId: string;
+  workflowType: string;
+  status: WorkflowStatus;
+  startedMs: number;
+  deadlineMs: number;
+  timeoutMs: number;
+  requiredAgents: string[];
+  metadata: JsonObject;
+  triggerJson: string;
+  /** Number of signal changes; for inspection. */
+  version: number;
+  claimKind: SweepJobKind | null;
+  /** The recorded decision message, once finished. */
+  decisionJson: string | null;
+  published: boolean;
+  finishedMs: number | null;
+  signals: Record<string, string>;
+}
+
+export type StartResult =
+  | { kind: 'started'; earlyCount: number; workflow: StoredWorkflow }
+  | { kind: 'duplicate'; workflow: StoredWorkflow };
+
+export type AddSignalResult =
+  | { kind: 'added' | 'duplicate'; workflow: StoredWorkflow }
+  | { kind: 'late'; status: string }
+  | { kind: 'buffered' | 'orphaned' };
+
+export type SweepJobKind = 'timeout' | 'evaluate' | 'publish';
+export interface SweepJob {
+  kind: SweepJobKind;
+  workflow: StoredWorkflow;
+}
+
+export interface Inspection {
+  workflow: StoredWorkflow | null;
+  /** Signals waiting for their trigger (agent -> JSON). */
+  early: Record<string, string>;
+}
+
+type Reply = (string | number | Reply)[];
+
+/**
+ * The workflow store: one method per Lua script (see `src/redis/lua/`), each an atomic step of the life
+ * cycle. Script return codes are turned into typed results here and nowhere else.
+ */
+@Injectable()
+export class WorkflowRepository {
+  readonly keys: WorkflowKeys;
+
+  constructor(
+    private readonly redis: Redis,
+    @Inject(redisConfig.KEY) config: RedisConfig,
+  ) {
+    this.keys = new WorkflowKeys(config.prefix, config.shards);
+  }
+
+  private script(name: string): ScriptCommand {
+    return (this.redis as unknown as Record<string, ScriptCommand>)[name].bind(this.redis);
+  }
+
+  async start(input: {
+    corrId: string;
+    workflowId: string;
+    workflowType: string;
+    timeoutMs: number;
+    requiredAgents: string[];
+    metadata: JsonObject;
+    triggerJson: string;
+  }): Promise<StartResult> {
+    const k = this.keys.forWorkflow(input.corrId);
+    const reply = (await this.script('startWorkflow')(
+      k.wf, k.sig, k.early, k.deadlines, k.earlyDue,
+      input.corrId, input.workflowId, input.workflowType, input.timeoutMs,
+      JSON.stringify(input.requiredAgents), JSON.stringify(input.metadata), input.triggerJson,
+    )) as Reply;
+    if (reply[0] === 0) return { kind: 'duplicate', workflow: parseWorkflow(reply, 2) };
+    return { kind: 'started', earlyCount: Number(reply[2]), workflow: parseWorkflow(reply, 3) };
+  }
+
+  async addSignal(corrId: string, agent: string, signalJson: string, graceMs: number): Promise<AddSignalResult> {
+    const k = this.keys.forWorkflow(corrId);
+    const reply = (await this.script('addSignal')(k.wf, k.sig, k.early, k.earlyDue, corrId, agent, signalJson, graceMs)) as Reply;
+    switch (reply[0]) {
+      case 1:
+        return { kind: 'added', workflow: parseWorkflow(reply, 2) };
+      case 2:
+        return { kind: 'duplicate', workflow: parseWorkflow(reply, 2) };
+      case 3:
+        return { kind: 'late', status: String(reply[1]) };
+      case 4:
+        return { kind: 'buffered' };
+      default:
+        return { kind: 'orphaned' };
+    }
+  }
+
+  /** Claims an open workflow for evaluation; null when it is not open (someone else has it, or it ended). */
+  async claim(corrId: string, token: string, leaseMs: number): Promise<StoredWorkflow | null> {
+    const k = this.keys.forWorkflow(corrId);
+    const reply = (await this.script('claim')(k.wf, k.sig, k.deadlines, corrId, token, leaseMs)) as Reply;
+    return reply[0] === 1 ? parseWorkflow(reply, 2) : null;
+  }
+
+  /** Records the decision; false when the claim was lost (another replica took over). */
+  async finish(corrId: string, token: string, status: FinalStatus, decisionJson: string, leaseMs: number): Promise<boolean> {
+    const k = this.keys.forWorkflow(corrId);
+    const reply = (await this.script('finish')(k.wf, k.deadlines, corrId, token, status, decisionJson, leaseMs)) as Reply;
+    return reply[0] === 1;
+  }
+
+  /** Marks the decision published; returns the workflow's start and finish times the first time only. */
+  async markPublished(corrId: string, retentionMs: number): Promise<{ startedMs: number; finishedMs: number } | null> {
+    const k = this.keys.forWorkflow(corrId);
+    const reply = (await this.script('markPublished')(k.wf, k.sig, k.deadlines, corrId, retentionMs)) as Reply;
+    return reply[0] === 1 ? { startedMs: Number(reply[1]), finishedMs: Number(reply[2]) } : null;
+  }
+
+  /** One sweeper step over every shard, in one round trip. `remaining` is the number of unfinished or unpublished workflows. */
+  async sweep(limit: number, leaseMs: number, token: string): Promise<{ jobs: SweepJob[]; remaining: number; full: boolean }> {
+    const pipeline = this.redis.pipeline() as unknown as Record<string, ScriptCommand> & { exec(): Promise<[Error | null, unknown][]> };
+    for (let shard = 0; shard < this.keys.shards; shard++) {
+      void pipeline.sweep(this.keys.deadlines(shard), this.keys.shardPrefix(shard), limit, leaseMs, token);
+    }
+    const results = await pipeline.exec();
+    const jobs: SweepJob[] = [];
+    let remaining = 0;
+    let full = false;
+    for (const [error, value] of results) {
+      if (error) throw error;
+      const reply = value as Reply;
+      remaining += Number(reply[0]);
+      if (reply.length - 1 >= limit) full = true;
+      for (let i = 1; i < reply.length; i++) {
+        const job = reply[i] as Reply;
+        jobs.push({ kind: job[1] as SweepJobKind, workflow: parseWorkflow(job, 2) });
+      }
+    }
+    return { jobs, remaining, full };
+  }
+
+  /** Deletes early-signal buffers past their grace period; returns the number of signals orphaned. */
+  async reapEarly(limit: number): Promise<{ buffers: number; signals: number }> {
+    const pipeline = this.redis.pipeline() as unknown as Record<string, ScriptCommand> & { exec(): Promise<[Error | null, unknown][]> };
+    for (let shard = 0; shard < this.keys.shards; shard++) {
+      void pipeline.reapEarly(this.keys.earlyDue(shard), this.keys.shardPrefix(shard), limit);
+    }
+    let buffers = 0;
+    let signals = 0;
+    for (const [error, value] of await pipeline.exec()) {
+      if (error) throw error;
+      buffers += Number((value as Reply)[0]);
+      signals += Number((value as Reply)[1]);
+    }
+    return { buffers, signals };
+  }
+
+  async inspect(corrId: string): Promise<Inspection> {
+    const k = this.keys.forWorkflow(corrId);
+    const [wf, sig, early] = await Promise.all([this.redis.hgetall(k.wf), this.redis.hgetall(k.sig), this.redis.hgetall(k.early)]);
+    return { workflow: Object.keys(wf).length > 0 ? toStoredWorkflow(wf, sig) : null, early };
+  }
+
+  /** Unfinished or unpublished workflows, over all shards (what `meta_agent_active_workflows` reports). */
+  async countActive(): Promise<number> {
+    const pipeline = this.redis.pipeline();
+    for (let shard = 0; shard < this.keys.shards; shard++) pipeline.zcard(this.keys.deadlines(shard));
+    let total = 0;
+    for (const [error, value] of (await pipeline.exec()) ?? []) {
+      if (error) throw error;
+      total += Number(value);
+    }
+    return total;
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+}
+
+/** Reads `wf fields..., '|', sig fields...` (two HGETALL lists) from `reply[from]` on. */
+function parseWorkflow(reply: Reply, from: number): StoredWorkflow {
+  const wf: Record<string, string> = {};
+  const sig: Record<string, string> = {};
+  let i = from;
+  for (; i < reply.length && reply[i] !== '|'; i += 2) wf[String(reply[i])] = String(reply[i + 1]);
+  for (i += 1; i < reply.length; i += 2) sig[String(reply[i])] = String(reply[i + 1]);
+  return toStoredWorkflow(wf, sig);
+}
+
+function toStoredWorkflow(wf: Record<string, string>, sig: Record<string, string>): StoredWorkflow {
+  return {
+    corrId: wf.corr,
+    workflowId: wf.id,
+    workflowType: wf.type,
+    status: wf.status as WorkflowStatus,
+    startedMs: Number(wf.started),
+    deadlineMs: Number(wf.deadline),
+    timeoutMs: Number(wf.timeout),
+    requiredAgents: JSON.parse(wf.agents ?? '[]') as string[],
+    metadata: JSON.parse(wf.meta ?? '{}') as JsonObject,
+    triggerJson: wf.trigger ?? '{}',
+    version: Number(wf.ver ?? 0),
+    claimKind: (wf.claim_kind as SweepJobKind | undefined) ?? null,
+    decisionJson: wf.decision ?? null,
+    published: wf.published === '1',
+    finishedMs: wf.finished ? Number(wf.finished) : null,
+    signals: sig,
+  };
+}

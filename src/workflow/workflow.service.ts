@@ -1,0 +1,218 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { appConfig, workflowConfig, type AppConfig, type WorkflowConfig } from '../config/configuration.js';
+import { BackpressureError, BadInputError, describeError } from '../common/errors.js';
+import { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
+import { DecisionPublisher } from './decision.publisher.js';
+import { StrategyRegistry } from './strategies/strategy.registry.js';
+import { defaultTimeoutDecision, toContext, toDecisionMessage, toTriggerSignal } from './workflow-context.js';
+import { WorkflowRepository, type StoredWorkflow, type SweepJob } from './workflow.repository.js';
+import { WorkflowStatus, type Decision, type FinalStatus, type JsonObject } from './workflow.types.js';
+
+const OPEN = new Set<string>([WorkflowStatus.InProgress, WorkflowStatus.WaitingForAgents]);
+
+/**
+ * The workflow life cycle (SPEC "Workflows"). Every step is one atomic Redis script; this class only
+ * decides which step comes next and runs the strategy. A message handler returns once its effect is
+ * stored, so the transport can ack; whatever a crash interrupts later (an evaluation, a publish) is
+ * finished by the sweeper from what Redis recorded.
+ */
+@Injectable()
+export class WorkflowService {
+  private readonly logger = new Logger('WorkflowService');
+  private readonly knownAgents: Set<string> | null;
+  /** Unfinished workflows across replicas, as last counted in Redis (plus starts since): back-pressure reads it. */
+  private activeEstimate = 0;
+
+  constructor(
+    private readonly repository: WorkflowRepository,
+    private readonly strategies: StrategyRegistry,
+    private readonly publisher: DecisionPublisher,
+    private readonly metrics: OrchestratorMetrics,
+    @Inject(workflowConfig.KEY) private readonly config: WorkflowConfig,
+    @Inject(appConfig.KEY) private readonly app: AppConfig,
+  ) {
+    const known = [...config.requiredAgents, ...config.optionalAgents];
+    this.knownAgents = known.length > 0 ? new Set(known) : null;
+  }
+
+  /** Called by the sweeper with the count it read from Redis. */
+  setActiveCount(count: number): void {
+    this.activeEstimate = count;
+    this.metrics.setActive(count);
+  }
+
+  async handleTrigger(data: JsonObject, text: string, receivedAt?: number): Promise<void> {
+    const corrId = String(data.corr_id);
+    const type = typeof data.workflow_type === 'string' ? data.workflow_type : this.config.defaultType;
+    const strategy = this.strategies.get(type);
+    const trigger = toTriggerSignal(data);
+    if (!(await strategy.shouldStart(trigger))) {
+      this.metrics.triggerDeclined(type);
+      this.logger.debug({ msg: 'trigger declined by strategy', corr_id: corrId, workflow_type: type });
+      return;
+    }
+    if (this.activeEstimate >= this.config.maxConcurrentWorkflows) {
+      throw new BackpressureError(`${this.activeEstimate} active workflows, the limit is ${this.config.maxConcurrentWorkflows}`);
+    }
+    const definition = await strategy.define(trigger);
+    const requested = typeof data.timeout_seconds === 'number' ? data.timeout_seconds : undefined;
+    const timeoutSeconds = Math.min(requested ?? definition.timeoutSeconds ?? this.config.defaultTimeoutSeconds, this.config.maxTimeoutSeconds);
+    const result = await this.repository.start({
+      corrId,
+      workflowId: `${type}:${corrId}`,
+      workflowType: type,
+      timeoutMs: Math.round(timeoutSeconds * 1000),
+      requiredAgents: definition.requiredAgents,
+      metadata: definition.metadata ?? {},
+      triggerJson: text,
+    });
+    if (result.kind === 'duplicate') {
+      this.metrics.duplicate('trigger');
+      this.logger.debug({ msg: 'duplicate trigger', corr_id: corrId, workflow_id: result.workflow.workflowId, status: result.workflow.status });
+      // A redelivery may find the work of its first delivery half done (early signals applied, not evaluated).
+      await this.decideIfReady(result.workflow, receivedAt);
+      return;
+    }
+    this.activeEstimate++;
+    this.metrics.workflowStarted(type);
+    this.logger.log({
+      msg: 'workflow started',
+      corr_id: corrId,
+      workflow_id: result.workflow.workflowId,
+      workflow_type: type,
+      required_agents: definition.requiredAgents,
+      timeout_seconds: timeoutSeconds,
+      early_signals: result.earlyCount,
+    });
+    if (result.earlyCount > 0) await this.decideIfReady(result.workflow, receivedAt);
+  }
+
+  async handleSignal(data: JsonObject, text: string, receivedAt?: number): Promise<void> {
+    const corrId = String(data.corr_id);
+    const agent = String(data.agent_name);
+    if (this.knownAgents && !this.knownAgents.has(agent)) {
+      throw new BadInputError('unknown_agent', `agent "${agent}" is not in META_AGENT_REQUIRED_AGENTS or META_AGENT_OPTIONAL_AGENTS`);
+    }
+    if (this.isStale(data.timestamp)) {
+      this.metrics.lateSignal('stale');
+      this.logger.warn({ msg: 'stale signal ignored', corr_id: corrId, agent, timestamp: data.timestamp });
+      return;
+    }
+    const result = await this.repository.addSignal(corrId, agent, text, this.config.earlySignalGraceSeconds * 1000);
+    switch (result.kind) {
+      case 'buffered':
+        this.metrics.earlySignal();
+        this.logger.debug({ msg: 'signal buffered until its trigger', corr_id: corrId, agent });
+        return;
+      case 'orphaned':
+        this.metrics.orphaned(1);
+        return;
+      case 'late':
+        this.metrics.lateSignal('finished');
+        this.logger.debug({ msg: 'late signal ignored', corr_id: corrId, agent, status: result.status });
+        return;
+      case 'duplicate':
+        this.metrics.duplicate('signal');
+        break;
+      case 'added':
+        this.metrics.signalReceived(agent);
+        break;
+    }
+    await this.decideIfReady(result.workflow, receivedAt);
+  }
+
+  /** A signal older than AGENT_TIMEOUT_SECONDS (by its own timestamp) is not used; 0 turns this off. */
+  private isStale(timestamp: unknown): boolean {
+    if (this.config.agentTimeoutSeconds <= 0 || typeof timestamp !== 'string') return false;
+    const at = Date.parse(timestamp);
+    return Number.isFinite(at) && Date.now() - at > this.config.agentTimeoutSeconds * 1000;
+  }
+
+  /** Asks the strategy whether it can decide; if so, claims the workflow (one caller wins) and decides. */
+  private async decideIfReady(workflow: StoredWorkflow, receivedAt?: number): Promise<void> {
+    if (!OPEN.has(workflow.status)) return;
+    const strategy = this.strategies.get(workflow.workflowType);
+    let ready: boolean;
+    try {
+      ready = await strategy.canDecide(toContext(workflow));
+    } catch (error) {
+      // A throwing strategy ends the workflow as failed (in decide, where evaluate throws the same way).
+      this.logger.error({ msg: 'canDecide threw', corr_id: workflow.corrId, workflow_id: workflow.workflowId, error: describeError(error) });
+      ready = true;
+    }
+    if (!ready) return;
+    const token = randomUUID();
+    const claimed = await this.repository.claim(workflow.corrId, token, this.config.claimLeaseMs);
+    if (!claimed) return;
+    await this.decide(claimed, 'evaluate', token, receivedAt);
+  }
+
+  /** Runs the strategy on a claimed workflow, records the decision, then publishes it. */
+  private async decide(workflow: StoredWorkflow, kind: 'evaluate' | 'timeout', token: string, receivedAt?: number): Promise<void> {
+    const ctx = toContext(workflow);
+    let status: FinalStatus;
+    let decision: Decision;
+    let json: string;
+    try {
+      const strategy = this.strategies.get(workflow.workflowType);
+      if (kind === 'timeout') {
+        decision = strategy.onTimeout ? await strategy.onTimeout(ctx) : defaultTimeoutDecision(ctx);
+        status = WorkflowStatus.Timeout;
+      } else {
+        decision = await strategy.evaluate(ctx);
+        status = WorkflowStatus.Completed;
+      }
+      if (typeof decision !== 'object' || decision === null || typeof decision.action !== 'string') {
+        throw new Error('the strategy returned no decision object with a string "action"');
+      }
+      json = JSON.stringify(toDecisionMessage(ctx, this.app.name, status, decision));
+    } catch (error) {
+      this.logger.error({ msg: 'strategy failed', corr_id: ctx.corrId, workflow_id: ctx.workflowId, kind, error: describeError(error) });
+      status = WorkflowStatus.Failed;
+      decision = { action: 'error', reason: 'strategy_error', error: describeError(error) };
+      json = JSON.stringify(toDecisionMessage(ctx, this.app.name, status, decision));
+    }
+    if (!(await this.repository.finish(workflow.corrId, token, status, json, this.config.claimLeaseMs))) {
+      this.logger.debug({ msg: 'claim lost to another replica', corr_id: ctx.corrId, workflow_id: ctx.workflowId });
+      return;
+    }
+    await this.publish(workflow, json, status, decision.action, receivedAt);
+  }
+
+  /**
+   * Publishes a recorded decision and marks it published. A failure here loses nothing: the decision is
+   * in Redis and its due-index entry brings it back to the sweeper after the claim lease.
+   */
+  private async publish(workflow: StoredWorkflow, json: string, status: string, action: string, receivedAt?: number): Promise<void> {
+    const log = { corr_id: workflow.corrId, workflow_id: workflow.workflowId };
+    try {
+      const { duplicate } = await this.publisher.publish(json, workflow.workflowId);
+      if (duplicate) this.metrics.duplicate('decision');
+      const marked = await this.repository.markPublished(workflow.corrId, this.config.retentionSeconds * 1000);
+      if (!marked) return;
+      this.metrics.workflowFinished(workflow.workflowType, status, action, (marked.finishedMs - marked.startedMs) / 1000);
+      if (receivedAt !== undefined) this.metrics.decisionLatency(workflow.workflowType, (performance.now() - receivedAt) / 1000);
+      if (status === WorkflowStatus.Timeout) this.metrics.timeoutLateness((Date.now() - workflow.deadlineMs) / 1000);
+      this.logger.log({ msg: 'decision published', ...log, status, action });
+    } catch (error) {
+      this.logger.warn({ msg: 'decision recorded, publish deferred to the sweeper', ...log, error: describeError(error) });
+    }
+  }
+
+  /** One job the sweeper found due (see sweep-1.lua). */
+  async runSweepJob(job: SweepJob, token: string): Promise<void> {
+    const wf = job.workflow;
+    if (job.kind === 'publish') {
+      if (!wf.decisionJson) return;
+      const message = JSON.parse(wf.decisionJson) as { status: string; decision: { action: string } };
+      this.logger.warn({ msg: 'publishing a decision left unpublished', corr_id: wf.corrId, workflow_id: wf.workflowId });
+      await this.publish(wf, wf.decisionJson, message.status, message.decision.action);
+      return;
+    }
+    if (job.kind === 'evaluate') {
+      this.logger.warn({ msg: 're-evaluating a workflow whose claimer stopped', corr_id: wf.corrId, workflow_id: wf.workflowId });
+    }
+    await this.decide(wf, job.kind, token);
+  }
+}

@@ -1,0 +1,87 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { workflowConfig, type WorkflowConfig } from '../config/configuration.js';
+import { describeError } from '../common/errors.js';
+import { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
+import { WorkflowRepository } from './workflow.repository.js';
+import { WorkflowService } from './workflow.service.js';
+
+const JOB_CONCURRENCY = 64;
+
+/**
+ * Times out workflows at their deadline and finishes work a dead replica left (a claim whose lease ran
+ * out, a recorded decision never published). A loop that cannot overlap: sweep, then sleep one interval
+ * (or not at all while a shard still has a full batch due). Runs on every replica; the sweep script hands
+ * each due workflow to one of them. Every WORKFLOW_CLEANUP_INTERVAL it also reaps early-signal buffers
+ * whose trigger never came. Errors are counted and logged, never thrown out of the loop.
+ */
+@Injectable()
+export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('WorkflowSweeper');
+  private readonly stop = new AbortController();
+  private loop?: Promise<void>;
+
+  constructor(
+    private readonly repository: WorkflowRepository,
+    private readonly workflows: WorkflowService,
+    private readonly metrics: OrchestratorMetrics,
+    @Inject(workflowConfig.KEY) private readonly config: WorkflowConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.loop = this.run();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.stop.abort();
+    await this.loop;
+  }
+
+  private async run(): Promise<void> {
+    let nextReap = Date.now();
+    while (!this.stop.signal.aborted) {
+      let more = false;
+      try {
+        more = await this.sweepOnce();
+      } catch (error) {
+        this.metrics.sweeperError();
+        this.logger.warn({ msg: 'sweep failed, retrying next interval', error: describeError(error) });
+      }
+      if (Date.now() >= nextReap) {
+        nextReap = Date.now() + this.config.cleanupIntervalMs;
+        await this.reapEarlySignals();
+      }
+      if (!more) await sleep(this.config.sweepIntervalMs, undefined, { signal: this.stop.signal }).catch(() => undefined);
+    }
+  }
+
+  /** One pass over all shards. @returns true when a shard had more due than one batch. */
+  async sweepOnce(): Promise<boolean> {
+    const token = `sweep:${randomUUID()}`;
+    const { jobs, remaining, full } = await this.repository.sweep(this.config.sweepBatch, this.config.claimLeaseMs, token);
+    this.workflows.setActiveCount(remaining);
+    for (let i = 0; i < jobs.length; i += JOB_CONCURRENCY) {
+      await Promise.all(
+        jobs.slice(i, i + JOB_CONCURRENCY).map((job) =>
+          this.workflows.runSweepJob(job, token).catch((error: unknown) => {
+            this.metrics.sweeperError();
+            this.logger.warn({ msg: 'sweep job failed, retried after the lease', corr_id: job.workflow.corrId, kind: job.kind, error: describeError(error) });
+          }),
+        ),
+      );
+    }
+    return full;
+  }
+
+  private async reapEarlySignals(): Promise<void> {
+    try {
+      const { buffers, signals } = await this.repository.reapEarly(this.config.sweepBatch);
+      this.metrics.orphaned(signals);
+      if (buffers > 0) this.logger.warn({ msg: 'early signals orphaned: their trigger never came', buffers, signals });
+    } catch (error) {
+      this.metrics.sweeperError();
+      this.logger.warn({ msg: 'early-signal cleanup failed', error: describeError(error) });
+    }
+  }
+}

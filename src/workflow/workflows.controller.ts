@@ -1,0 +1,49 @@
+import { BadRequestException, Controller, Get, NotFoundException, Param } from '@nestjs/common';
+import { CORR_ID_RE } from './dto/signal.dto.js';
+import { WorkflowRepository, type StoredWorkflow } from './workflow.repository.js';
+
+function parse(json: string): unknown {
+  try {
+    return JSON.parse(json);
+  } catch {
+    return json;
+  }
+}
+
+function present(wf: StoredWorkflow) {
+  const received = Object.keys(wf.signals);
+  return {
+    corr_id: wf.corrId,
+    workflow_id: wf.workflowId,
+    workflow_type: wf.workflowType,
+    status: wf.status,
+    required_agents: wf.requiredAgents,
+    received_agents: received,
+    missing_agents: wf.requiredAgents.filter((a) => !received.includes(a)),
+    started_at: new Date(wf.startedMs).toISOString(),
+    deadline_at: new Date(wf.deadlineMs).toISOString(),
+    timeout_seconds: wf.timeoutMs / 1000,
+    finished_at: wf.finishedMs ? new Date(wf.finishedMs).toISOString() : null,
+    decision_published: wf.published,
+    metadata: wf.metadata,
+    trigger: parse(wf.triggerJson),
+    signals: Object.fromEntries(Object.entries(wf.signals).map(([agent, json]) => [agent, parse(json)])),
+    decision: wf.decisionJson ? parse(wf.decisionJson) : null,
+  };
+}
+
+/** Operators' view of one workflow, straight from Redis. */
+@Controller('workflows')
+export class WorkflowsController {
+  constructor(private readonly repository: WorkflowRepository) {}
+
+  @Get(':corrId')
+  async get(@Param('corrId') corrId: string) {
+    if (!CORR_ID_RE.test(corrId)) throw new BadRequestException('corr_id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -');
+    const { workflow, early } = await this.repository.inspect(corrId);
+    if (!workflow) {
+      throw new NotFoundException({ statusCode: 404, message: 'no workflow for this corr_id', corr_id: corrId, buffered_signals: Object.keys(early) });
+    }
+    return present(workflow);
+  }
+}
