@@ -102,6 +102,7 @@ export class WorkflowService {
     const result = await this.repository.addSignal(corrId, agent, text, this.config.earlySignalGraceSeconds * 1000);
     switch (result.kind) {
       case 'buffered':
+        this.metrics.signalReceived(agent);
         this.metrics.earlySignal();
         this.logger.debug({ msg: 'signal buffered until its trigger', corr_id: corrId, agent });
         return;

@@ -18,43 +18,51 @@ function isNotFound(error: unknown): boolean {
   );
 }
 
-async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string; subjects: string[] }, provision: boolean): Promise<void> {
+/** The info, or null when the stream or consumer does not exist; other errors propagate. */
+async function infoOrNull<T>(lookup: Promise<T>): Promise<T | null> {
   try {
-    const info = await jsm.streams.info(config.name);
+    return await lookup;
+  } catch (error) {
+    if (isNotFound(error)) return null;
+    throw error;
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string; subjects: string[] }, provision: boolean): Promise<void> {
+  const info = await infoOrNull(jsm.streams.info(config.name));
+  if (info) {
     const missing = config.subjects.filter((s) => !info.config.subjects?.includes(s));
     if (missing.length > 0) {
       throw new Error(`stream ${config.name} exists but does not capture ${missing.join(', ')} (it has ${info.config.subjects?.join(', ')})`);
     }
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-    if (!provision) throw new Error(`stream ${config.name} does not exist and META_AGENT_PROVISION is off`);
-    await jsm.streams.add(config);
+    return;
   }
+  if (!provision) throw new Error(`stream ${config.name} does not exist and META_AGENT_PROVISION is off`);
+  await jsm.streams.add(config);
 }
 
 async function ensureConsumer(jsm: JetStreamManager, route: ConsumerRoute, config: NatsConfig, provision: boolean): Promise<void> {
-  try {
-    const info = await jsm.consumers.info(route.stream, route.durable);
+  const info = await infoOrNull(jsm.consumers.info(route.stream, route.durable));
+  if (info) {
     if (info.config.filter_subject !== route.filterSubject) {
       throw new Error(
         `consumer ${route.durable} on ${route.stream} filters "${info.config.filter_subject}", expected "${route.filterSubject}": delete it or change the settings`,
       );
     }
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-    if (!provision) throw new Error(`consumer ${route.durable} on stream ${route.stream} does not exist and META_AGENT_PROVISION is off`);
-    await jsm.consumers.add(route.stream, {
-      durable_name: route.durable,
-      filter_subject: route.filterSubject,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      ack_wait: nanos(config.ackWaitMs),
-      // Unlimited here: the settlement policy counts deliveries and dead-letters on the last one,
-      // so that no message is silently given up by the server.
-      max_deliver: -1,
-      max_ack_pending: Math.max(config.maxInFlight * 16, 1000),
-    });
+    return;
   }
+  if (!provision) throw new Error(`consumer ${route.durable} on stream ${route.stream} does not exist and META_AGENT_PROVISION is off`);
+  await jsm.consumers.add(route.stream, {
+    durable_name: route.durable,
+    filter_subject: route.filterSubject,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: nanos(config.ackWaitMs),
+    // Unlimited here: the settlement policy counts deliveries and dead-letters on the last one,
+    // so that no message is silently given up by the server.
+    max_deliver: -1,
+    max_ack_pending: Math.max(config.maxInFlight * 16, 1000),
+  });
 }
 
 /**

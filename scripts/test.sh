@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The whole test suite, with its own set-up: installs dependencies when needed, installs and starts a
+# private nats-server (JetStream) and redis-server on loopback, builds the service, runs unit,
+# integration and end-to-end tests (jest), and stops the servers again, whatever happens.
+#
+#   npm test                      # everything
+#   npm test -- --selectProjects unit          # extra arguments go to jest
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "[test] installing dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+export NATS_PORT="${TEST_NATS_PORT:-14222}"
+export REDIS_PORT="${TEST_REDIS_PORT:-16379}"
+export SERVERS_DIR="${TMPDIR:-/tmp}/meta-agent-test-servers-${NATS_PORT}"
+trap 'bash scripts/servers.sh stop >/dev/null 2>&1 || true' EXIT
+bash scripts/servers.sh start
+
+export TEST_NATS_URL="nats://127.0.0.1:${NATS_PORT}"
+export TEST_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}"
+
+echo "[test] building"
+npm run build --silent
+
+results="$(mktemp)"
+set +e
+node --experimental-vm-modules node_modules/jest/bin/jest.js --runInBand --json --outputFile="$results" "$@"
+status=$?
+set -e
+# One plain closing line, whatever the runner printed above it.
+node -e '
+  const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+' "$results" 2>/dev/null || true
+rm -f "$results"
+exit "$status"

@@ -1,0 +1,109 @@
+import { ConfigValidationError, parseSettings, redactUrl } from './env.schema.js';
+
+function failure(env: Record<string, string>): ConfigValidationError {
+  try {
+    parseSettings(env);
+  } catch (error) {
+    if (error instanceof ConfigValidationError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigValidationError');
+}
+
+describe('parseSettings', () => {
+  it('gives the template defaults with an empty environment', () => {
+    const s = parseSettings({});
+    expect(s.app).toMatchObject({ name: 'trading_decision_meta_agent', logLevel: 'info', httpPort: 9090, healthCheckIntervalMs: 30000 });
+    expect(s.nats.servers).toBe('nats://localhost:4222');
+    expect(s.redis.url).toBe('redis://localhost:6379');
+    expect(s.workflow).toMatchObject({
+      defaultTimeoutSeconds: 300,
+      maxConcurrentWorkflows: 100,
+      cleanupIntervalMs: 60000,
+      requiredAgents: ['momentum', 'risk'],
+      optionalAgents: ['sentiment', 'correlation', 'macro'],
+      agentTimeoutSeconds: 60,
+      minConfidenceThreshold: 0.5,
+      minAgentsRequired: 2,
+      sweepIntervalMs: 250,
+      earlySignalGraceSeconds: 30,
+      retentionSeconds: 86400,
+      defaultType: 'trading',
+    });
+  });
+
+  it('names the consumers after META_AGENT_NAME, as the template did', () => {
+    const s = parseSettings({ META_AGENT_NAME: 'fx_meta' });
+    expect(s.nats.consumers).toEqual({ trigger: 'fx_meta-trigger-consumer', agents: 'fx_meta-enriched-consumer' });
+  });
+
+  it('reads lists as comma-separated or JSON arrays, without duplicates', () => {
+    expect(parseSettings({ META_AGENT_REQUIRED_AGENTS: 'momentum, risk ,momentum' }).workflow.requiredAgents).toEqual(['momentum', 'risk']);
+    expect(parseSettings({ META_AGENT_OPTIONAL_AGENTS: '["news","macro"]' }).workflow.optionalAgents).toEqual(['news', 'macro']);
+  });
+
+  it('accepts the template log levels in any case, and aliases', () => {
+    expect(parseSettings({ META_AGENT_LOG_LEVEL: 'DEBUG' }).app.logLevel).toBe('debug');
+    expect(parseSettings({ META_AGENT_LOG_LEVEL: 'warn' }).app.logLevel).toBe('warning');
+    expect(parseSettings({ META_AGENT_LOG_LEVEL: 'CRITICAL' }).app.logLevel).toBe('critical');
+  });
+
+  it('converts seconds settings to milliseconds where the code wants them', () => {
+    const s = parseSettings({ META_AGENT_WORKFLOW_CLEANUP_INTERVAL: '5', META_AGENT_HEALTH_CHECK_INTERVAL: '7' });
+    expect(s.workflow.cleanupIntervalMs).toBe(5000);
+    expect(s.app.healthCheckIntervalMs).toBe(7000);
+  });
+
+  it.each([
+    ['META_AGENT_METRICS_PORT', 'abc', /not a whole number/],
+    ['META_AGENT_METRICS_PORT', '70000', /outside 1..65535/],
+    ['META_AGENT_MAX_CONCURRENT_WORKFLOWS', '0', /outside/],
+    ['META_AGENT_DEFAULT_TIMEOUT_SECONDS', '1.5', /not a whole number/],
+    ['META_AGENT_MIN_CONFIDENCE_THRESHOLD', '1.2', /outside 0..1/],
+    ['META_AGENT_MIN_CONFIDENCE_THRESHOLD', 'high', /not a number/],
+    ['META_AGENT_LOG_LEVEL', 'loud', /not one of/],
+    ['META_AGENT_NATS_URL', 'http://x:4222', /protocol/],
+    ['META_AGENT_NATS_URL', 'not a url', /not a URL/],
+    ['META_AGENT_REDIS_URL', 'nats://x', /protocol/],
+    ['META_AGENT_PROVISION', 'maybe', /not a boolean/],
+    ['META_AGENT_REQUIRED_AGENTS', 'momentum,ri sk', /not a valid name/],
+    ['META_AGENT_OPTIONAL_AGENTS', '["a",', /JSON array/],
+    ['META_AGENT_NAME', 'has space', /name/],
+    ['META_AGENT_TRIGGER_SUBJECT', 'signals.*', /not a subject/],
+    ['META_AGENT_AGENT_SUBJECT', 'signals..x', /subject filter/],
+    ['META_AGENT_DEFAULT_WORKFLOW_TYPE', 'Trading!', /workflow type/],
+    ['META_AGENT_SWEEP_INTERVAL_MS', '5', /outside/],
+  ])('rejects %s=%s with one line naming the variable', (variable, value, reason) => {
+    const error = failure({ [variable]: value });
+    expect(error.variable).toBe(variable);
+    expect(error.message).toMatch(reason);
+    expect(error.message.startsWith(`invalid setting ${variable}:`)).toBe(true);
+    expect(error.message).not.toContain('\n');
+  });
+
+  it('rejects a default timeout above the maximum', () => {
+    const error = failure({ META_AGENT_DEFAULT_TIMEOUT_SECONDS: '600', META_AGENT_MAX_TIMEOUT_SECONDS: '300' });
+    expect(error.variable).toBe('META_AGENT_DEFAULT_TIMEOUT_SECONDS');
+  });
+
+  it('rejects two consumers with one name', () => {
+    expect(failure({ META_AGENT_TRIGGER_CONSUMER: 'c', META_AGENT_ENRICHED_CONSUMER: 'c' }).variable).toBe('META_AGENT_ENRICHED_CONSUMER');
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(parseSettings({ META_AGENT_METRICS_PORT: '' }).app.httpPort).toBe(9090);
+  });
+
+  it('never echoes a password from a URL', () => {
+    const error = failure({ META_AGENT_REDIS_URL: 'nats://user:s3cret@host:6379' });
+    expect(error.message).not.toContain('s3cret');
+  });
+});
+
+describe('redactUrl', () => {
+  it('hides passwords and tokens, keeps the rest', () => {
+    expect(redactUrl('redis://user:pw@h:6379/0')).toBe('redis://user:***@h:6379/0');
+    expect(redactUrl('nats://token@h:4222,nats://h2:4222')).toBe('nats://***@h:4222,nats://h2:4222');
+    expect(redactUrl('nats://h:4222')).toBe('nats://h:4222');
+  });
+});

@@ -1,0 +1,119 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { NATS_URL, REDIS_URL, waitFor } from './env.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The built service (`dist/main.js`), run as a real process against the test servers. */
+export class AppProcess {
+  readonly lines: string[] = [];
+  private exitCode: Promise<number | null>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {
+    let buffer = '';
+    const collect = (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const parts = buffer.split('\n');
+      buffer = parts.pop() ?? '';
+      this.lines.push(...parts.filter((l) => l.length > 0));
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    this.exitCode = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  static spawn(env: Record<string, string> = {}, port = 0): AppProcess {
+    const child = spawn(process.execPath, [join(ROOT, 'dist', 'main.js')], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? '',
+        META_AGENT_NATS_URL: NATS_URL,
+        META_AGENT_REDIS_URL: REDIS_URL,
+        META_AGENT_METRICS_PORT: String(port),
+        META_AGENT_LOG_LEVEL: 'debug',
+        META_AGENT_NAK_DELAY_MS: '100',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new AppProcess(child, port);
+  }
+
+  /** Starts the service on a free port and waits until /health/ready says so. */
+  static async start(env: Record<string, string> = {}): Promise<AppProcess> {
+    const app = AppProcess.spawn(env, await freePort());
+    await app.waitReady();
+    return app;
+  }
+
+  url(path: string): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  async get(path: string): Promise<{ status: number; body: any; text: string }> {
+    const res = await fetch(this.url(path));
+    const text = await res.text();
+    let body: unknown = undefined;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* not JSON (e.g. /metrics) */
+    }
+    return { status: res.status, body, text };
+  }
+
+  async waitReady(timeoutMs = 20000): Promise<void> {
+    let exited = false;
+    void this.exitCode.then(() => (exited = true));
+    await waitFor(
+      'the service to be ready',
+      async () => {
+        if (exited) throw new Error(`the service exited:\n${this.lines.slice(-20).join('\n')}`);
+        return (await this.get('/health/ready')).status === 200;
+      },
+      timeoutMs,
+      100,
+    );
+  }
+
+  /** The value of one metric sample (sum over label sets matching `labels`). */
+  async metric(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const { text } = await this.get('/metrics');
+    let total = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(name + '{') && !line.startsWith(name + ' ')) continue;
+      if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) total += Number(line.split(' ').pop());
+    }
+    return total;
+  }
+
+  logs(match: string): string[] {
+    return this.lines.filter((l) => l.includes(match));
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exitCode;
+  }
+
+  exited(): Promise<number | null> {
+    return this.exitCode;
+  }
+}

@@ -1,0 +1,57 @@
+import type { JsMsg } from '@nats-io/jetstream';
+import type { Bus } from './nats.js';
+
+/** Builders for the wire format (SPEC "Wire format"), with sensible trading values. */
+export const now = () => new Date().toISOString();
+
+export function trigger(corrId: string, extra: Record<string, unknown> = {}) {
+  return { corr_id: corrId, instrument: 'EURUSD', side: 'buy', strength: 0.8, price: 1.0845, normalized_at: now(), ...extra };
+}
+
+export function momentum(corrId: string, extra: Record<string, unknown> = {}) {
+  return {
+    corr_id: corrId,
+    agent_name: 'momentum',
+    signal_type: 'analysis',
+    confidence: 0.9,
+    timestamp: now(),
+    analysis: { trend_direction: 'bullish', momentum_strength: 0.8 },
+    ...extra,
+  };
+}
+
+export function risk(corrId: string, extra: Record<string, unknown> = {}) {
+  return {
+    corr_id: corrId,
+    agent_name: 'risk',
+    signal_type: 'analysis',
+    confidence: 0.8,
+    timestamp: now(),
+    analysis: { risk_level: 'low', max_position_size: 100000 },
+    ...extra,
+  };
+}
+
+export const TRIGGER_SUBJECT = 'signals.normalized';
+export const agentSubject = (agent: string) => `signals.enriched.${agent}`;
+
+export interface DecisionMessage {
+  corr_id: string;
+  workflow_id: string;
+  orchestrator: string;
+  workflow_type: string;
+  status: string;
+  decision: Record<string, any>;
+  source_signals: { agent: string; confidence: number; timestamp: string | null }[];
+  orchestrated_at: string;
+  metadata: Record<string, unknown>;
+}
+
+export function parse(m: JsMsg): DecisionMessage {
+  return JSON.parse(m.string()) as DecisionMessage;
+}
+
+/** Decisions for one corr_id in the DECISIONS stream. */
+export async function decisionsFor(bus: Bus, corrId: string): Promise<DecisionMessage[]> {
+  return (await bus.read('DECISIONS')).map(parse).filter((d) => d.corr_id === corrId);
+}
