@@ -39,7 +39,7 @@ export class AppProcess {
     this.exitCode = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
-  static spawn(env: Record<string, string> = {}, port = 0): AppProcess {
+  static spawn(env: Record<string, string>, port: number): AppProcess {
     const child = spawn(process.execPath, [join(ROOT, 'dist', 'main.js')], {
       cwd: ROOT,
       env: {

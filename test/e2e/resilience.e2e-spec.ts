@@ -1,0 +1,206 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { AppProcess, freePort } from '../support/app.js';
+import { REDIS_URL, uniqueId, waitFor } from '../support/env.js';
+import { openBus, type Bus } from '../support/nats.js';
+import { agentSubject, decisionsFor, momentum, parse, risk, trigger, TRIGGER_SUBJECT } from '../support/signals.js';
+
+/*
+ * Crashes, restarts, replicas and a Redis outage, with real processes. The fault-injection suite of
+ * issue 3 goes further; these are the cases SPEC promises and issue 2 asks for.
+ */
+let bus: Bus;
+let redis: Redis;
+
+beforeAll(async () => {
+  bus = await openBus();
+  redis = new Redis(REDIS_URL);
+});
+
+beforeEach(async () => {
+  await bus.deleteStreams('SIGNALS', 'DECISIONS', 'DEADLETTER');
+  await redis.flushall();
+});
+
+afterAll(async () => {
+  await bus.close();
+  redis.disconnect();
+});
+
+it('a workflow survives a killed replica: a new process completes it from Redis', async () => {
+  const id = uniqueId('restart');
+  const first = await AppProcess.start();
+  await bus.publish(TRIGGER_SUBJECT, trigger(id));
+  await bus.publish(agentSubject('momentum'), momentum(id));
+  await waitFor('momentum stored', async () => (await first.get(`/workflows/${id}`)).body?.received_agents?.includes('momentum'));
+  first.child.kill('SIGKILL');
+  await first.exited();
+
+  await bus.publish(agentSubject('risk'), risk(id));
+  const second = await AppProcess.start();
+  try {
+    const [d] = await waitFor('the decision', async () => {
+      const found = await decisionsFor(bus, id);
+      return found.length > 0 ? found : undefined;
+    });
+    expect(d).toMatchObject({ status: 'completed', decision: { action: 'trade' } });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await decisionsFor(bus, id)).toHaveLength(1);
+  } finally {
+    expect(await second.stop()).toBe(0);
+  }
+});
+
+it('a timeout fires on time although the replica that started the workflow is gone', async () => {
+  const id = uniqueId('orphan-timeout');
+  const first = await AppProcess.start();
+  await bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 1.5 }));
+  await waitFor('workflow started', async () => (await first.get(`/workflows/${id}`)).status === 200);
+  first.child.kill('SIGKILL');
+  await first.exited();
+  const second = await AppProcess.start();
+  try {
+    const [d] = await waitFor('the timeout decision', async () => {
+      const found = await decisionsFor(bus, id);
+      return found.length > 0 ? found : undefined;
+    });
+    expect(d.status).toBe('timeout');
+  } finally {
+    await second.stop();
+  }
+});
+
+it('two replicas share the work: every workflow gets exactly one decision', async () => {
+  const replicas = await Promise.all([AppProcess.start(), AppProcess.start()]);
+  const ids = Array.from({ length: 60 }, (_, i) => uniqueId(`rep${i}`));
+  try {
+    await Promise.all(
+      ids.map(async (id, i) => {
+        // Mixed order: some signals before their trigger, some workflows left to time out.
+        if (i % 3 === 0) await bus.publish(agentSubject('risk'), risk(id));
+        await bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 2 }));
+        await bus.publish(agentSubject('momentum'), momentum(id));
+        if (i % 3 === 1) await bus.publish(agentSubject('risk'), risk(id));
+        if (i % 5 === 0) await bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 2 }));
+      }),
+    );
+    const all = await bus.waitFor('DECISIONS', ids.length, 20000);
+    await new Promise((r) => setTimeout(r, 2500));
+    const decisions = (await bus.read('DECISIONS')).map(parse);
+    expect(decisions).toHaveLength(ids.length);
+    expect(new Set(decisions.map((d) => d.corr_id))).toEqual(new Set(ids));
+    expect(all.length).toBe(ids.length);
+    const byStatus = (s: string) => decisions.filter((d) => d.status === s).length;
+    expect(byStatus('completed')).toBe(40);
+    expect(byStatus('timeout')).toBe(20);
+    // Both replicas did work.
+    for (const r of replicas) expect(await r.metric('meta_agent_messages_settled_total')).toBeGreaterThan(0);
+  } finally {
+    for (const r of replicas) expect(await r.stop()).toBe(0);
+  }
+});
+
+it('SIGTERM: readiness goes false, the process drains and exits 0', async () => {
+  const app = await AppProcess.start();
+  const exit = app.stop('SIGTERM');
+  expect(await exit).toBe(0);
+  expect(app.logs('"msg":"stopped"')).toHaveLength(1);
+});
+
+describe('Redis outage', () => {
+  let dir: string;
+  let port: number;
+  let server: ChildProcess | undefined;
+
+  const startRedis = async () => {
+    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    await waitFor('redis up', async () => {
+      await probe.connect().catch(() => undefined);
+      return (await probe.ping()) === 'PONG';
+    });
+    probe.disconnect();
+  };
+  const stopRedis = async () => {
+    const s = server;
+    server = undefined;
+    if (!s || s.exitCode !== null) return;
+    const exited = new Promise((r) => s.once('exit', r));
+    s.kill('SIGKILL');
+    await exited;
+  };
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'redis-outage-'));
+    port = await freePort();
+    await startRedis();
+  });
+
+  afterAll(async () => {
+    await stopRedis();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('readiness is false while Redis is down, true after; a trigger sent meanwhile is retried, not lost', async () => {
+    const app = await AppProcess.start({ META_AGENT_REDIS_URL: `redis://127.0.0.1:${port}`, META_AGENT_REDIS_COMMAND_TIMEOUT_MS: '500' });
+    try {
+      await stopRedis();
+      await waitFor('readiness to fail', async () => (await app.get('/health/ready')).status === 503);
+      const ready = await app.get('/health/ready');
+      expect(ready.body.error).toHaveProperty('redis');
+      expect((await app.get('/health')).body).toMatchObject({ status: 'unhealthy', redis_connected: false, nats_connected: true });
+
+      const id = uniqueId('outage');
+      await bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 1 }));
+      await waitFor('a retry', async () => (await app.metric('meta_agent_messages_settled_total', { action: 'nak' })) >= 1);
+
+      await startRedis();
+      await waitFor('readiness to come back', async () => (await app.get('/health/ready')).status === 200, 20000);
+      const [d] = await waitFor(
+        'the decision of the retried trigger',
+        async () => {
+          const found = await decisionsFor(bus, id);
+          return found.length > 0 ? found : undefined;
+        },
+        20000,
+      );
+      expect(d.status).toBe('timeout');
+      expect(await bus.count('DEADLETTER')).toBe(0);
+    } finally {
+      expect(await app.stop()).toBe(0);
+    }
+  });
+});
+
+describe('start-up', () => {
+  it('fails fast with a clear message when NATS cannot be reached', async () => {
+    const dead = await freePort();
+    const started = Date.now();
+    const app = AppProcess.spawn({ META_AGENT_NATS_URL: `nats://127.0.0.1:${dead}`, META_AGENT_NATS_CONNECT_TIMEOUT_MS: '1000' }, await freePort());
+    expect(await app.exited()).toBe(1);
+    expect(Date.now() - started).toBeLessThan(15000);
+    expect(app.logs('cannot connect to NATS JetStream at nats://127.0.0.1:')).toHaveLength(1);
+  });
+
+  it('fails fast with a clear message when Redis cannot be reached', async () => {
+    const dead = await freePort();
+    const app = AppProcess.spawn({ META_AGENT_REDIS_URL: `redis://127.0.0.1:${dead}`, META_AGENT_REDIS_COMMAND_TIMEOUT_MS: '500' }, await freePort());
+    expect(await app.exited()).toBe(1);
+    expect(app.logs('cannot connect to Redis at redis://127.0.0.1:')).toHaveLength(1);
+  });
+
+  it('an invalid setting stops start-up with one line naming the variable', async () => {
+    const app = AppProcess.spawn({ META_AGENT_MIN_CONFIDENCE_THRESHOLD: 'lots' }, await freePort());
+    expect(await app.exited()).toBe(1);
+    expect(app.lines).toEqual(['meta-agent: invalid setting META_AGENT_MIN_CONFIDENCE_THRESHOLD: "lots" is not a number']);
+  });
+
+  it('with provisioning off, missing streams stop start-up with a clear message', async () => {
+    const app = AppProcess.spawn({ META_AGENT_PROVISION: 'false' }, await freePort());
+    expect(await app.exited()).toBe(1);
+    expect(app.logs('stream SIGNALS does not exist and META_AGENT_PROVISION is off')).toHaveLength(1);
+  });
+});
