@@ -1,6 +1,7 @@
 import { Global, Module } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { WorkflowModule } from '../workflow/workflow.module.js';
+import { DependencyMonitor } from './dependency.monitor.js';
 import { HealthController } from './health.controller.js';
 import { ShutdownState } from './shutdown-state.js';
 
@@ -8,7 +9,7 @@ import { ShutdownState } from './shutdown-state.js';
 @Module({
   imports: [TerminusModule.forRoot({ logger: false }), WorkflowModule],
   controllers: [HealthController],
-  providers: [ShutdownState],
+  providers: [ShutdownState, DependencyMonitor],
   exports: [ShutdownState],
 })
 export class HealthModule {}

@@ -25,6 +25,7 @@ const M = {
   lateness: 'meta_agent_timeout_lateness_seconds',
   settled: 'meta_agent_messages_settled_total',
   sweeperErrors: 'meta_agent_sweeper_errors_total',
+  dependencyUp: 'meta_agent_dependency_up',
 } as const;
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -60,6 +61,7 @@ export const metricProviders = [
   }),
   makeCounterProvider({ name: M.settled, help: 'Inbound messages by how they were settled', labelNames: ['consumer', 'action'] }),
   makeCounterProvider({ name: M.sweeperErrors, help: 'Sweeper iterations or jobs that failed (retried on the next sweep)' }),
+  makeGaugeProvider({ name: M.dependencyUp, help: 'Whether the last background check reached the dependency (1) or not (0)', labelNames: ['dependency'] }),
 ];
 
 /** Typed recording methods over the metrics above; the rest of the code never names a metric. */
@@ -85,6 +87,7 @@ export class OrchestratorMetrics {
     @InjectMetric(M.lateness) private readonly lateness: Histogram,
     @InjectMetric(M.settled) private readonly settledCounter: Counter,
     @InjectMetric(M.sweeperErrors) private readonly sweeperErrors: Counter,
+    @InjectMetric(M.dependencyUp) private readonly dependency: Gauge,
   ) {
     this.name = app.name;
   }
@@ -147,5 +150,9 @@ export class OrchestratorMetrics {
 
   sweeperError(): void {
     this.sweeperErrors.inc();
+  }
+
+  dependencyUp(dependency: string, up: boolean): void {
+    this.dependency.set({ dependency }, up ? 1 : 0);
   }
 }

@@ -145,13 +145,19 @@ describe('Redis outage', () => {
   });
 
   it('readiness is false while Redis is down, true after; a trigger sent meanwhile is retried, not lost', async () => {
-    const app = await AppProcess.start({ META_AGENT_REDIS_URL: `redis://127.0.0.1:${port}`, META_AGENT_REDIS_COMMAND_TIMEOUT_MS: '500' });
+    const app = await AppProcess.start({
+      META_AGENT_REDIS_URL: `redis://127.0.0.1:${port}`,
+      META_AGENT_REDIS_COMMAND_TIMEOUT_MS: '500',
+      META_AGENT_HEALTH_CHECK_INTERVAL: '1',
+    });
     try {
       await stopRedis();
       await waitFor('readiness to fail', async () => (await app.get('/health/ready')).status === 503);
       const ready = await app.get('/health/ready');
       expect(ready.body.error).toHaveProperty('redis');
       expect((await app.get('/health')).body).toMatchObject({ status: 'unhealthy', redis_connected: false, nats_connected: true });
+      // The background monitor (META_AGENT_HEALTH_CHECK_INTERVAL) notices without being asked.
+      await waitFor('the dependency gauge', async () => (await app.metric('meta_agent_dependency_up', { dependency: 'redis' })) === 0 && app.logs('redis unreachable').length > 0);
 
       const id = uniqueId('outage');
       await bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 1 }));
@@ -159,6 +165,7 @@ describe('Redis outage', () => {
 
       await startRedis();
       await waitFor('readiness to come back', async () => (await app.get('/health/ready')).status === 200, 20000);
+      await waitFor('the monitor to see Redis back', async () => app.logs('redis reachable again').length > 0);
       const [d] = await waitFor(
         'the decision of the retried trigger',
         async () => {

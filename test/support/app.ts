@@ -39,8 +39,9 @@ export class AppProcess {
     this.exitCode = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
-  static spawn(env: Record<string, string>, port: number): AppProcess {
-    const child = spawn(process.execPath, [join(ROOT, 'dist', 'main.js')], {
+  /** `entry`: the script to run, relative to the repository (default: the built service). */
+  static spawn(env: Record<string, string>, port: number, entry = 'dist/main.js'): AppProcess {
+    const child = spawn(process.execPath, [join(ROOT, entry)], {
       cwd: ROOT,
       env: {
         PATH: process.env.PATH ?? '',
@@ -57,8 +58,8 @@ export class AppProcess {
   }
 
   /** Starts the service on a free port and waits until /health/ready says so. */
-  static async start(env: Record<string, string> = {}): Promise<AppProcess> {
-    const app = AppProcess.spawn(env, await freePort());
+  static async start(env: Record<string, string> = {}, entry?: string): Promise<AppProcess> {
+    const app = AppProcess.spawn(env, await freePort(), entry);
     await app.waitReady();
     return app;
   }

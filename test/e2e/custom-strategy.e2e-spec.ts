@@ -1,0 +1,77 @@
+import { Redis } from 'ioredis';
+import { AppProcess } from '../support/app.js';
+import { REDIS_URL, uniqueId, waitFor } from '../support/env.js';
+import { openBus, type Bus } from '../support/nats.js';
+import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT } from '../support/signals.js';
+
+/*
+ * The extension point, as a user would use it (test/fixtures/extended-app.mjs): provider classes with
+ * the decorator, listed in a module around AppModule, and the service serves new workflow types.
+ * Also: a strategy that throws ends its workflow as `failed` with one error decision.
+ */
+let app: AppProcess;
+let bus: Bus;
+
+beforeAll(async () => {
+  bus = await openBus();
+  await bus.deleteStreams('SIGNALS', 'DECISIONS', 'DEADLETTER');
+  const redis = new Redis(REDIS_URL);
+  await redis.flushall();
+  redis.disconnect();
+  app = await AppProcess.start({ META_AGENT_SWEEP_INTERVAL_MS: '100' }, 'test/fixtures/extended-app.mjs');
+});
+
+afterAll(async () => {
+  expect(await app.stop()).toBe(0);
+  await bus.close();
+});
+
+async function decisionOf(corrId: string) {
+  const [d] = await waitFor(`the decision of ${corrId}`, async () => {
+    const found = await decisionsFor(bus, corrId);
+    return found.length > 0 ? found : undefined;
+  });
+  return d;
+}
+
+it('registers the added providers beside the built-in one', () => {
+  const line = app.logs('decision strategies registered')[0];
+  expect(JSON.parse(line).types.sort()).toEqual(['explode', 'quorum', 'trading']);
+});
+
+it('a registered provider serves its workflow type', async () => {
+  const id = uniqueId('quorum');
+  await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'quorum' }));
+  await bus.publish(agentSubject('risk'), risk(id));
+  await bus.publish(agentSubject('momentum'), momentum(id));
+  const d = await decisionOf(id);
+  expect(d).toMatchObject({ workflow_type: 'quorum', workflow_id: `quorum:${id}`, status: 'completed', metadata: { kind: 'quorum' } });
+  expect(d.decision).toEqual({ action: 'agree', voters: ['momentum', 'risk'] });
+});
+
+it("a provider's onTimeout builds its timeout decision", async () => {
+  const id = uniqueId('quorum-to');
+  await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'quorum', timeout_seconds: 0.5 }));
+  const d = await decisionOf(id);
+  expect(d).toMatchObject({ status: 'timeout', decision: { action: 'abstain' } });
+});
+
+it('a strategy that throws ends the workflow as failed, with one error decision', async () => {
+  const id = uniqueId('explode');
+  await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'explode' }));
+  await bus.publish(agentSubject('momentum'), momentum(id));
+  const d = await decisionOf(id);
+  expect(d.status).toBe('failed');
+  expect(d.decision).toEqual({ action: 'error', reason: 'strategy_error', error: 'Error: model weights not found' });
+  await new Promise((r) => setTimeout(r, 500));
+  expect(await decisionsFor(bus, id)).toHaveLength(1);
+  expect(await app.metric('meta_agent_workflows_completed_total', { status: 'failed' })).toBe(1);
+});
+
+it('the trading strategy still serves the default type', async () => {
+  const id = uniqueId('fx');
+  await bus.publish(TRIGGER_SUBJECT, trigger(id));
+  await bus.publish(agentSubject('momentum'), momentum(id));
+  await bus.publish(agentSubject('risk'), risk(id));
+  expect((await decisionOf(id)).decision.action).toBe('trade');
+});
