@@ -3,8 +3,9 @@
  * `parseSettings` validates the whole environment at start; the first invalid value throws a
  * `ConfigValidationError` whose message is one line naming the variable and the reason.
  *
- * The template's settings keep their names and defaults (`META_AGENT_` prefix). What the README
- * and docs/OPERATIONS.md say about each one is generated from the `doc` field here.
+ * The template's settings keep their names and defaults (`META_AGENT_` prefix). Each reader call
+ * carries the setting's meaning; `describeSettings()` lists them all, and the settings table of
+ * docs/OPERATIONS.md is generated from it (`npm run docs:settings`; a test keeps the two in step).
  */
 export class ConfigValidationError extends Error {
   constructor(
@@ -30,8 +31,21 @@ const TYPE_RE = /^[a-z0-9_-]{1,64}$/;
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'error', 'critical'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** One setting as documented: variable, default as written in the environment, meaning. */
+export interface SettingDoc {
+  variable: string;
+  default: string;
+  doc: string;
+}
+
 class Reader {
+  readonly docs: SettingDoc[] = [];
+
   constructor(private readonly env: Env) {}
+
+  private note(name: string, def: unknown, doc: string): void {
+    this.docs.push({ variable: PREFIX + name, default: Array.isArray(def) ? def.join(',') : String(def), doc });
+  }
 
   private raw(name: string): string | undefined {
     const value = this.env[PREFIX + name];
@@ -42,13 +56,15 @@ class Reader {
     throw new ConfigValidationError(PREFIX + name, reason);
   }
 
-  string(name: string, def: string, pattern?: RegExp, what = 'a valid value'): string {
+  string(name: string, def: string, doc: string, pattern?: RegExp, what = 'a valid value'): string {
+    this.note(name, def, doc);
     const v = this.raw(name) ?? def;
     if (pattern && !pattern.test(v)) this.fail(name, `"${v}" is not ${what}`);
     return v;
   }
 
-  url(name: string, def: string, protocols: string[]): string {
+  url(name: string, def: string, protocols: string[], doc: string): string {
+    this.note(name, def, doc);
     const v = this.raw(name) ?? def;
     for (const part of v.split(',')) {
       let parsed: URL;
@@ -64,7 +80,8 @@ class Reader {
     return v;
   }
 
-  int(name: string, def: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  int(name: string, def: number, min: number, max: number, doc: string): number {
+    this.note(name, def, doc);
     const v = this.raw(name);
     if (v === undefined) return def;
     if (!/^-?\d+$/.test(v)) this.fail(name, `"${v}" is not a whole number`);
@@ -73,7 +90,8 @@ class Reader {
     return n;
   }
 
-  float(name: string, def: number, min: number, max: number): number {
+  float(name: string, def: number, min: number, max: number, doc: string): number {
+    this.note(name, def, doc);
     const v = this.raw(name);
     if (v === undefined) return def;
     if (!/^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(v)) this.fail(name, `"${v}" is not a number`);
@@ -82,7 +100,8 @@ class Reader {
     return n;
   }
 
-  bool(name: string, def: boolean): boolean {
+  bool(name: string, def: boolean, doc: string): boolean {
+    this.note(name, def, doc);
     const v = this.raw(name)?.toLowerCase();
     if (v === undefined) return def;
     if (['1', 'true', 'yes', 'on'].includes(v)) return true;
@@ -91,7 +110,8 @@ class Reader {
   }
 
   /** A list, written `a,b,c` or as a JSON array `["a","b"]` (pydantic's form, as the template used). */
-  list(name: string, def: string[], pattern: RegExp): string[] {
+  list(name: string, def: string[], pattern: RegExp, doc: string): string[] {
+    this.note(name, def, doc);
     const v = this.raw(name);
     if (v === undefined) return def;
     let items: unknown[];
@@ -112,7 +132,8 @@ class Reader {
     return [...new Set(items as string[])];
   }
 
-  logLevel(name: string, def: LogLevel): LogLevel {
+  logLevel(name: string, def: LogLevel, doc: string): LogLevel {
+    this.note(name, def.toUpperCase(), doc);
     const v = this.raw(name)?.toLowerCase();
     if (v === undefined) return def;
     const alias: Record<string, LogLevel> = { warn: 'warning', fatal: 'critical', verbose: 'trace' };
@@ -123,72 +144,82 @@ class Reader {
 }
 
 export function parseSettings(env: Env) {
-  const r = new Reader(env);
-  const name = r.string('NAME', 'trading_decision_meta_agent', NAME_RE, 'a name of letters, digits, _ and -');
+  return read(new Reader(env));
+}
+
+/** Every setting with its default and meaning, in the order of the code (docs are generated from it). */
+export function describeSettings(): SettingDoc[] {
+  const reader = new Reader({});
+  read(reader);
+  return reader.docs;
+}
+
+function read(r: Reader) {
+  const name = r.string('NAME', 'trading_decision_meta_agent', 'Name of this orchestrator: the `orchestrator` field of decisions, metric labels, and the default consumer names.', NAME_RE, 'a name of letters, digits, _ and -');
 
   const app = {
     name,
-    logLevel: r.logLevel('LOG_LEVEL', 'info'),
-    httpPort: r.int('METRICS_PORT', 9090, 1, 65535),
-    healthCheckIntervalMs: r.int('HEALTH_CHECK_INTERVAL', 30, 1, 3600) * 1000,
-    shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600000),
+    logLevel: r.logLevel('LOG_LEVEL', 'info', 'TRACE, DEBUG, INFO, WARNING, ERROR or CRITICAL (JSON log lines at or above it).'),
+    httpPort: r.int('METRICS_PORT', 9090, 1, 65535, 'The one HTTP port: /health, /health/live, /health/ready, /metrics, /workflows/:corr_id.'),
+    healthCheckIntervalMs: r.int('HEALTH_CHECK_INTERVAL', 30, 1, 3600, 'Seconds between background checks of NATS and Redis (`meta_agent_dependency_up`, a log line on each change).') * 1000,
+    shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600000, 'On SIGTERM, the longest the drain may take before the process exits anyway (keep below the pod\'s grace period).'),
   };
 
   const nats = {
-    servers: r.url('NATS_URL', 'nats://localhost:4222', ['nats:', 'tls:', 'ws:', 'wss:']),
-    connectTimeoutMs: r.int('NATS_CONNECT_TIMEOUT_MS', 5000, 100, 120000),
-    provision: r.bool('PROVISION', true),
+    servers: r.url('NATS_URL', 'nats://localhost:4222', ['nats:', 'tls:', 'ws:', 'wss:'], 'NATS server URL(s), comma-separated.'),
+    connectTimeoutMs: r.int('NATS_CONNECT_TIMEOUT_MS', 5000, 100, 120000, 'How long start-up waits for NATS before failing; also the JetStream API timeout.'),
+    provision: r.bool('PROVISION', true, 'Create missing streams and consumers at start; when false, only check that they exist (start-up fails if not).'),
     streams: {
-      signals: r.string('SIGNALS_STREAM', 'SIGNALS', NAME_RE, 'a stream name'),
-      decisions: r.string('DECISIONS_STREAM', 'DECISIONS', NAME_RE, 'a stream name'),
-      deadLetter: r.string('DEADLETTER_STREAM', 'DEADLETTER', NAME_RE, 'a stream name'),
+      signals: r.string('SIGNALS_STREAM', 'SIGNALS', 'Stream of triggers and agent signals (input).', NAME_RE, 'a stream name'),
+      decisions: r.string('DECISIONS_STREAM', 'DECISIONS', 'Stream of published decisions.', NAME_RE, 'a stream name'),
+      deadLetter: r.string('DEADLETTER_STREAM', 'DEADLETTER', 'Stream of dead-lettered messages.', NAME_RE, 'a stream name'),
     },
+    streamMaxAgeSeconds: r.int('STREAM_MAX_AGE_SECONDS', 7 * 86400, 0, 365 * 86400, 'Max age of messages in the streams this service provisions (0: keep forever).'),
     subjects: {
-      signals: r.string('SIGNALS_SUBJECTS', 'signals.>', FILTER_RE, 'a subject filter'),
-      trigger: r.string('TRIGGER_SUBJECT', 'signals.normalized', SUBJECT_RE, 'a subject'),
-      agents: r.string('AGENT_SUBJECT', 'signals.enriched.*', FILTER_RE, 'a subject filter'),
-      decision: r.string('DECISION_SUBJECT', 'orchestrated.decision', SUBJECT_RE, 'a subject'),
-      decisions: r.string('DECISIONS_SUBJECTS', 'orchestrated.>', FILTER_RE, 'a subject filter'),
-      deadLetter: r.string('DEADLETTER_SUBJECT', 'deadletter.signals', SUBJECT_RE, 'a subject'),
-      deadLetters: r.string('DEADLETTER_SUBJECTS', 'deadletter.>', FILTER_RE, 'a subject filter'),
+      signals: r.string('SIGNALS_SUBJECTS', 'signals.>', 'Subjects the signals stream captures.', FILTER_RE, 'a subject filter'),
+      trigger: r.string('TRIGGER_SUBJECT', 'signals.normalized', 'Subject of triggers (the trigger consumer\'s filter).', SUBJECT_RE, 'a subject'),
+      agents: r.string('AGENT_SUBJECT', 'signals.enriched.*', 'Subject filter of agent signals (the enriched consumer\'s filter).', FILTER_RE, 'a subject filter'),
+      decision: r.string('DECISION_SUBJECT', 'orchestrated.decision', 'Subject decisions are published on.', SUBJECT_RE, 'a subject'),
+      decisions: r.string('DECISIONS_SUBJECTS', 'orchestrated.>', 'Subjects the decisions stream captures.', FILTER_RE, 'a subject filter'),
+      deadLetter: r.string('DEADLETTER_SUBJECT', 'deadletter.signals', 'Subject bad input is dead-lettered to.', SUBJECT_RE, 'a subject'),
+      deadLetters: r.string('DEADLETTER_SUBJECTS', 'deadletter.>', 'Subjects the dead-letter stream captures.', FILTER_RE, 'a subject filter'),
     },
     consumers: {
-      trigger: r.string('TRIGGER_CONSUMER', `${name}-trigger-consumer`, NAME_RE, 'a consumer name'),
-      agents: r.string('ENRICHED_CONSUMER', `${name}-enriched-consumer`, NAME_RE, 'a consumer name'),
+      trigger: r.string('TRIGGER_CONSUMER', `${name}-trigger-consumer`, 'Durable consumer of triggers, shared by all replicas (default: `<NAME>-trigger-consumer`).', NAME_RE, 'a consumer name'),
+      agents: r.string('ENRICHED_CONSUMER', `${name}-enriched-consumer`, 'Durable consumer of agent signals, shared by all replicas (default: `<NAME>-enriched-consumer`).', NAME_RE, 'a consumer name'),
     },
-    maxDeliveries: r.int('MAX_DELIVERIES', 20, 1, 10000),
-    maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 256 * 1024, 64, 64 * 1024 * 1024),
-    maxInFlight: r.int('MAX_IN_FLIGHT', 64, 1, 10000),
-    ackWaitMs: r.int('ACK_WAIT_MS', 30000, 1000, 3600000),
-    nakDelayMs: r.int('NAK_DELAY_MS', 500, 0, 600000),
-    nakMaxDelayMs: r.int('NAK_MAX_DELAY_MS', 30000, 0, 3600000),
-    duplicateWindowMs: r.int('DUPLICATE_WINDOW_MS', 120000, 1000, 86400000),
+    maxDeliveries: r.int('MAX_DELIVERIES', 20, 1, 10000, 'A message still failing (transiently) on this delivery is dead-lettered instead of retried.'),
+    maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 256 * 1024, 64, 64 * 1024 * 1024, 'Larger payloads are bad input (dead-lettered as `payload_too_large`).'),
+    maxInFlight: r.int('MAX_IN_FLIGHT', 64, 1, 10000, 'Messages processed at once per consumer and replica (and pulled ahead).'),
+    ackWaitMs: r.int('ACK_WAIT_MS', 30000, 1000, 3600000, 'Consumer ack wait when provisioning: an unsettled message is redelivered after it.'),
+    nakDelayMs: r.int('NAK_DELAY_MS', 500, 0, 600000, 'First retry delay after a transient failure; doubles per delivery.'),
+    nakMaxDelayMs: r.int('NAK_MAX_DELAY_MS', 30000, 0, 3600000, 'Cap of the retry delay.'),
+    duplicateWindowMs: r.int('DUPLICATE_WINDOW_MS', 120000, 1000, 86400000, 'JetStream de-duplication window of the decisions and dead-letter streams (Nats-Msg-Id).'),
   };
 
   const redis = {
-    url: r.url('REDIS_URL', 'redis://localhost:6379', ['redis:', 'rediss:']),
-    prefix: r.string('REDIS_PREFIX', 'ma', /^[A-Za-z0-9_.-]{1,32}$/, 'a prefix of letters, digits, _ . -'),
-    shards: r.int('REDIS_SHARDS', 16, 1, 1024),
-    commandTimeoutMs: r.int('REDIS_COMMAND_TIMEOUT_MS', 5000, 50, 120000),
+    url: r.url('REDIS_URL', 'redis://localhost:6379', ['redis:', 'rediss:'], 'Redis URL (`rediss://` for TLS; user and password in the URL).'),
+    prefix: r.string('REDIS_PREFIX', 'ma', 'Key prefix (inside the hash tag), so several orchestrators can share one Redis.', /^[A-Za-z0-9_.-]{1,32}$/, 'a prefix of letters, digits, _ . -'),
+    shards: r.int('REDIS_SHARDS', 16, 1, 1024, 'Number of shards (hash tags) workflows are spread over; change only on an empty Redis.'),
+    commandTimeoutMs: r.int('REDIS_COMMAND_TIMEOUT_MS', 5000, 50, 120000, 'A Redis command (or the connect at start) failing after this is a transient error: the message is retried.'),
   };
 
-  const requiredAgents = r.list('REQUIRED_AGENTS', ['momentum', 'risk'], AGENT_RE);
   const workflow = {
-    defaultType: r.string('DEFAULT_WORKFLOW_TYPE', 'trading', TYPE_RE, 'a workflow type ([a-z0-9_-])'),
-    defaultTimeoutSeconds: r.int('DEFAULT_TIMEOUT_SECONDS', 300, 1, 7 * 86400),
-    maxTimeoutSeconds: r.int('MAX_TIMEOUT_SECONDS', 3600, 1, 7 * 86400),
-    maxConcurrentWorkflows: r.int('MAX_CONCURRENT_WORKFLOWS', 100, 1, 100_000_000),
-    cleanupIntervalMs: r.int('WORKFLOW_CLEANUP_INTERVAL', 60, 1, 86400) * 1000,
-    requiredAgents,
-    optionalAgents: r.list('OPTIONAL_AGENTS', ['sentiment', 'correlation', 'macro'], AGENT_RE),
-    agentTimeoutSeconds: r.int('AGENT_TIMEOUT_SECONDS', 60, 0, 7 * 86400),
-    minConfidenceThreshold: r.float('MIN_CONFIDENCE_THRESHOLD', 0.5, 0, 1),
-    minAgentsRequired: r.int('MIN_AGENTS_REQUIRED', 2, 0, 1000),
-    earlySignalGraceSeconds: r.int('EARLY_SIGNAL_GRACE_SECONDS', 30, 0, 86400),
-    retentionSeconds: r.int('RETENTION_SECONDS', 86400, 1, 30 * 86400),
-    sweepIntervalMs: r.int('SWEEP_INTERVAL_MS', 250, 10, 60000),
-    sweepBatch: r.int('SWEEP_BATCH', 500, 1, 100000),
-    claimLeaseMs: r.int('CLAIM_LEASE_MS', 2000, 100, 600000),
+    defaultType: r.string('DEFAULT_WORKFLOW_TYPE', 'trading', 'Workflow type of triggers without `workflow_type`; a strategy must serve it.', TYPE_RE, 'a workflow type ([a-z0-9_-])'),
+    defaultTimeoutSeconds: r.int('DEFAULT_TIMEOUT_SECONDS', 300, 1, 7 * 86400, 'Timeout of workflows whose strategy sets none (trading sets 120/180/300 by instrument).'),
+    maxTimeoutSeconds: r.int('MAX_TIMEOUT_SECONDS', 3600, 1, 7 * 86400, 'Upper bound of any workflow timeout, including a trigger\'s `timeout_seconds`.'),
+    maxConcurrentWorkflows: r.int('MAX_CONCURRENT_WORKFLOWS', 100, 1, 100_000_000, 'Above this many active workflows (all replicas, counted in Redis) new triggers wait (nak with delay).'),
+    cleanupIntervalMs: r.int('WORKFLOW_CLEANUP_INTERVAL', 60, 1, 86400, 'Seconds between passes that delete early-signal buffers whose trigger never came (counted as orphaned).') * 1000,
+    requiredAgents: r.list('REQUIRED_AGENTS', ['momentum', 'risk'], AGENT_RE, 'Agents the trading strategy needs before it can decide (plus `sentiment` for CRYPTO); also accepted agents.'),
+    optionalAgents: r.list('OPTIONAL_AGENTS', ['sentiment', 'correlation', 'macro'], AGENT_RE, 'Further accepted agents. A signal from an agent in neither list is bad input (both empty: any agent).'),
+    agentTimeoutSeconds: r.int('AGENT_TIMEOUT_SECONDS', 60, 0, 7 * 86400, 'A signal whose `timestamp` is older than this on arrival is stale: acked, counted late, not used (0: off).'),
+    minConfidenceThreshold: r.float('MIN_CONFIDENCE_THRESHOLD', 0.5, 0, 1, 'A trade whose final confidence is below it becomes `no_trade`, reason `insufficient_confidence`.'),
+    minAgentsRequired: r.int('MIN_AGENTS_REQUIRED', 2, 0, 1000, 'The trading strategy decides only with signals from at least this many agents.'),
+    earlySignalGraceSeconds: r.int('EARLY_SIGNAL_GRACE_SECONDS', 30, 0, 86400, 'How long a signal that arrived before its trigger is kept for it (0: such signals are orphaned at once).'),
+    retentionSeconds: r.int('RETENTION_SECONDS', 86400, 1, 30 * 86400, 'How long a finished workflow stays in Redis (inspection, and de-duplication of repeated triggers).'),
+    sweepIntervalMs: r.int('SWEEP_INTERVAL_MS', 250, 10, 60000, 'Sweeper period: timeouts fire within about this long after their deadline.'),
+    sweepBatch: r.int('SWEEP_BATCH', 500, 1, 100000, 'Due workflows taken per shard per sweep step (the sweeper loops without sleeping while a batch is full).'),
+    claimLeaseMs: r.int('CLAIM_LEASE_MS', 2000, 100, 600000, 'How long a claim (evaluation or publish in progress) is held before another replica may take it over.'),
   };
   if (workflow.defaultTimeoutSeconds > workflow.maxTimeoutSeconds) {
     throw new ConfigValidationError(

@@ -72,8 +72,10 @@ async function ensureConsumer(jsm: JetStreamManager, route: ConsumerRoute, confi
  */
 export async function provisionJetStream(jsm: JetStreamManager, config: NatsConfig, routes: ConsumerRoute[]): Promise<void> {
   const p = config.provision;
-  await ensureStream(jsm, { name: config.streams.signals, subjects: [config.subjects.signals] }, p);
-  await ensureStream(jsm, { name: config.streams.decisions, subjects: [config.subjects.decisions], duplicate_window: nanos(config.duplicateWindowMs) }, p);
-  await ensureStream(jsm, { name: config.streams.deadLetter, subjects: [config.subjects.deadLetters], duplicate_window: nanos(config.duplicateWindowMs) }, p);
+  const limits = { max_age: nanos(config.streamMaxAgeSeconds * 1000) };
+  const dedupe = { duplicate_window: nanos(config.duplicateWindowMs) };
+  await ensureStream(jsm, { name: config.streams.signals, subjects: [config.subjects.signals], ...limits }, p);
+  await ensureStream(jsm, { name: config.streams.decisions, subjects: [config.subjects.decisions], ...limits, ...dedupe }, p);
+  await ensureStream(jsm, { name: config.streams.deadLetter, subjects: [config.subjects.deadLetters], ...limits, ...dedupe }, p);
   for (const route of routes) await ensureConsumer(jsm, route, config, p);
 }
