@@ -140,8 +140,9 @@ export class WorkflowRepository {
       if (error) throw error;
       const reply = value as Reply;
       remaining += Number(reply[0]);
-      if (reply.length - 1 >= limit) full = true;
-      for (let i = 1; i < reply.length; i++) {
+      // Due entries read, not jobs: stale entries removed from a full batch still mean more may be due.
+      if (Number(reply[1]) >= limit) full = true;
+      for (let i = 2; i < reply.length; i++) {
         const job = reply[i] as Reply;
         jobs.push({ kind: job[1] as SweepJobKind, workflow: parseWorkflow(job, 2) });
       }

@@ -8,7 +8,8 @@
   ARGV[1] key prefix of the shard, e.g. '{ma:3}:' (workflow keys are prefix .. 'wf:' .. corr_id)
   ARGV[2] limit   ARGV[3] lease ms   ARGV[4] claim token
 
-  Output: { remaining, job, job, ... } where remaining = ZCARD after the step and each job is
+  Output: { remaining, due, job, job, ... } where remaining = ZCARD after the step, due = the number of
+          due entries read (<= limit; a full batch means more may be due, even if some were stale), and each job is
           { corr_id, kind, wf..., '|', sig... }, kind one of:
             'timeout'   an open workflow passed its deadline: claimed, to time out
             'evaluate'  a claim for evaluation whose holder died (lease expired): re-claimed
@@ -19,7 +20,7 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = tonumber(ARGV[3])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-local reply = { 0 }
+local reply = { 0, 0 }
 
 for _, corr in ipairs(due) do
   local wf_key = ARGV[1] .. 'wf:' .. corr
@@ -56,4 +57,5 @@ for _, corr in ipairs(due) do
 end
 
 reply[1] = redis.call('ZCARD', KEYS[1])
+reply[2] = #due
 return reply

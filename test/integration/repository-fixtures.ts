@@ -1,0 +1,94 @@
+import type { Redis } from 'ioredis';
+import { parseSettings } from '../../src/config/env.schema.js';
+import { WorkflowRepository } from '../../src/workflow/workflow.repository.js';
+import { uniqueId } from '../support/env.js';
+
+/** Helpers shared by the `WorkflowRepository` integration specs (not a spec itself). */
+
+/** Margin on every "about now + x" check: generous, for a loaded 2-core machine. */
+export const SLACK_MS = 500;
+
+export type StartInput = Parameters<WorkflowRepository['start']>[0];
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A start input with distinctive values, so that the stored fields can be told apart. */
+export function startInput(corrId: string, over: Partial<StartInput> = {}): StartInput {
+  return {
+    corrId,
+    workflowId: `wf-trading-${corrId}`,
+    workflowType: 'trading',
+    timeoutMs: 60_000,
+    requiredAgents: ['momentum', 'risk'],
+    metadata: { source: 'int-test', nested: { n: 1 } },
+    triggerJson: `{"corr_id":${JSON.stringify(corrId)},"side":"buy","strength":0.8}`,
+    ...over,
+  };
+}
+
+/** A signal JSON, as an agent would send it (exact bytes matter: the scripts compare them). */
+export function signalJson(agent: string, confidence: number, extra = ''): string {
+  return `{"agent_name":"${agent}","signal_type":"analysis","confidence":${confidence},"data":{"x":"${extra}"}}`;
+}
+
+/** Several repositories over different clients that share one unique key prefix (same workflows). */
+export function repositoriesOnOnePrefix(clients: Redis[], shards = 4): WorkflowRepository[] {
+  const prefix = uniqueId('it').replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 32);
+  const config = { ...parseSettings({}).redis, prefix, shards };
+  return clients.map((client) => new WorkflowRepository(client, config));
+}
+
+/** Runs `fn` and returns its value with the wall-clock interval around it. */
+export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; before: number; after: number }> {
+  const before = Date.now();
+  const value = await fn();
+  return { value, before, after: Date.now() };
+}
+
+/** `actual` is in [low, high], widened by SLACK_MS on both sides. */
+export function expectWithin(actual: number, low: number, high: number): void {
+  expect(Number.isFinite(actual)).toBe(true);
+  expect(actual).toBeGreaterThanOrEqual(low - SLACK_MS);
+  expect(actual).toBeLessThanOrEqual(high + SLACK_MS);
+}
+
+/** Sum of ZCARD of every shard's deadlines zset. */
+export async function totalDeadlines(redis: Redis, repo: WorkflowRepository): Promise<number> {
+  let total = 0;
+  for (let shard = 0; shard < repo.keys.shards; shard++) total += await redis.zcard(repo.keys.deadlines(shard));
+  return total;
+}
+
+/** The hash tag of a key: what is between its first '{' and the next '}'. */
+export function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  const close = key.indexOf('}', open + 1);
+  if (open < 0 || close < 0 || close === open + 1) return key;
+  return key.slice(open + 1, close);
+}
+
+/** Every key of a repository's prefix (SCAN, all shards). */
+export async function keysOf(redis: Redis, repo: WorkflowRepository): Promise<string[]> {
+  const tag0 = repo.keys.shardPrefix(0); // '{<prefix>:0}:'
+  const prefix = tag0.slice(1, tag0.lastIndexOf(':', tag0.length - 3));
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', `{${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    found.push(...batch);
+  } while (cursor !== '0');
+  return found.sort();
+}
+
+/** Corr ids that all hash to `shard` (found by trying suffixes). */
+export function corrIdsInShard(repo: WorkflowRepository, shard: number, count: number, base = uniqueId('c')): string[] {
+  const ids: string[] = [];
+  for (let i = 0; ids.length < count; i++) {
+    const id = `${base}-${i}`;
+    if (repo.keys.shardOf(id) === shard) ids.push(id);
+  }
+  return ids;
+}

@@ -1,0 +1,385 @@
+import type { Redis } from 'ioredis';
+import { uniqueId } from '../support/env.js';
+import { isolatedRepository, scriptedRedis } from '../support/redis.js';
+import { expectWithin, hashTag, keysOf, signalJson, startInput, timed, totalDeadlines } from './repository-fixtures.js';
+
+/**
+ * `WorkflowRepository` against a real Redis: start-workflow-5.lua, add-signal-4.lua (and the early-signal
+ * buffer), inspect, countActive, key layout. Claim/finish/publish and sweep/reap have their own specs.
+ */
+let redis: Redis;
+
+beforeAll(() => {
+  redis = scriptedRedis();
+});
+
+afterAll(async () => {
+  await redis.quit();
+});
+
+describe('start (start-workflow-5.lua)', () => {
+  it('creates the workflow in_progress with deadline = started + timeout, indexed in its shard', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('start');
+    const input = startInput(corrId, { timeoutMs: 45_000 });
+    const { value: result, before, after } = await timed(() => repo.start(input));
+
+    expect(result.kind).toBe('started');
+    if (result.kind !== 'started') throw new Error('unreachable');
+    expect(result.earlyCount).toBe(0);
+    const wf = result.workflow;
+    expectWithin(wf.startedMs, before, after);
+    expect(wf).toEqual({
+      corrId,
+      workflowId: input.workflowId,
+      workflowType: 'trading',
+      status: 'in_progress',
+      startedMs: wf.startedMs,
+      deadlineMs: wf.startedMs + 45_000,
+      timeoutMs: 45_000,
+      requiredAgents: ['momentum', 'risk'],
+      metadata: input.metadata,
+      triggerJson: input.triggerJson,
+      version: 0,
+      claimKind: null,
+      decisionJson: null,
+      published: false,
+      finishedMs: null,
+      signals: {},
+    });
+
+    const k = repo.keys.forWorkflow(corrId);
+    const stored = await redis.hgetall(k.wf);
+    expect(stored).toEqual({
+      corr: corrId,
+      id: input.workflowId,
+      type: 'trading',
+      status: 'in_progress',
+      started: String(wf.startedMs),
+      deadline: String(wf.startedMs + 45_000),
+      timeout: '45000',
+      agents: JSON.stringify(input.requiredAgents),
+      meta: JSON.stringify(input.metadata),
+      trigger: input.triggerJson,
+      ver: '0',
+      published: '0',
+    });
+    expect(await redis.exists(k.sig)).toBe(0);
+    expect(await redis.pttl(k.wf)).toBe(-1);
+    expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(wf.startedMs + 45_000);
+    // Only in its own shard's index.
+    for (let shard = 0; shard < repo.keys.shards; shard++) {
+      if (shard === k.shard) continue;
+      expect(await redis.zscore(repo.keys.deadlines(shard), corrId)).toBeNull();
+    }
+    expect(await totalDeadlines(redis, repo)).toBe(1);
+  });
+
+  it('a second start for the same corr_id is a duplicate that returns the stored workflow and changes nothing', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('dup');
+    const first = await repo.start(startInput(corrId, { timeoutMs: 60_000 }));
+    expect(first.kind).toBe('started');
+    await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.7), 5000);
+
+    const k = repo.keys.forWorkflow(corrId);
+    const wfBefore = await redis.hgetall(k.wf);
+    const sigBefore = await redis.hgetall(k.sig);
+    const scoreBefore = await redis.zscore(k.deadlines, corrId);
+
+    const second = await repo.start(
+      startInput(corrId, {
+        workflowId: 'another-id',
+        workflowType: 'other_type',
+        timeoutMs: 1_000,
+        requiredAgents: ['x'],
+        metadata: { changed: true },
+        triggerJson: '{"second":true}',
+      }),
+    );
+    expect(second.kind).toBe('duplicate');
+    // The stored workflow, as it is now (with its signal), not the second call's values.
+    expect(second.workflow).toEqual((await repo.inspect(corrId)).workflow);
+    expect(second.workflow.timeoutMs).toBe(60_000);
+    expect(second.workflow.metadata).toEqual({ source: 'int-test', nested: { n: 1 } });
+    expect(second.workflow.workflowId).toBe(`wf-trading-${corrId}`);
+    expect(second.workflow.signals).toEqual({ momentum: signalJson('momentum', 0.7) });
+
+    expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
+    expect(await redis.hgetall(k.sig)).toEqual(sigBefore);
+    expect(await redis.zscore(k.deadlines, corrId)).toBe(scoreBefore);
+    expect(await totalDeadlines(redis, repo)).toBe(1);
+  });
+
+  it('a start for a finished workflow is a duplicate too, with the final status and decision', async () => {
+    const repo = isolatedRepository(redis, 2);
+    const corrId = uniqueId('dupfin');
+    await repo.start(startInput(corrId));
+    expect(await repo.claim(corrId, 'tok', 10_000)).not.toBeNull();
+    expect(await repo.finish(corrId, 'tok', 'completed', '{"action":"trade"}', 10_000)).toBe(true);
+    expect(await repo.markPublished(corrId, 60_000)).not.toBeNull();
+
+    const again = await repo.start(startInput(corrId));
+    expect(again.kind).toBe('duplicate');
+    expect(again.workflow.status).toBe('completed');
+    expect(again.workflow.decisionJson).toBe('{"action":"trade"}');
+    expect(again.workflow.published).toBe(true);
+    // Not re-indexed: a published workflow stays out of the due index.
+    expect(await redis.zscore(repo.keys.forWorkflow(corrId).deadlines, corrId)).toBeNull();
+  });
+});
+
+describe('early signals (add-signal-4.lua before start-workflow-5.lua)', () => {
+  it('a signal before the trigger is buffered, due at now + grace', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('early');
+    const k = repo.keys.forWorkflow(corrId);
+    const sig = signalJson('momentum', 0.9);
+
+    const { value: result, before, after } = await timed(() => repo.addSignal(corrId, 'momentum', sig, 5_000));
+
+    expect(result).toEqual({ kind: 'buffered' });
+    expect(await redis.hgetall(k.early)).toEqual({ momentum: sig });
+    expectWithin(Number(await redis.zscore(k.earlyDue, corrId)), before + 5_000, after + 5_000);
+    // The buffer has a safety-net TTL longer than the grace (grace * 2 + 60 s).
+    const ttl = await redis.pttl(k.early);
+    expect(ttl).toBeGreaterThan(60_000);
+    expect(ttl).toBeLessThanOrEqual(70_000);
+    expect(await redis.exists(k.wf, k.sig)).toBe(0);
+    expect(await totalDeadlines(redis, repo)).toBe(0);
+    expect(await repo.inspect(corrId)).toEqual({ workflow: null, early: { momentum: sig } });
+  });
+
+  it('with grace 0 the signal is orphaned and nothing is stored', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('orph');
+    const k = repo.keys.forWorkflow(corrId);
+
+    expect(await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), 0)).toEqual({ kind: 'orphaned' });
+
+    expect(await redis.exists(k.wf, k.sig, k.early)).toBe(0);
+    expect(await redis.zscore(k.earlyDue, corrId)).toBeNull();
+    expect(await keysOf(redis, repo)).toEqual([]);
+  });
+
+  it('start applies the buffered signals (latest per agent), deletes the buffer and its early-due entry', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('apply');
+    const other = uniqueId('apply-other');
+    const k = repo.keys.forWorkflow(corrId);
+    const momentumOld = signalJson('momentum', 0.1, 'old');
+    const momentumNew = signalJson('momentum', 0.8, 'new');
+    const risk = signalJson('risk', 0.6);
+
+    expect(await repo.addSignal(corrId, 'momentum', momentumOld, 10_000)).toEqual({ kind: 'buffered' });
+    expect(await repo.addSignal(corrId, 'risk', risk, 10_000)).toEqual({ kind: 'buffered' });
+    expect(await repo.addSignal(corrId, 'momentum', momentumNew, 10_000)).toEqual({ kind: 'buffered' });
+    expect(await repo.addSignal(other, 'risk', risk, 10_000)).toEqual({ kind: 'buffered' });
+    expect(await redis.hgetall(k.early)).toEqual({ momentum: momentumNew, risk });
+
+    const result = await repo.start(startInput(corrId));
+
+    expect(result.kind).toBe('started');
+    if (result.kind !== 'started') throw new Error('unreachable');
+    expect(result.earlyCount).toBe(2);
+    expect(result.workflow.status).toBe('waiting_for_agents');
+    expect(result.workflow.signals).toEqual({ momentum: momentumNew, risk });
+    expect(result.workflow.version).toBe(2);
+
+    expect(await redis.hgetall(k.sig)).toEqual({ momentum: momentumNew, risk });
+    expect(await redis.hget(k.wf, 'status')).toBe('waiting_for_agents');
+    expect(await redis.exists(k.early)).toBe(0);
+    expect(await redis.zscore(k.earlyDue, corrId)).toBeNull();
+    expect(await repo.inspect(corrId)).toEqual({ workflow: result.workflow, early: {} });
+    // Another corr_id's buffer is untouched.
+    const ko = repo.keys.forWorkflow(other);
+    expect(await redis.hgetall(ko.early)).toEqual({ risk });
+    expect(await redis.zscore(ko.earlyDue, other)).not.toBeNull();
+  });
+});
+
+describe('addSignal (add-signal-4.lua)', () => {
+  it('adds a signal: status waiting_for_agents, version 1, and returns the snapshot with it', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('add');
+    await repo.start(startInput(corrId));
+    const sig = signalJson('momentum', 0.75);
+
+    const result = await repo.addSignal(corrId, 'momentum', sig, 5_000);
+
+    expect(result.kind).toBe('added');
+    if (result.kind !== 'added') throw new Error('unreachable');
+    expect(result.workflow.signals).toEqual({ momentum: sig });
+    expect(result.workflow.status).toBe('waiting_for_agents');
+    expect(result.workflow.version).toBe(1);
+    expect(result.workflow.corrId).toBe(corrId);
+    const k = repo.keys.forWorkflow(corrId);
+    expect(await redis.hgetall(k.sig)).toEqual({ momentum: sig });
+    expect(await redis.hmget(k.wf, 'status', 'ver')).toEqual(['waiting_for_agents', '1']);
+    expect(await redis.exists(k.early)).toBe(0);
+    expect(result.workflow).toEqual((await repo.inspect(corrId)).workflow);
+  });
+
+  it('the latest signal of an agent replaces the earlier one; other agents are kept', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('replace');
+    await repo.start(startInput(corrId));
+    const first = signalJson('momentum', 0.2, 'first');
+    const second = signalJson('momentum', 0.9, 'second');
+    const risk = signalJson('risk', 0.5);
+
+    await repo.addSignal(corrId, 'momentum', first, 5_000);
+    await repo.addSignal(corrId, 'risk', risk, 5_000);
+    const result = await repo.addSignal(corrId, 'momentum', second, 5_000);
+
+    expect(result.kind).toBe('added');
+    if (result.kind !== 'added') throw new Error('unreachable');
+    expect(result.workflow.signals).toEqual({ momentum: second, risk });
+    expect(result.workflow.version).toBe(3);
+    const k = repo.keys.forWorkflow(corrId);
+    expect(await redis.hgetall(k.sig)).toEqual({ momentum: second, risk });
+    expect(await redis.hget(k.wf, 'ver')).toBe('3');
+  });
+
+  it('the same bytes again are a duplicate: version and state unchanged', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('sigdup');
+    await repo.start(startInput(corrId));
+    const sig = signalJson('risk', 0.4);
+    const added = await repo.addSignal(corrId, 'risk', sig, 5_000);
+    expect(added.kind).toBe('added');
+    const k = repo.keys.forWorkflow(corrId);
+    const wfBefore = await redis.hgetall(k.wf);
+
+    const again = await repo.addSignal(corrId, 'risk', sig, 5_000);
+
+    expect(again.kind).toBe('duplicate');
+    if (again.kind !== 'duplicate') throw new Error('unreachable');
+    expect(again.workflow.version).toBe(1);
+    expect(again.workflow.signals).toEqual({ risk: sig });
+    expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
+    // Different bytes (same content, other spacing) are a new signal.
+    const respaced = sig.replace(':', ': ');
+    expect((await repo.addSignal(corrId, 'risk', respaced, 5_000)).kind).toBe('added');
+    expect(await redis.hget(k.wf, 'ver')).toBe('2');
+  });
+
+  it.each([
+    ['evaluating', false],
+    ['completed', true],
+  ] as const)('on a %s workflow the signal is late and changes nothing', async (status, finish) => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('late');
+    await repo.start(startInput(corrId));
+    const risk = signalJson('risk', 0.5);
+    await repo.addSignal(corrId, 'risk', risk, 5_000);
+    expect(await repo.claim(corrId, 'tok', 10_000)).not.toBeNull();
+    if (finish) expect(await repo.finish(corrId, 'tok', 'completed', '{"action":"no_trade"}', 10_000)).toBe(true);
+    const k = repo.keys.forWorkflow(corrId);
+    const wfBefore = await redis.hgetall(k.wf);
+    const scoreBefore = await redis.zscore(k.deadlines, corrId);
+
+    const result = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), 5_000);
+
+    expect(result).toEqual({ kind: 'late', status });
+    expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
+    expect(await redis.hgetall(k.sig)).toEqual({ risk });
+    expect(await redis.zscore(k.deadlines, corrId)).toBe(scoreBefore);
+    expect(await redis.exists(k.early)).toBe(0);
+    expect(await redis.zscore(k.earlyDue, corrId)).toBeNull();
+  });
+
+  it('on a published workflow the signal is late too (status kept for the retention period)', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('latepub');
+    await repo.start(startInput(corrId));
+    await repo.claim(corrId, 'tok', 10_000);
+    await repo.finish(corrId, 'tok', 'timeout', '{"action":"timeout"}', 10_000);
+    await repo.markPublished(corrId, 60_000);
+
+    expect(await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), 5_000)).toEqual({ kind: 'late', status: 'timeout' });
+    expect(await redis.exists(repo.keys.forWorkflow(corrId).sig)).toBe(0);
+  });
+});
+
+describe('inspect', () => {
+  it('returns null and no early signals for an unknown corr_id', async () => {
+    const repo = isolatedRepository(redis, 4);
+    expect(await repo.inspect(uniqueId('none'))).toEqual({ workflow: null, early: {} });
+  });
+
+  it('returns the stored workflow with its signals, as the scripts return it', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('insp');
+    await repo.start(startInput(corrId));
+    const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.3), 5_000);
+    if (added.kind !== 'added') throw new Error(`expected added, got ${added.kind}`);
+    const claimed = await repo.claim(corrId, 'tok', 10_000);
+
+    const inspection = await repo.inspect(corrId);
+
+    expect(inspection.early).toEqual({});
+    expect(inspection.workflow).toEqual(claimed);
+    expect(inspection.workflow).toMatchObject({ status: 'evaluating', claimKind: 'evaluate', version: 1, signals: added.workflow.signals });
+  });
+});
+
+describe('countActive', () => {
+  it('counts unfinished and unpublished workflows over all shards (not buffers, not published ones)', async () => {
+    const repo = isolatedRepository(redis, 4);
+    expect(await repo.countActive()).toBe(0);
+    const ids = Array.from({ length: 6 }, (_, i) => uniqueId(`act${i}`));
+    for (const id of ids) await repo.start(startInput(id));
+    // ids[0..1] open, ids[2] claimed, ids[3] finished unpublished, ids[4..5] published.
+    await repo.claim(ids[2], 't2', 10_000);
+    for (const id of ids.slice(3)) {
+      await repo.claim(id, 't', 10_000);
+      expect(await repo.finish(id, 't', 'completed', '{"action":"trade"}', 10_000)).toBe(true);
+    }
+    await repo.markPublished(ids[4], 60_000);
+    await repo.markPublished(ids[5], 60_000);
+    await repo.addSignal(uniqueId('buffer-only'), 'risk', signalJson('risk', 0.5), 10_000);
+
+    expect(await repo.countActive()).toBe(4);
+    expect(await totalDeadlines(redis, repo)).toBe(4);
+    // Spread over several shards (with 6 random ids, all in one shard is possible but unlikely; the count must not depend on it).
+    await repo.markPublished(ids[3], 60_000);
+    expect(await repo.countActive()).toBe(3);
+  });
+});
+
+describe('corr_ids with : . - _ and other punctuation', () => {
+  const odd = ['ord:2024.01-02_ABC:7', 'a:b:c', 'x.y-z_1', '--__..::', 'pipe|in|id', 'with/slash'];
+
+  it.each(odd)('%s: full life cycle, every key in one hash tag {prefix:shard}', async (suffix) => {
+    const repo = isolatedRepository(redis, 8);
+    const corrId = `${uniqueId('odd')}:${suffix}`;
+    const k = repo.keys.forWorkflow(corrId);
+    const tag = hashTag(k.wf);
+    expect(`{${tag}}:`).toBe(repo.keys.shardPrefix(k.shard));
+    for (const key of [k.wf, k.sig, k.early, k.deadlines, k.earlyDue]) expect(hashTag(key)).toBe(tag);
+
+    expect(await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.8), 10_000)).toEqual({ kind: 'buffered' });
+    expect(await repo.inspect(corrId)).toEqual({ workflow: null, early: { momentum: signalJson('momentum', 0.8) } });
+    const started = await repo.start(startInput(corrId));
+    expect(started.kind).toBe('started');
+    if (started.kind !== 'started') throw new Error('unreachable');
+    expect(started.earlyCount).toBe(1);
+    expect(started.workflow.corrId).toBe(corrId);
+    const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.6), 10_000);
+    expect(added.kind).toBe('added');
+
+    // Every key this workflow created is in Redis under its shard's tag, none elsewhere.
+    const keys = await keysOf(redis, repo);
+    expect(keys.sort()).toEqual([k.deadlines, k.sig, k.wf].sort());
+    for (const key of keys) expect(hashTag(key)).toBe(tag);
+
+    const claimed = await repo.claim(corrId, 'tok', 10_000);
+    expect(claimed?.corrId).toBe(corrId);
+    expect(claimed?.signals).toEqual({ momentum: signalJson('momentum', 0.8), risk: signalJson('risk', 0.6) });
+    expect(await repo.finish(corrId, 'tok', 'completed', '{"action":"trade"}', 10_000)).toBe(true);
+    expect(await repo.markPublished(corrId, 60_000)).toEqual({ startedMs: started.workflow.startedMs, finishedMs: expect.any(Number) as number });
+    expect(await redis.zscore(k.deadlines, corrId)).toBeNull();
+    expect(await redis.hget(k.wf, 'published')).toBe('1');
+  });
+});
