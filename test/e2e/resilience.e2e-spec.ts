@@ -211,3 +211,49 @@ describe('start-up', () => {
     expect(app.logs('stream SIGNALS does not exist and META_AGENT_PROVISION is off')).toHaveLength(1);
   });
 });
+
+describe('a message that keeps failing', () => {
+  it('is dead-lettered on its MAX_DELIVERIES-th delivery with the last error, not retried forever', async () => {
+    const { port, stop } = await (async () => {
+      const p = await freePort();
+      const dir = mkdtempSync(join(tmpdir(), 'redis-maxdel-'));
+      const s = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+      await waitFor('redis up', async () => {
+        const probe = new Redis(p, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        try {
+          await probe.connect();
+          return (await probe.ping()) === 'PONG';
+        } finally {
+          probe.disconnect();
+        }
+      });
+      return {
+        port: p,
+        stop: async () => {
+          const exited = new Promise((r) => s.once('exit', r));
+          s.kill('SIGKILL');
+          await exited;
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    })();
+    const app = await AppProcess.start({
+      META_AGENT_REDIS_URL: `redis://127.0.0.1:${port}`,
+      META_AGENT_REDIS_COMMAND_TIMEOUT_MS: '300',
+      META_AGENT_MAX_DELIVERIES: '3',
+      META_AGENT_NAK_DELAY_MS: '100',
+    });
+    try {
+      await stop();
+      const id = uniqueId('maxdel');
+      await bus.publish(TRIGGER_SUBJECT, trigger(id));
+      const [letter] = await bus.waitFor('DEADLETTER', 1, 20000);
+      expect(letter.headers?.get('Meta-Agent-Reason-Code')).toBe('max_deliveries');
+      expect(letter.headers?.get('Meta-Agent-Delivery-Count')).toBe('3');
+      expect(letter.headers?.get('Meta-Agent-Reason')).toMatch(/^max_deliveries: delivered 3 times, last error: .+/);
+      expect(JSON.parse(letter.string()).corr_id).toBe(id);
+    } finally {
+      await app.stop();
+    }
+  });
+});
