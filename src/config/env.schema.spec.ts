@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigValidationError, parseSettings, redactUrl } from './env.schema.js';
 
 function failure(env: Record<string, string>): ConfigValidationError {
@@ -105,5 +108,42 @@ describe('redactUrl', () => {
     expect(redactUrl('redis://user:pw@h:6379/0')).toBe('redis://user:***@h:6379/0');
     expect(redactUrl('nats://token@h:4222,nats://h2:4222')).toBe('nats://***@h:4222,nats://h2:4222');
     expect(redactUrl('nats://h:4222')).toBe('nats://h:4222');
+  });
+});
+
+describe('credentials and connection settings', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'settings-'));
+  const file = join(dir, 'pw');
+  writeFileSync(file, 'from-file\n');
+
+  it('reads a secret from the variable or from <NAME>_FILE, trimmed', () => {
+    expect(parseSettings({ META_AGENT_REDIS_PASSWORD: 'pw' }).redis.password).toBe('pw');
+    expect(parseSettings({ META_AGENT_REDIS_PASSWORD_FILE: file }).redis.password).toBe('from-file');
+  });
+
+  it('refuses both, and an unreadable file, naming the _FILE variable and not the secret', () => {
+    const both = failure({ META_AGENT_NATS_PASSWORD: 'pw', META_AGENT_NATS_PASSWORD_FILE: file, META_AGENT_NATS_USER: 'u' });
+    expect(both.variable).toBe('META_AGENT_NATS_PASSWORD_FILE');
+    const missing = failure({ META_AGENT_NATS_TOKEN_FILE: join(dir, 'nope') });
+    expect(missing.variable).toBe('META_AGENT_NATS_TOKEN_FILE');
+    expect(missing.message).toMatch(/ENOENT/);
+  });
+
+  it('allows one NATS authentication method', () => {
+    expect(failure({ META_AGENT_NATS_TOKEN: 't', META_AGENT_NATS_USER: 'u', META_AGENT_NATS_PASSWORD: 'p' }).message).toMatch(/choose one/);
+    expect(failure({ META_AGENT_NATS_USER: 'u' }).variable).toBe('META_AGENT_NATS_USER');
+  });
+
+  it('checks TLS files exist and come in pairs', () => {
+    expect(failure({ META_AGENT_NATS_TLS_CA_FILE: join(dir, 'ca.pem') }).variable).toBe('META_AGENT_NATS_TLS_CA_FILE');
+    expect(failure({ META_AGENT_REDIS_TLS_CERT_FILE: file }).variable).toBe('META_AGENT_REDIS_TLS_CERT_FILE');
+    expect(parseSettings({ META_AGENT_REDIS_TLS_CA_FILE: file }).redis.tls.caFile).toBe(file);
+  });
+
+  it('parses Sentinel addresses', () => {
+    const redis = parseSettings({ META_AGENT_REDIS_SENTINELS: 's1:26379, 10.0.0.2:26380', META_AGENT_REDIS_SENTINEL_MASTER: 'orders' }).redis;
+    expect(redis.sentinels).toEqual([{ host: 's1', port: 26379 }, { host: '10.0.0.2', port: 26380 }]);
+    expect(redis.sentinelMaster).toBe('orders');
+    expect(failure({ META_AGENT_REDIS_SENTINELS: 's1' }).variable).toBe('META_AGENT_REDIS_SENTINELS');
   });
 });

@@ -1,3 +1,5 @@
+import { accessSync, constants, readFileSync } from 'node:fs';
+
 /**
  * Every setting of the service: its environment variable, default and parser, in one table.
  * `parseSettings` validates the whole environment at start; the first invalid value throws a
@@ -100,6 +102,57 @@ class Reader {
     return n;
   }
 
+  /** A value that may be absent (no default). */
+  optional(name: string, doc: string, pattern?: RegExp, what = 'a valid value'): string | undefined {
+    this.note(name, '', doc);
+    const v = this.raw(name);
+    if (v !== undefined && pattern && !pattern.test(v)) this.fail(name, `is not ${what}`);
+    return v;
+  }
+
+  /**
+   * A credential, from `<NAME>` or from the file `<NAME>_FILE` names (Kubernetes secrets mounted as
+   * files); never both. Its value is never put in an error message.
+   */
+  secret(name: string, doc: string): string | undefined {
+    this.note(name, '', `${doc} Secret: never logged.`);
+    this.note(`${name}_FILE`, '', `A file holding ${PREFIX}${name} (instead of the variable).`);
+    const direct = this.env[PREFIX + name];
+    const file = this.raw(`${name}_FILE`);
+    if (direct !== undefined && direct !== '' && file !== undefined) this.fail(`${name}_FILE`, `set either ${PREFIX}${name} or ${PREFIX}${name}_FILE, not both`);
+    if (file === undefined) return direct === '' ? undefined : direct;
+    try {
+      return readFileSync(file, 'utf8').trim();
+    } catch (error) {
+      this.fail(`${name}_FILE`, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+  }
+
+  /** A path to a readable file (certificates, credentials), or absent. */
+  file(name: string, doc: string): string | undefined {
+    this.note(name, '', doc);
+    const v = this.raw(name);
+    if (v === undefined) return undefined;
+    try {
+      accessSync(v, constants.R_OK);
+    } catch (error) {
+      this.fail(name, `cannot read ${v}: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    return v;
+  }
+
+  /** `host:port` pairs, comma-separated. */
+  hostPorts(name: string, doc: string): { host: string; port: number }[] {
+    this.note(name, '', doc);
+    const v = this.raw(name);
+    if (v === undefined) return [];
+    return v.split(',').map((part) => {
+      const m = /^\s*([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$/.exec(part);
+      if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) this.fail(name, `"${part.trim()}" is not host:port`);
+      return { host: m[1].replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+    });
+  }
+
   bool(name: string, def: boolean, doc: string): boolean {
     this.note(name, def, doc);
     const v = this.raw(name)?.toLowerCase();
@@ -168,6 +221,18 @@ function read(r: Reader) {
   const nats = {
     servers: r.url('NATS_URL', 'nats://localhost:4222', ['nats:', 'tls:', 'ws:', 'wss:'], 'NATS server URL(s), comma-separated.'),
     connectTimeoutMs: r.int('NATS_CONNECT_TIMEOUT_MS', 5000, 100, 120000, 'How long start-up waits for NATS before failing; also the JetStream API timeout.'),
+    auth: {
+      user: r.optional('NATS_USER', 'NATS user name (with META_AGENT_NATS_PASSWORD); or put both in the URL.'),
+      pass: r.secret('NATS_PASSWORD', 'NATS password.'),
+      token: r.secret('NATS_TOKEN', 'NATS authentication token.'),
+      nkeySeed: r.secret('NATS_NKEY_SEED', 'NATS NKey seed (`SU...`) for NKey authentication.'),
+      credsFile: r.file('NATS_CREDS_FILE', 'NATS `.creds` file (JWT + NKey seed), for decentralized auth.'),
+    },
+    tls: {
+      caFile: r.file('NATS_TLS_CA_FILE', 'CA certificate(s) to verify the NATS server (implies TLS).'),
+      certFile: r.file('NATS_TLS_CERT_FILE', 'Client certificate for NATS mutual TLS (with META_AGENT_NATS_TLS_KEY_FILE).'),
+      keyFile: r.file('NATS_TLS_KEY_FILE', 'Client key for NATS mutual TLS.'),
+    },
     provision: r.bool('PROVISION', true, 'Create missing streams and consumers at start; when false, only check that they exist (start-up fails if not).'),
     streams: {
       signals: r.string('SIGNALS_STREAM', 'SIGNALS', 'Stream of triggers and agent signals (input).', NAME_RE, 'a stream name'),
@@ -199,6 +264,16 @@ function read(r: Reader) {
 
   const redis = {
     url: r.url('REDIS_URL', 'redis://localhost:6379', ['redis:', 'rediss:'], 'Redis URL (`rediss://` for TLS; user and password in the URL).'),
+    username: r.optional('REDIS_USERNAME', 'Redis ACL user (Redis 6+); or put it in the URL.'),
+    password: r.secret('REDIS_PASSWORD', 'Redis password (AUTH); or put it in the URL.'),
+    tls: {
+      caFile: r.file('REDIS_TLS_CA_FILE', 'CA certificate(s) to verify Redis (implies TLS, as does a `rediss://` URL).'),
+      certFile: r.file('REDIS_TLS_CERT_FILE', 'Client certificate for Redis mutual TLS (with META_AGENT_REDIS_TLS_KEY_FILE).'),
+      keyFile: r.file('REDIS_TLS_KEY_FILE', 'Client key for Redis mutual TLS.'),
+    },
+    sentinels: r.hostPorts('REDIS_SENTINELS', 'Redis Sentinel addresses (`host:port,...`); when set, the master is found through them and REDIS_URL only supplies credentials and database.'),
+    sentinelMaster: r.string('REDIS_SENTINEL_MASTER', 'mymaster', 'Name of the master group the Sentinels watch.', /^[A-Za-z0-9_.-]{1,64}$/, 'a master name'),
+    sentinelPassword: r.secret('REDIS_SENTINEL_PASSWORD', 'Password of the Sentinels themselves (when they require one).'),
     prefix: r.string('REDIS_PREFIX', 'ma', 'Key prefix (inside the hash tag), so several orchestrators can share one Redis.', /^[A-Za-z0-9_.-]{1,32}$/, 'a prefix of letters, digits, _ . -'),
     shards: r.int('REDIS_SHARDS', 16, 1, 1024, 'Number of shards (hash tags) workflows are spread over; change only on an empty Redis.'),
     commandTimeoutMs: r.int('REDIS_COMMAND_TIMEOUT_MS', 5000, 50, 120000, 'A Redis command (or the connect at start) failing after this is a transient error: the message is retried.'),
@@ -230,6 +305,11 @@ function read(r: Reader) {
   if (nats.nakMaxDelayMs < nats.nakDelayMs) {
     throw new ConfigValidationError(`${PREFIX}NAK_MAX_DELAY_MS`, `is below META_AGENT_NAK_DELAY_MS (${nats.nakDelayMs})`);
   }
+  const methods = [nats.auth.token && 'META_AGENT_NATS_TOKEN', nats.auth.nkeySeed && 'META_AGENT_NATS_NKEY_SEED', nats.auth.credsFile && 'META_AGENT_NATS_CREDS_FILE', (nats.auth.user || nats.auth.pass) && 'META_AGENT_NATS_USER/PASSWORD'].filter(Boolean);
+  if (methods.length > 1) throw new ConfigValidationError(`${PREFIX}NATS_TOKEN`, `choose one NATS authentication method, not ${methods.join(' and ')}`);
+  if (Boolean(nats.auth.user) !== Boolean(nats.auth.pass)) throw new ConfigValidationError(`${PREFIX}NATS_USER`, 'META_AGENT_NATS_USER and META_AGENT_NATS_PASSWORD go together');
+  if (Boolean(nats.tls.certFile) !== Boolean(nats.tls.keyFile)) throw new ConfigValidationError(`${PREFIX}NATS_TLS_CERT_FILE`, 'the client certificate and key files go together');
+  if (Boolean(redis.tls.certFile) !== Boolean(redis.tls.keyFile)) throw new ConfigValidationError(`${PREFIX}REDIS_TLS_CERT_FILE`, 'the client certificate and key files go together');
   if (nats.consumers.trigger === nats.consumers.agents) {
     throw new ConfigValidationError(`${PREFIX}ENRICHED_CONSUMER`, 'must differ from META_AGENT_TRIGGER_CONSUMER');
   }

@@ -1,8 +1,45 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { appConfig, natsConfig, type AppConfig, type NatsConfig } from '../config/configuration.js';
 import { redactUrl } from '../config/env.schema.js';
+
+/**
+ * Server URLs without credentials, and the credentials a URL carried (`nats://user:pass@host` or
+ * `nats://token@host`), which the NATS client does not take from URLs itself.
+ */
+export function splitNatsUrls(servers: string): { servers: string[]; user?: string; pass?: string; token?: string } {
+  const out: { servers: string[]; user?: string; pass?: string; token?: string } = { servers: [] };
+  for (const raw of servers.split(',').map((s) => s.trim())) {
+    const url = new URL(raw);
+    if (url.username) {
+      const user = decodeURIComponent(url.username);
+      if (url.password) Object.assign(out, { user, pass: decodeURIComponent(url.password) });
+      else out.token = user;
+      url.username = '';
+      url.password = '';
+    }
+    out.servers.push(url.toString().replace(/\/$/, ''));
+  }
+  return out;
+}
+
+/** Authentication and TLS options from the settings; explicit settings win over URL credentials. */
+export function natsSecurityOptions(config: NatsConfig): Partial<ConnectionOptions> {
+  const { auth, tls } = config;
+  const fromUrl = splitNatsUrls(config.servers);
+  const options: Partial<ConnectionOptions> = { servers: fromUrl.servers };
+  const explicit = auth.user || auth.token || auth.nkeySeed || auth.credsFile;
+  if (!explicit && fromUrl.user) Object.assign(options, { user: fromUrl.user, pass: fromUrl.pass });
+  if (!explicit && fromUrl.token) options.token = fromUrl.token;
+  if (auth.user && auth.pass) Object.assign(options, { user: auth.user, pass: auth.pass });
+  if (auth.token) options.token = auth.token;
+  if (auth.nkeySeed) options.authenticator = nkeyAuthenticator(new TextEncoder().encode(auth.nkeySeed));
+  if (auth.credsFile) options.authenticator = credsAuthenticator(readFileSync(auth.credsFile));
+  if (tls.caFile || tls.certFile) options.tls = { caFile: tls.caFile, certFile: tls.certFile, keyFile: tls.keyFile };
+  return options;
+}
 
 /**
  * The one NATS connection of the process, shared by the JetStream transport (consuming) and the
@@ -22,15 +59,14 @@ export class NatsConnectionService implements OnModuleInit, OnApplicationShutdow
   ) {}
 
   async onModuleInit(): Promise<void> {
-    const servers = this.config.servers.split(',').map((s) => s.trim());
     try {
       this.nc = await connect({
-        servers,
         name: this.app.name,
         timeout: this.config.connectTimeoutMs,
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         waitOnFirstConnect: false,
+        ...natsSecurityOptions(this.config),
       });
       this.jsm = await jetstreamManager(this.nc, { timeout: this.config.connectTimeoutMs });
     } catch (error) {

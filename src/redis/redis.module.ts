@@ -1,5 +1,6 @@
 import { Global, Inject, Injectable, Logger, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import { Redis, type RedisOptions } from 'ioredis';
 import { redisConfig, type RedisConfig } from '../config/configuration.js';
 import { redactUrl } from '../config/env.schema.js';
 import { defineScripts } from './redis-scripts.js';
@@ -38,8 +39,34 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
+/** Connection options beyond the URL: credentials, TLS files, Sentinel. */
+export function redisConnectionOptions(config: RedisConfig): RedisOptions {
+  const options: RedisOptions = {};
+  if (config.username) options.username = config.username;
+  if (config.password) options.password = config.password;
+  const { caFile, certFile, keyFile } = config.tls;
+  if (caFile || certFile || config.url.startsWith('rediss:')) {
+    options.tls = {
+      ca: caFile ? readFileSync(caFile) : undefined,
+      cert: certFile ? readFileSync(certFile) : undefined,
+      key: keyFile ? readFileSync(keyFile) : undefined,
+    };
+  }
+  if (config.sentinels.length > 0) {
+    Object.assign(options, {
+      sentinels: config.sentinels,
+      name: config.sentinelMaster,
+      sentinelPassword: config.sentinelPassword,
+      sentinelTLS: options.tls,
+      enableTLSForSentinelMode: options.tls !== undefined,
+    });
+  }
+  return options;
+}
+
 function createRedis(config: RedisConfig): Redis {
   const redis = new Redis(config.url, {
+    ...redisConnectionOptions(config),
     lazyConnect: true,
     // Fail a command fast while Redis is away: the message is naked and retried, never held in memory.
     maxRetriesPerRequest: 1,
