@@ -257,3 +257,30 @@ describe('a message that keeps failing', () => {
     }
   });
 });
+
+it('a deleted consumer is provisioned again and consuming resumes', async () => {
+  const app = await AppProcess.start();
+  try {
+    const jsm = await (await import('@nats-io/jetstream')).jetstreamManager(bus.nc);
+    await jsm.consumers.delete('SIGNALS', 'trading_decision_meta_agent-trigger-consumer');
+    await waitFor('the consumer to come back', async () => {
+      try {
+        return (await jsm.consumers.info('SIGNALS', 'trading_decision_meta_agent-trigger-consumer')) !== undefined;
+      } catch {
+        return false;
+      }
+    }, 20000);
+    const id = uniqueId('resub');
+    await bus.publish(TRIGGER_SUBJECT, trigger(id));
+    await bus.publish(agentSubject('momentum'), momentum(id));
+    await bus.publish(agentSubject('risk'), risk(id));
+    const [d] = await waitFor('the decision', async () => {
+      const found = await decisionsFor(bus, id);
+      return found.length > 0 ? found : undefined;
+    });
+    expect(d.status).toBe('completed');
+    expect(app.logs('consumer subscription ended, subscribing again').length).toBeGreaterThan(0);
+  } finally {
+    expect(await app.stop()).toBe(0);
+  }
+});

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { natsConfig, type NatsConfig } from '../../config/configuration.js';
 import { describeError } from '../../common/errors.js';
@@ -15,6 +16,8 @@ import { settle, type Outcome } from './settlement.js';
 /** Handler patterns: `@EventPattern(TRIGGER_PATTERN)` gets the trigger consumer's messages, and so on. */
 export const TRIGGER_PATTERN = 'signals.normalized';
 export const AGENT_SIGNAL_PATTERN = 'signals.enriched.*';
+
+const RESUBSCRIBE_DELAY_MS = 1000;
 
 /** A counting semaphore: at most `limit` messages of one consumer in flight. */
 class Slots {
@@ -43,7 +46,7 @@ class Slots {
 @Injectable()
 export class JetStreamServer extends Server implements CustomTransportStrategy {
   private readonly log = new Logger('JetStreamServer');
-  private readonly subscriptions: ConsumerMessages[] = [];
+  private readonly subscriptions = new Set<ConsumerMessages>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly loops: Promise<void>[] = [];
   private closing = false;
@@ -76,10 +79,8 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       }
       await provisionJetStream(this.nats.manager, this.config, routes);
       for (const route of routes) {
-        const consumer = await this.nats.jetstream.consumers.get(route.stream, route.durable);
-        const messages = await consumer.consume({ max_messages: this.config.maxInFlight });
-        this.subscriptions.push(messages);
-        this.loops.push(this.consumeLoop(route, messages));
+        const first = await this.subscribe(route);
+        this.loops.push(this.consumeLoop(route, first));
         this.log.log({ msg: 'consuming', stream: route.stream, consumer: route.durable, filter: route.filterSubject });
       }
       callback();
@@ -88,24 +89,62 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     }
   }
 
-  private async consumeLoop(route: ConsumerRoute, messages: ConsumerMessages): Promise<void> {
-    const slots = new Slots(this.config.maxInFlight);
-    try {
-      for await (const msg of messages) {
-        if (this.closing) {
-          // Pulled but not started: hand it straight back so another replica takes it now.
-          msg.nak();
-          continue;
-        }
-        await slots.acquire();
-        const task = this.process(route, msg).finally(() => {
-          slots.release();
-          this.inFlight.delete(task);
-        });
-        this.inFlight.add(task);
+  private async subscribe(route: ConsumerRoute): Promise<ConsumerMessages> {
+    const consumer = await this.nats.jetstream.consumers.get(route.stream, route.durable);
+    // Missing stream or consumer ends the subscription (instead of waiting for them to come back), so
+    // that the loop below can provision them again.
+    const messages = await consumer.consume({ max_messages: this.config.maxInFlight, abort_on_missing_resource: true });
+    this.subscriptions.add(messages);
+    void this.watch(route, messages);
+    return messages;
+  }
+
+  private async watch(route: ConsumerRoute, messages: ConsumerMessages): Promise<void> {
+    for await (const status of messages.status()) {
+      if (status.type === 'heartbeats_missed' || status.type === 'consumer_deleted' || status.type === 'consumer_not_found' || status.type === 'stream_not_found') {
+        this.log.warn({ msg: `consumer ${status.type.replace(/_/g, ' ')}`, consumer: route.durable });
       }
-    } catch (error) {
-      if (!this.closing) this.log.error({ msg: 'consumer stopped', consumer: route.durable, error: describeError(error) });
+    }
+  }
+
+  /**
+   * Feeds one consumer's messages to the handler, at most `maxInFlight` at once. Should the
+   * subscription end while the service is not closing (consumer deleted, stream recreated), it
+   * subscribes again after a pause: a replica never silently stops consuming.
+   */
+  private async consumeLoop(route: ConsumerRoute, first: ConsumerMessages): Promise<void> {
+    const slots = new Slots(this.config.maxInFlight);
+    let messages: ConsumerMessages | undefined = first;
+    while (!this.closing) {
+      try {
+        if (!messages) {
+          // A subscription that ended may mean the consumer or stream is gone: put them back first.
+          await provisionJetStream(this.nats.manager, this.config, [route]);
+          messages = await this.subscribe(route);
+          if (this.closing) messages.stop();
+        }
+        for await (const msg of messages) {
+          if (this.closing) {
+            // Pulled but not started: hand it straight back so another replica takes it now.
+            msg.nak();
+            continue;
+          }
+          await slots.acquire();
+          const task = this.process(route, msg).finally(() => {
+            slots.release();
+            this.inFlight.delete(task);
+          });
+          this.inFlight.add(task);
+        }
+      } catch (error) {
+        if (!this.closing) this.log.error({ msg: 'consumer subscription failed', consumer: route.durable, error: describeError(error) });
+      }
+      if (messages) this.subscriptions.delete(messages);
+      messages = undefined;
+      if (!this.closing) {
+        this.log.warn({ msg: 'consumer subscription ended, subscribing again', consumer: route.durable });
+        await sleep(RESUBSCRIBE_DELAY_MS);
+      }
     }
   }
 
