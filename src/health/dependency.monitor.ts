@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { appConfig, type AppConfig } from '../config/configuration.js';
+import { BackgroundLoop } from '../common/background-loop.js';
 import { describeError } from '../common/errors.js';
 import { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
 import { NatsConnectionService } from '../nats/nats-connection.service.js';
@@ -20,31 +21,26 @@ function withTimeout(work: Promise<unknown>): Promise<unknown> {
 @Injectable()
 export class DependencyMonitor implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('DependencyMonitor');
-  private readonly stop = new AbortController();
   private readonly state = new Map<string, boolean>();
-  private loop?: Promise<void>;
+  private readonly loop: BackgroundLoop;
 
   constructor(
     private readonly nats: NatsConnectionService,
     private readonly repository: WorkflowRepository,
     private readonly metrics: OrchestratorMetrics,
-    @Inject(appConfig.KEY) private readonly config: AppConfig,
-  ) {}
+    @Inject(appConfig.KEY) config: AppConfig,
+  ) {
+    this.loop = new BackgroundLoop(async () => {
+      await Promise.all([this.check('nats', () => this.nats.checkJetStream()), this.check('redis', () => this.repository.ping())]);
+    }, config.healthCheckIntervalMs);
+  }
 
   onApplicationBootstrap(): void {
-    this.loop = this.run();
+    this.loop.start();
   }
 
   async onModuleDestroy(): Promise<void> {
-    this.stop.abort();
-    await this.loop;
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stop.signal.aborted) {
-      await Promise.all([this.check('nats', () => this.nats.checkJetStream()), this.check('redis', () => this.repository.ping())]);
-      await sleep(this.config.healthCheckIntervalMs, undefined, { signal: this.stop.signal }).catch(() => undefined);
-    }
+    await this.loop.stop();
   }
 
   private async check(dependency: string, probe: () => Promise<unknown>): Promise<void> {

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { workflowConfig, type WorkflowConfig } from '../config/configuration.js';
+import { BackgroundLoop } from '../common/background-loop.js';
 import { describeError } from '../common/errors.js';
 import { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
 import { WorkflowRepository } from './workflow.repository.js';
@@ -19,41 +19,40 @@ const JOB_CONCURRENCY = 64;
 @Injectable()
 export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('WorkflowSweeper');
-  private readonly stop = new AbortController();
-  private loop?: Promise<void>;
+  private readonly loop: BackgroundLoop;
+  private nextReap = 0;
 
   constructor(
     private readonly repository: WorkflowRepository,
     private readonly workflows: WorkflowService,
     private readonly metrics: OrchestratorMetrics,
     @Inject(workflowConfig.KEY) private readonly config: WorkflowConfig,
-  ) {}
+  ) {
+    this.loop = new BackgroundLoop(() => this.step(), config.sweepIntervalMs);
+  }
 
   onApplicationBootstrap(): void {
-    this.loop = this.run();
+    this.loop.start();
   }
 
   async onModuleDestroy(): Promise<void> {
-    this.stop.abort();
-    await this.loop;
+    await this.loop.stop();
   }
 
-  private async run(): Promise<void> {
-    let nextReap = Date.now();
-    while (!this.stop.signal.aborted) {
-      let more = false;
-      try {
-        more = await this.sweepOnce();
-      } catch (error) {
-        this.metrics.sweeperError();
-        this.logger.warn({ msg: 'sweep failed, retrying next interval', error: describeError(error) });
-      }
-      if (Date.now() >= nextReap) {
-        nextReap = Date.now() + this.config.cleanupIntervalMs;
-        await this.reapEarlySignals();
-      }
-      if (!more) await sleep(this.config.sweepIntervalMs, undefined, { signal: this.stop.signal }).catch(() => undefined);
+  /** One iteration of the loop; @returns true to run again at once (a batch was full). */
+  private async step(): Promise<boolean> {
+    let more = false;
+    try {
+      more = await this.sweepOnce();
+    } catch (error) {
+      this.metrics.sweeperError();
+      this.logger.warn({ msg: 'sweep failed, retrying next interval', error: describeError(error) });
     }
+    if (Date.now() >= this.nextReap) {
+      this.nextReap = Date.now() + this.config.cleanupIntervalMs;
+      await this.reapEarlySignals();
+    }
+    return more;
   }
 
   /** One pass over all shards. @returns true when a shard had more due than one batch. */
