@@ -16,6 +16,11 @@ export interface ScriptSource {
   lua: string;
 }
 
+/** Inlines `-- @include <file>` lines with `lua/includes/<file>` (shared helpers such as `now_ms`). */
+function inline(lua: string, dir: string): string {
+  return lua.replace(/^-- @include (\S+)$/gm, (_m, file: string) => readFileSync(join(dir, 'includes', file), 'utf8'));
+}
+
 export function readScripts(dir = LUA_DIR): ScriptSource[] {
   return readdirSync(dir)
     .filter((f) => f.endsWith('.lua'))
@@ -23,7 +28,7 @@ export function readScripts(dir = LUA_DIR): ScriptSource[] {
       const match = /^([a-z-]+)-(\d+)\.lua$/.exec(file);
       if (!match) throw new Error(`Lua script file name must be <name>-<numKeys>.lua: ${file}`);
       const command = match[1].replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-      return { command, numberOfKeys: Number(match[2]), lua: readFileSync(join(dir, file), 'utf8') };
+      return { command, numberOfKeys: Number(match[2]), lua: inline(readFileSync(join(dir, file), 'utf8'), dir) };
     });
 }
 

@@ -13,12 +13,7 @@
           { 4 }                           buffered before the trigger
           { 5 }                           orphaned: no workflow and buffering is off
 ]]
-local function snapshot(reply)
-  for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do reply[#reply + 1] = v end
-  reply[#reply + 1] = '|'
-  for _, v in ipairs(redis.call('HGETALL', KEYS[2])) do reply[#reply + 1] = v end
-  return reply
-end
+-- @include common.lua
 
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then
@@ -26,8 +21,7 @@ if not status then
   if grace <= 0 then
     return { 5 }
   end
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local now = now_ms()
   redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
   -- A safety net only: the early-due index is what reaps (and counts) expired buffers.
   redis.call('PEXPIRE', KEYS[3], grace * 2 + 60000)
@@ -39,14 +33,13 @@ if status ~= 'in_progress' and status ~= 'waiting_for_agents' then
   return { 3, status }
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[3] then
-  return snapshot({ 2, now })
+  return append_snapshot({ 2, now }, KEYS[1], KEYS[2])
 end
 
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[1], 'status', 'waiting_for_agents')
 redis.call('HINCRBY', KEYS[1], 'ver', 1)
 
-return snapshot({ 1, now })
+return append_snapshot({ 1, now }, KEYS[1], KEYS[2])

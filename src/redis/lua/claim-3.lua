@@ -9,18 +9,15 @@
   Output: { 1, now, wf..., '|', sig... }  claimed
           { 0, status }                   not claimed: already evaluating or finished (or missing: status '')
 ]]
+-- @include common.lua
+
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'in_progress' and status ~= 'waiting_for_agents' then
   return { 0, status or '' }
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 redis.call('HSET', KEYS[1], 'status', 'evaluating', 'claim', ARGV[2], 'claim_kind', 'evaluate')
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[1])
 
-local reply = { 1, now }
-for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do reply[#reply + 1] = v end
-reply[#reply + 1] = '|'
-for _, v in ipairs(redis.call('HGETALL', KEYS[2])) do reply[#reply + 1] = v end
-return reply
+return append_snapshot({ 1, now }, KEYS[1], KEYS[2])

@@ -12,13 +12,14 @@
   Output: { 1, now }      finished
           { 0, status }   lost: not evaluating, or claimed by someone else since
 ]]
+-- @include common.lua
+
 local wf = redis.call('HMGET', KEYS[1], 'status', 'claim')
 if wf[1] ~= 'evaluating' or wf[2] ~= ARGV[2] then
   return { 0, wf[1] or '' }
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 redis.call('HSET', KEYS[1], 'status', ARGV[3], 'decision', ARGV[4], 'finished', now, 'published', 0)
 redis.call('HDEL', KEYS[1], 'claim')
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])

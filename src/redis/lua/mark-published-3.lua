@@ -9,6 +9,8 @@
   Output: { 1, started ms, finished ms }   marked now (count the decision once, here)
           { 0 }                            already marked, or not finished, or missing
 ]]
+-- @include common.lua
+
 local wf = redis.call('HMGET', KEYS[1], 'status', 'published', 'started', 'finished')
 local status = wf[1]
 if status ~= 'completed' and status ~= 'timeout' and status ~= 'failed' then
@@ -18,8 +20,7 @@ if wf[2] == '1' then
   return { 0 }
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 redis.call('HSET', KEYS[1], 'published', 1, 'published_at', now)
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])

@@ -8,8 +8,9 @@
 
   Output: { buffers reaped, signals orphaned }
 ]]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- @include common.lua
+
+local now = now_ms()
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local signals = 0
 for _, corr in ipairs(due) do

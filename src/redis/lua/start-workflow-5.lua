@@ -15,20 +15,14 @@
           (wf and sig are HGETALL lists; a duplicate returns them so that a redelivered trigger can still
           finish what its first delivery began, e.g. evaluate on early signals)
 ]]
-local function snapshot(reply)
-  for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do reply[#reply + 1] = v end
-  reply[#reply + 1] = '|'
-  for _, v in ipairs(redis.call('HGETALL', KEYS[2])) do reply[#reply + 1] = v end
-  return reply
-end
+-- @include common.lua
 
 local status = redis.call('HGET', KEYS[1], 'status')
 if status then
-  return snapshot({ 0, status })
+  return append_snapshot({ 0, status }, KEYS[1], KEYS[2])
 end
 
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = now_ms()
 local deadline = now + tonumber(ARGV[4])
 
 local early = redis.call('HGETALL', KEYS[3])
@@ -47,4 +41,4 @@ redis.call('HSET', KEYS[1],
   'ver', early_count, 'published', 0)
 redis.call('ZADD', KEYS[4], deadline, ARGV[1])
 
-return snapshot({ 1, now, early_count })
+return append_snapshot({ 1, now, early_count }, KEYS[1], KEYS[2])

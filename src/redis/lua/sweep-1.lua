@@ -16,8 +16,9 @@
             'publish'   a recorded decision not marked published (publisher died): publish it
   Entries whose workflow is gone or already published are removed.
 ]]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+-- @include common.lua
+
+local now = now_ms()
 local lease = tonumber(ARGV[3])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local reply = { 0, 0 }
@@ -48,11 +49,7 @@ for _, corr in ipairs(due) do
       redis.call('HSET', wf_key, 'status', 'evaluating', 'claim', ARGV[4], 'claim_kind', kind)
     end
     redis.call('ZADD', KEYS[1], now + lease, corr)
-    local job = { corr, kind }
-    for _, v in ipairs(redis.call('HGETALL', wf_key)) do job[#job + 1] = v end
-    job[#job + 1] = '|'
-    for _, v in ipairs(redis.call('HGETALL', ARGV[1] .. 'sig:' .. corr)) do job[#job + 1] = v end
-    reply[#reply + 1] = job
+    reply[#reply + 1] = append_snapshot({ corr, kind }, wf_key, ARGV[1] .. 'sig:' .. corr)
   end
 end
 
