@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import { AppProcess } from '../support/app.js';
-import { REDIS_URL, uniqueId, waitFor } from '../support/env.js';
+import { REDIS_URL, uniqueId } from '../support/env.js';
 import { openBus, type Bus } from '../support/nats.js';
-import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT } from '../support/signals.js';
+import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
 
 /*
  * The extension point, as a user would use it (test/fixtures/extended-app.mjs): provider classes with
@@ -26,14 +26,6 @@ afterAll(async () => {
   await bus.close();
 });
 
-async function decisionOf(corrId: string) {
-  const [d] = await waitFor(`the decision of ${corrId}`, async () => {
-    const found = await decisionsFor(bus, corrId);
-    return found.length > 0 ? found : undefined;
-  });
-  return d;
-}
-
 it('registers the added providers beside the built-in one', () => {
   const line = app.logs('decision strategies registered')[0];
   expect(JSON.parse(line).types.sort()).toEqual(['explode', 'quorum', 'trading']);
@@ -44,7 +36,7 @@ it('a registered provider serves its workflow type', async () => {
   await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'quorum' }));
   await bus.publish(agentSubject('risk'), risk(id));
   await bus.publish(agentSubject('momentum'), momentum(id));
-  const d = await decisionOf(id);
+  const d = await waitForDecision(bus, id);
   expect(d).toMatchObject({ workflow_type: 'quorum', workflow_id: `quorum:${id}`, status: 'completed', metadata: { kind: 'quorum' } });
   expect(d.decision).toEqual({ action: 'agree', voters: ['momentum', 'risk'] });
 });
@@ -52,7 +44,7 @@ it('a registered provider serves its workflow type', async () => {
 it("a provider's onTimeout builds its timeout decision", async () => {
   const id = uniqueId('quorum-to');
   await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'quorum', timeout_seconds: 0.5 }));
-  const d = await decisionOf(id);
+  const d = await waitForDecision(bus, id);
   expect(d).toMatchObject({ status: 'timeout', decision: { action: 'abstain' } });
 });
 
@@ -60,7 +52,7 @@ it('a strategy that throws ends the workflow as failed, with one error decision'
   const id = uniqueId('explode');
   await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'explode' }));
   await bus.publish(agentSubject('momentum'), momentum(id));
-  const d = await decisionOf(id);
+  const d = await waitForDecision(bus, id);
   expect(d.status).toBe('failed');
   expect(d.decision).toEqual({ action: 'error', reason: 'strategy_error', error: 'Error: model weights not found' });
   await new Promise((r) => setTimeout(r, 500));
@@ -73,5 +65,5 @@ it('the trading strategy still serves the default type', async () => {
   await bus.publish(TRIGGER_SUBJECT, trigger(id));
   await bus.publish(agentSubject('momentum'), momentum(id));
   await bus.publish(agentSubject('risk'), risk(id));
-  expect((await decisionOf(id)).decision.action).toBe('trade');
+  expect((await waitForDecision(bus, id)).decision.action).toBe('trade');
 });

@@ -1,57 +1,28 @@
-import { Redis } from 'ioredis';
 import { AppProcess } from '../support/app.js';
-import { REDIS_URL, uniqueId, waitFor } from '../support/env.js';
-import { openBus, type Bus } from '../support/nats.js';
-import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT } from '../support/signals.js';
+import { uniqueId, waitFor } from '../support/env.js';
+import { useInfra } from '../support/infra.js';
+import { agentSubject, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
 
 /* Settings that bound the work: back-pressure, early-signal grace, staleness. */
-let bus: Bus;
-let redis: Redis;
-
-beforeAll(async () => {
-  bus = await openBus();
-  redis = new Redis(REDIS_URL);
-});
-
-beforeEach(async () => {
-  await bus.deleteStreams('SIGNALS', 'DECISIONS', 'DEADLETTER');
-  await redis.flushall();
-});
-
-afterAll(async () => {
-  await bus.close();
-  redis.disconnect();
-});
-
-async function decisionOf(corrId: string, timeoutMs = 15000) {
-  const [d] = await waitFor(
-    `the decision of ${corrId}`,
-    async () => {
-      const found = await decisionsFor(bus, corrId);
-      return found.length > 0 ? found : undefined;
-    },
-    timeoutMs,
-  );
-  return d;
-}
+const infra = useInfra({ each: true });
 
 it('above MAX_CONCURRENT_WORKFLOWS a trigger waits (naked, not dropped) and starts when there is room', async () => {
   const app = await AppProcess.start({ META_AGENT_MAX_CONCURRENT_WORKFLOWS: '2', META_AGENT_SWEEP_INTERVAL_MS: '50' });
   try {
     const [a, b, c] = [uniqueId('bp-a'), uniqueId('bp-b'), uniqueId('bp-c')];
-    await bus.publish(TRIGGER_SUBJECT, trigger(a, { timeout_seconds: 60 }));
-    await bus.publish(TRIGGER_SUBJECT, trigger(b, { timeout_seconds: 60 }));
+    await infra.bus.publish(TRIGGER_SUBJECT, trigger(a, { timeout_seconds: 60 }));
+    await infra.bus.publish(TRIGGER_SUBJECT, trigger(b, { timeout_seconds: 60 }));
     await waitFor('two active workflows', async () => (await app.metric('meta_agent_active_workflows')) === 2);
-    await bus.publish(TRIGGER_SUBJECT, trigger(c, { timeout_seconds: 60 }));
+    await infra.bus.publish(TRIGGER_SUBJECT, trigger(c, { timeout_seconds: 60 }));
     await waitFor('the third trigger to be held back', async () => (await app.metric('meta_agent_messages_settled_total', { action: 'nak' })) >= 1);
     expect((await app.get(`/workflows/${c}`)).status).toBe(404);
 
     // Finish one: the held trigger gets its turn.
-    await bus.publish(agentSubject('momentum'), momentum(a));
-    await bus.publish(agentSubject('risk'), risk(a));
-    await decisionOf(a);
+    await infra.bus.publish(agentSubject('momentum'), momentum(a));
+    await infra.bus.publish(agentSubject('risk'), risk(a));
+    await waitForDecision(infra.bus, a);
     await waitFor('the held trigger to start', async () => (await app.get(`/workflows/${c}`)).status === 200, 20000);
-    expect(await bus.count('DEADLETTER')).toBe(0);
+    expect(await infra.bus.count('DEADLETTER')).toBe(0);
   } finally {
     expect(await app.stop()).toBe(0);
   }
@@ -61,15 +32,15 @@ it('a signal whose trigger never comes is dropped after the grace period and cou
   const app = await AppProcess.start({ META_AGENT_EARLY_SIGNAL_GRACE_SECONDS: '1', META_AGENT_WORKFLOW_CLEANUP_INTERVAL: '1' });
   try {
     const id = uniqueId('orphan');
-    await bus.publish(agentSubject('momentum'), momentum(id));
-    await bus.publish(agentSubject('risk'), risk(id));
+    await infra.bus.publish(agentSubject('momentum'), momentum(id));
+    await infra.bus.publish(agentSubject('risk'), risk(id));
     await waitFor('two buffered signals', async () => (await app.get(`/workflows/${id}`)).body?.buffered_signals?.length === 2);
     await waitFor('the orphan counter', async () => (await app.metric('meta_agent_orphaned_signals_total')) === 2, 10000);
     expect((await app.get(`/workflows/${id}`)).body.buffered_signals).toEqual([]);
 
     // The trigger arriving after the grace period starts a workflow without them.
-    await bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 0.5 }));
-    expect((await decisionOf(id)).decision).toMatchObject({ action: 'timeout', partial_signals: [] });
+    await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 0.5 }));
+    expect((await waitForDecision(infra.bus, id)).decision).toMatchObject({ action: 'timeout', partial_signals: [] });
   } finally {
     await app.stop();
   }
@@ -79,10 +50,10 @@ it('a signal older than AGENT_TIMEOUT_SECONDS is stale: counted, not used', asyn
   const app = await AppProcess.start({ META_AGENT_AGENT_TIMEOUT_SECONDS: '5' });
   try {
     const id = uniqueId('stale');
-    await bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 1 }));
-    await bus.publish(agentSubject('momentum'), momentum(id));
-    await bus.publish(agentSubject('risk'), risk(id, { timestamp: new Date(Date.now() - 60_000).toISOString() }));
-    const d = await decisionOf(id);
+    await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 1 }));
+    await infra.bus.publish(agentSubject('momentum'), momentum(id));
+    await infra.bus.publish(agentSubject('risk'), risk(id, { timestamp: new Date(Date.now() - 60_000).toISOString() }));
+    const d = await waitForDecision(infra.bus, id);
     expect(d.decision).toMatchObject({ action: 'timeout', partial_signals: ['momentum'], missing_signals: ['risk'] });
     expect(await app.metric('meta_agent_late_signals_total', { reason: 'stale' })).toBe(1);
   } finally {

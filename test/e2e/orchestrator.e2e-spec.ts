@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { AppProcess } from '../support/app.js';
 import { REDIS_URL, uniqueId, waitFor } from '../support/env.js';
 import { openBus, type Bus } from '../support/nats.js';
-import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, type DecisionMessage } from '../support/signals.js';
+import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision, type DecisionMessage } from '../support/signals.js';
 import { DeadLetterHeaders } from '../../src/transport/jetstream/dead-letter.publisher.js';
 
 /*
@@ -13,17 +13,9 @@ let bus: Bus;
 let redis: Redis;
 let app: AppProcess;
 
-async function oneDecision(corrId: string): Promise<DecisionMessage> {
-  const [decision] = await waitFor(`a decision for ${corrId}`, async () => {
-    const found = await decisionsFor(bus, corrId);
-    return found.length > 0 ? found : undefined;
-  });
-  return decision;
-}
-
 /** After a decision, wait a little and make sure no second one follows. */
 async function expectExactlyOne(corrId: string): Promise<DecisionMessage> {
-  const decision = await oneDecision(corrId);
+  const decision = await waitForDecision(bus, corrId);
   await new Promise((r) => setTimeout(r, 800));
   expect(await decisionsFor(bus, corrId)).toHaveLength(1);
   return decision;
@@ -220,7 +212,7 @@ describe('bad input', () => {
     await bus.publish(TRIGGER_SUBJECT, trigger(id));
     await bus.publish(agentSubject('momentum'), momentum(id));
     await bus.publish(agentSubject('risk'), risk(id));
-    expect((await oneDecision(id)).status).toBe('completed');
+    expect((await waitForDecision(bus, id)).status).toBe('completed');
   });
 });
 

@@ -1,5 +1,6 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import type { Bus } from './nats.js';
+import { waitFor } from './env.js';
 
 /** Builders for the wire format (SPEC "Wire format"), with sensible trading values. */
 export const now = () => new Date().toISOString();
@@ -54,4 +55,17 @@ export function parse(m: JsMsg): DecisionMessage {
 /** Decisions for one corr_id in the DECISIONS stream. */
 export async function decisionsFor(bus: Bus, corrId: string): Promise<DecisionMessage[]> {
   return (await bus.read('DECISIONS')).map(parse).filter((d) => d.corr_id === corrId);
+}
+
+/** Waits for the first decision of a corr_id in the DECISIONS stream. */
+export async function waitForDecision(bus: Bus, corrId: string, timeoutMs = 15000): Promise<DecisionMessage> {
+  const [decision] = await waitFor(
+    `the decision of ${corrId}`,
+    async () => {
+      const found = await decisionsFor(bus, corrId);
+      return found.length > 0 ? found : undefined;
+    },
+    timeoutMs,
+  );
+  return decision;
 }
