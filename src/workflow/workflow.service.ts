@@ -135,27 +135,32 @@ export class WorkflowService {
     if (!OPEN.has(workflow.status)) return;
     const strategy = this.strategies.get(workflow.workflowType);
     let ready: boolean;
+    let failure: unknown;
     try {
       ready = await strategy.canDecide(toContext(workflow));
     } catch (error) {
-      // A throwing strategy ends the workflow as failed (in decide, where evaluate throws the same way).
-      this.logger.error({ msg: 'canDecide threw', corr_id: workflow.corrId, workflow_id: workflow.workflowId, error: describeError(error) });
+      // A throwing strategy ends the workflow as failed, whichever of its methods threw.
       ready = true;
+      failure = error;
     }
     if (!ready) return;
     const token = randomUUID();
     const claimed = await this.repository.claim(workflow.corrId, token, this.config.claimLeaseMs);
     if (!claimed) return;
-    await this.decide(claimed, 'evaluate', token, receivedAt);
+    await this.decide(claimed, 'evaluate', token, receivedAt, failure);
   }
 
-  /** Runs the strategy on a claimed workflow, records the decision, then publishes it. */
-  private async decide(workflow: StoredWorkflow, kind: 'evaluate' | 'timeout', token: string, receivedAt?: number): Promise<void> {
+  /**
+   * Runs the strategy on a claimed workflow, records the decision, then publishes it. `failure`: the
+   * strategy already threw (in canDecide), so the workflow ends as failed without evaluating.
+   */
+  private async decide(workflow: StoredWorkflow, kind: 'evaluate' | 'timeout', token: string, receivedAt?: number, failure?: unknown): Promise<void> {
     const ctx = toContext(workflow);
     let status: FinalStatus;
     let decision: Decision;
     let json: string;
     try {
+      if (failure !== undefined) throw failure;
       const strategy = this.strategies.get(workflow.workflowType);
       if (kind === 'timeout') {
         decision = strategy.onTimeout ? await strategy.onTimeout(ctx) : defaultTimeoutDecision(ctx);

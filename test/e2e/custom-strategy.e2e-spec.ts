@@ -28,7 +28,7 @@ afterAll(async () => {
 
 it('registers the added providers beside the built-in one', () => {
   const line = app.logs('decision strategies registered')[0];
-  expect(JSON.parse(line).types.sort()).toEqual(['explode', 'quorum', 'trading']);
+  expect(JSON.parse(line).types.sort()).toEqual(['explode', 'fragile', 'quorum', 'trading']);
 });
 
 it('a registered provider serves its workflow type', async () => {
@@ -58,6 +58,14 @@ it('a strategy that throws ends the workflow as failed, with one error decision'
   await new Promise((r) => setTimeout(r, 500));
   expect(await decisionsFor(bus, id)).toHaveLength(1);
   expect(await app.metric('meta_agent_workflows_completed_total', { status: 'failed' })).toBe(1);
+});
+
+it('a canDecide that throws ends the workflow as failed too', async () => {
+  const id = uniqueId('fragile');
+  await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'fragile' }));
+  await bus.publish(agentSubject('momentum'), momentum(id));
+  const d = await waitForDecision(bus, id);
+  expect(d).toMatchObject({ status: 'failed', decision: { action: 'error', reason: 'strategy_error', error: 'TypeError: cannot read the signals' } });
 });
 
 it('the trading strategy still serves the default type', async () => {
