@@ -66,6 +66,8 @@ export class NatsConnectionService implements OnModuleInit, OnApplicationShutdow
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         waitOnFirstConnect: false,
+        // Otherwise every request (each JetStream publish) allocates an Error up front for its stack.
+        noAsyncTraces: true,
         ...natsSecurityOptions(this.config),
       });
       this.jsm = await jetstreamManager(this.nc, { timeout: this.config.connectTimeoutMs });

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { CustomTransportStrategy, Server } from '@nestjs/microservices';
+import { CustomTransportStrategy, Server, type MessageHandler } from '@nestjs/microservices';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isObservable, lastValueFrom } from 'rxjs';
@@ -49,6 +49,8 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   private readonly subscriptions = new Set<ConsumerMessages>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly loops: Promise<void>[] = [];
+  /** Handlers by route pattern, looked up once at listen (Nest normalises patterns on every lookup). */
+  private readonly handlers = new Map<string, MessageHandler>();
   private closing = false;
 
   constructor(
@@ -76,6 +78,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         const handler = this.getHandlerByPattern(route.pattern);
         if (!handler) throw new Error(`no @EventPattern('${route.pattern}') handler is registered`);
         if (handler.next) throw new Error(`more than one handler for pattern '${route.pattern}'`);
+        this.handlers.set(route.pattern, handler);
       }
       await provisionJetStream(this.nats.manager, this.config, routes);
       for (const route of routes) {
@@ -153,7 +156,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     let outcome: Outcome;
     try {
       const payload = decodePayload(msg.data, this.config.maxMessageBytes);
-      const handler = this.getHandlerByPattern(route.pattern)!;
+      const handler = this.handlers.get(route.pattern)!;
       const result: unknown = await handler(payload.value, new JetStreamContext(msg, payload.text, receivedAt));
       if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
       outcome = { ok: true };
