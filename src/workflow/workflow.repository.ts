@@ -105,11 +105,16 @@ export class WorkflowRepository {
     }
   }
 
-  /** Claims an open workflow for evaluation; null when it is not open (someone else has it, or it ended). */
-  async claim(corrId: string, token: string, leaseMs: number): Promise<StoredWorkflow | null> {
+  /**
+   * Claims an open workflow for evaluation. Returns the workflow to evaluate — `known` (the snapshot
+   * the caller decided on) when it is still current, else the current one — or null when it is not
+   * open (someone else has it, or it ended).
+   */
+  async claim(corrId: string, token: string, leaseMs: number, known?: StoredWorkflow): Promise<StoredWorkflow | null> {
     const k = this.keys.forWorkflow(corrId);
-    const reply = (await this.script('claim')(k.wf, k.sig, k.deadlines, corrId, token, leaseMs)) as Reply;
-    return reply[0] === 1 ? parseWorkflow(reply, 2) : null;
+    const reply = (await this.script('claim')(k.wf, k.sig, k.deadlines, corrId, token, leaseMs, known?.version ?? '')) as Reply;
+    if (reply[0] === 1 && known) return { ...known, status: 'evaluating', claimKind: 'evaluate' };
+    return reply[0] === 0 ? null : parseWorkflow(reply, 2);
   }
 
   /** Records the decision; false when the claim was lost (another replica took over). */

@@ -145,7 +145,7 @@ export class WorkflowService {
     }
     if (!ready) return;
     const token = randomUUID();
-    const claimed = await this.repository.claim(workflow.corrId, token, this.config.claimLeaseMs);
+    const claimed = await this.repository.claim(workflow.corrId, token, this.config.claimLeaseMs, workflow);
     if (!claimed) return;
     await this.decide(claimed, 'evaluate', token, receivedAt, failure);
   }

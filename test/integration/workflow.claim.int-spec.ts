@@ -17,6 +17,24 @@ afterAll(async () => {
 });
 
 describe('claim (claim-3.lua)', () => {
+  it('with the caller\'s current snapshot, returns that snapshot (small reply); with an outdated one, the current state', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const current = uniqueId('claim-cur');
+    await repo.start(startInput(current));
+    const added = await repo.addSignal(current, 'momentum', signalJson('momentum', 0.7), 5_000);
+    if (added.kind !== 'added') throw new Error(added.kind);
+    const claimed = await repo.claim(current, 'tok', 10_000, added.workflow);
+    expect(claimed).toEqual({ ...added.workflow, status: 'evaluating', claimKind: 'evaluate' });
+
+    const outdated = uniqueId('claim-old');
+    await repo.start(startInput(outdated));
+    const first = await repo.addSignal(outdated, 'momentum', signalJson('momentum', 0.7), 5_000);
+    if (first.kind !== 'added') throw new Error(first.kind);
+    await repo.addSignal(outdated, 'risk', signalJson('risk', 0.8), 5_000);
+    const fresh = await repo.claim(outdated, 'tok', 10_000, first.workflow);
+    expect(fresh).toMatchObject({ status: 'evaluating', version: 2, signals: { momentum: signalJson('momentum', 0.7), risk: signalJson('risk', 0.8) } });
+  });
+
   it('the first claim wins: evaluating, claim token stored, due entry moved to now + lease; a second claim gets null', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('claim');
