@@ -85,7 +85,32 @@ export class WorkflowRepository {
       JSON.stringify(input.requiredAgents), JSON.stringify(input.metadata), input.triggerJson,
     )) as Reply;
     if (reply[0] === 0) return { kind: 'duplicate', workflow: parseWorkflow(reply, 2) };
-    return { kind: 'started', earlyCount: Number(reply[2]), workflow: parseWorkflow(reply, 3) };
+    const earlyCount = Number(reply[2]);
+    if (earlyCount > 0) return { kind: 'started', earlyCount, workflow: parseWorkflow(reply, 3) };
+    // Nothing but what the caller sent: the script spares the round trip of the whole hash.
+    const startedMs = Number(reply[1]);
+    return {
+      kind: 'started',
+      earlyCount,
+      workflow: {
+        corrId: input.corrId,
+        workflowId: input.workflowId,
+        workflowType: input.workflowType,
+        status: 'in_progress',
+        startedMs,
+        deadlineMs: startedMs + input.timeoutMs,
+        timeoutMs: input.timeoutMs,
+        requiredAgents: input.requiredAgents,
+        metadata: input.metadata,
+        triggerJson: input.triggerJson,
+        version: 0,
+        claimKind: null,
+        decisionJson: null,
+        published: false,
+        finishedMs: null,
+        signals: {},
+      },
+    };
   }
 
   async addSignal(corrId: string, agent: string, signalJson: string, graceMs: number): Promise<AddSignalResult> {

@@ -18,6 +18,14 @@ afterAll(async () => {
 });
 
 describe('start (start-workflow-5.lua)', () => {
+  it('the workflow it returns without early signals (built from the input) is exactly what Redis stored', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('start-same');
+    const result = await repo.start(startInput(corrId, { metadata: { instrument: 'SPY', n: 1 } }));
+    expect(result.kind === 'started' && result.earlyCount).toBe(0);
+    expect((await repo.inspect(corrId)).workflow).toEqual(result.workflow);
+  });
+
   it('creates the workflow in_progress with deadline = started + timeout, indexed in its shard', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('start');

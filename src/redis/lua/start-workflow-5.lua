@@ -11,7 +11,8 @@
   ARGV[5] required agents (JSON array)    ARGV[6] metadata (JSON) ARGV[7] trigger (JSON, as received)
 
   Output: { 0, status, wf..., '|', sig... }        duplicate: the workflow exists (open or finished)
-          { 1, now, early_count, wf..., '|', sig... } started
+          { 1, now, 0 }                              started, no early signals (the caller knows the rest)
+          { 1, now, early_count, wf..., '|', sig... } started with early signals applied
           (wf and sig are HGETALL lists; a duplicate returns them so that a redelivered trigger can still
           finish what its first delivery began, e.g. evaluate on early signals)
 ]]
@@ -41,4 +42,7 @@ redis.call('HSET', KEYS[1],
   'ver', early_count, 'published', 0)
 redis.call('ZADD', KEYS[4], deadline, ARGV[1])
 
+if early_count == 0 then
+  return { 1, now, 0 }
+end
 return append_snapshot({ 1, now, early_count }, KEYS[1], KEYS[2])
