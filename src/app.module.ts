@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { appConfig, natsConfig, redisConfig, workflowConfig } from './config/configuration.js';
-import { parseSettings } from './config/env.schema.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 import { NatsModule } from './nats/nats.module.js';
@@ -11,16 +10,13 @@ import { WorkflowModule } from './workflow/workflow.module.js';
 
 @Module({
   imports: [
+    // The namespaces read (and validate) the environment when Nest builds them, after bootstrap has
+    // read .env and checked every setting. No `validate` here: forRoot runs when this file is imported,
+    // before .env is read, and would judge the environment without it.
     ConfigModule.forRoot({
       isGlobal: true,
-      // main.ts has already read .env (process.loadEnvFile) and validated; this validates again for any
-      // other entry point (tests build the module directly).
       ignoreEnvFile: true,
       load: [appConfig, natsConfig, redisConfig, workflowConfig],
-      validate: (env) => {
-        parseSettings(env);
-        return env;
-      },
     }),
     MetricsModule,
     RedisModule,

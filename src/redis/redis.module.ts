@@ -19,15 +19,29 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   async onModuleInit(): Promise<void> {
+    // The socket error says why (ECONNREFUSED, WRONGPASS, a TLS failure); connect() itself often only
+    // says the connection closed.
+    let lastError: Error | undefined;
+    const remember = (error: Error) => (lastError = error);
+    this.redis.on('error', remember);
     try {
       await this.redis.connect();
       await this.redis.ping();
     } catch (error) {
       this.redis.disconnect();
-      throw new Error(`cannot connect to Redis at ${redactUrl(this.config.url)}: ${(error as Error).message}`, { cause: error });
+      const reason = lastError && lastError !== error ? `${lastError.message} (${(error as Error).message})` : (error as Error).message;
+      throw new Error(`cannot connect to Redis at ${this.where()}: ${reason}`, { cause: error });
+    } finally {
+      this.redis.off('error', remember);
     }
     this.redis.on('error', (error: Error) => this.logger.warn({ msg: 'redis connection error', error: error.message }));
-    this.logger.log({ msg: 'connected', url: redactUrl(this.config.url) });
+    this.logger.log({ msg: 'connected', url: this.where() });
+  }
+
+  private where(): string {
+    const { sentinels, sentinelMaster, url } = this.config;
+    if (sentinels.length === 0) return redactUrl(url);
+    return `sentinel master ${sentinelMaster} via ${sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
   }
 
   async onApplicationShutdown(): Promise<void> {

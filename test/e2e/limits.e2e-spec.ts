@@ -1,4 +1,7 @@
-import { AppProcess } from '../support/app.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AppProcess, freePort } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
 import { useInfra } from '../support/infra.js';
 import { agentSubject, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
@@ -58,5 +61,36 @@ it('a signal older than AGENT_TIMEOUT_SECONDS is stale: counted, not used', asyn
     expect(await app.metric('meta_agent_late_signals_total', { reason: 'stale' })).toBe(1);
   } finally {
     await app.stop();
+  }
+});
+
+it('reads .env from its working directory; the environment wins over it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dotenv-'));
+  writeFileSync(join(dir, '.env'), 'META_AGENT_NAME=from_dotenv\nMETA_AGENT_MAX_TIMEOUT_SECONDS=77\nMETA_AGENT_DEFAULT_TIMEOUT_SECONDS=5\n');
+  const app = AppProcess.spawn({ META_AGENT_MAX_TIMEOUT_SECONDS: '66' }, await freePort(), 'dist/main.js', dir);
+  try {
+    await app.waitReady();
+    expect((await app.get('/health')).body.agent_name).toBe('from_dotenv');
+    const id = uniqueId('dotenv');
+    await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 1000 }));
+    expect(await waitFor('the workflow', async () => (await app.get(`/workflows/${id}`)).body?.timeout_seconds)).toBe(66);
+  } finally {
+    await app.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('with provisioning off, uses streams and consumers that exist', async () => {
+  const first = await AppProcess.start();
+  await first.stop();
+  const app = await AppProcess.start({ META_AGENT_PROVISION: 'false' });
+  try {
+    const id = uniqueId('noprov');
+    await infra.bus.publish(TRIGGER_SUBJECT, trigger(id));
+    await infra.bus.publish(agentSubject('momentum'), momentum(id));
+    await infra.bus.publish(agentSubject('risk'), risk(id));
+    expect((await waitForDecision(infra.bus, id)).status).toBe('completed');
+  } finally {
+    expect(await app.stop()).toBe(0);
   }
 });

@@ -97,7 +97,37 @@ describe('a workflow, end to end', () => {
       missing_signals: ['risk', 'correlation', 'macro'],
     });
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
-    expect(await app.metric('meta_agent_timeout_lateness_seconds_count')).toBeGreaterThanOrEqual(1);
+    // It fired within about one sweep interval (100 ms here) of its deadline: every timeout so far
+    // falls in the histogram's 0.25 s bucket.
+    const count = await app.metric('meta_agent_timeout_lateness_seconds_count');
+    expect(count).toBeGreaterThanOrEqual(1);
+    expect(await app.metric('meta_agent_timeout_lateness_seconds_bucket', { le: '0.25' })).toBe(count);
+    const state = (await app.get(`/workflows/${id}`)).body;
+    expect(Date.parse(state.deadline_at) - Date.parse(state.started_at)).toBe(1000);
+  });
+
+  it("caps a trigger's timeout_seconds at META_AGENT_MAX_TIMEOUT_SECONDS", async () => {
+    const id = uniqueId('cap');
+    await bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 999999 }));
+    const state = await waitFor('the workflow', async () => (await app.get(`/workflows/${id}`)).body?.timeout_seconds);
+    expect(state).toBe(3600);
+  });
+
+  it('logs JSON lines with corr_id and workflow_id', async () => {
+    const id = uniqueId('logs');
+    await bus.publish(TRIGGER_SUBJECT, trigger(id));
+    await bus.publish(agentSubject('momentum'), momentum(id));
+    await bus.publish(agentSubject('risk'), risk(id));
+    await waitForDecision(bus, id);
+    const lines = await waitFor('the log lines', async () => {
+      const found = app.logs(id).map((l) => JSON.parse(l) as Record<string, unknown>);
+      return found.some((l) => l.msg === 'decision published') ? found : undefined;
+    });
+    for (const line of lines) {
+      expect(line).toMatchObject({ corr_id: id, time: expect.stringMatching(/Z$/), level: expect.any(String), msg: expect.any(String) });
+    }
+    expect(lines.find((l) => l.msg === 'workflow started')).toMatchObject({ workflow_id: `trading:${id}`, logger: 'WorkflowService' });
+    expect(lines.find((l) => l.msg === 'decision published')).toMatchObject({ workflow_id: `trading:${id}`, status: 'completed', action: 'trade' });
   });
 
   it('times out with no signal at all', async () => {

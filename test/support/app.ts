@@ -40,9 +40,9 @@ export class AppProcess {
   }
 
   /** `entry`: the script to run, relative to the repository (default: the built service). */
-  static spawn(env: Record<string, string>, port: number, entry = 'dist/main.js'): AppProcess {
+  static spawn(env: Record<string, string>, port: number, entry = 'dist/main.js', cwd = ROOT): AppProcess {
     const child = spawn(process.execPath, [join(ROOT, entry)], {
-      cwd: ROOT,
+      cwd,
       env: {
         PATH: process.env.PATH ?? '',
         META_AGENT_NATS_URL: NATS_URL,
