@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, with its own set-up: installs dependencies when needed, installs and starts a
-# private nats-server (JetStream) and redis-server on loopback, builds the service, runs unit,
-# integration and end-to-end tests (jest), and stops the servers again, whatever happens.
+# private nats-server (JetStream) and redis-server on loopback, installs promtool/prometheus when missing,
+# builds the service, runs unit, integration, end-to-end and deploy tests (jest), and stops the servers
+# again, whatever happens.
 #
 #   npm test                      # everything
 #   npm test -- --selectProjects unit          # extra arguments go to jest
@@ -18,6 +19,8 @@ export REDIS_PORT="${TEST_REDIS_PORT:-16379}"
 export SERVERS_DIR="${TMPDIR:-/tmp}/meta-agent-test-servers-${NATS_PORT}"
 trap 'bash scripts/servers.sh stop >/dev/null 2>&1 || true' EXIT
 bash scripts/servers.sh start
+# promtool and prometheus for the deploy tests (Debian's prometheus package, installed when missing).
+bash scripts/ensure-prometheus.sh
 
 export TEST_NATS_URL="nats://127.0.0.1:${NATS_PORT}"
 export TEST_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}"
