@@ -1,0 +1,826 @@
+// The benchmark of issue 5: the orchestrator against what NATS and Redis allow, in one run.
+// Run it through `npm run bench` (scripts/bench.sh starts private servers and builds first); see
+// bench/README.md for what each phase measures and how.
+//
+//   node bench/run.mjs [--quick] [--only=transport,throughput,scaling,latency,timeouts,footprint] [--profile]
+//                      [--rounds=N] [--workflows=N] [--rate=N] [--timeout-window=S]
+import 'reflect-metadata';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { parseSettings } from '../dist/config/env.schema.js';
+import { defineScripts } from '../dist/redis/redis-scripts.js';
+import { provisionJetStream } from '../dist/transport/jetstream/provisioning.js';
+import { TradingDecisionStrategy } from '../dist/workflow/strategies/trading.strategy.js';
+import { toTriggerSignal } from '../dist/workflow/workflow-context.js';
+import { WorkflowRepository } from '../dist/workflow/workflow.repository.js';
+import {
+  backlog, Child, CpuMeter, deleteConsumers, deleteStream, histogramQuantile, HTTP_PORT_BASE, httpGet, median, messageTime, metricSum,
+  NATS_URL, openNats, parseMetrics, publishAll, REDIS_URL, ROOT, round1, round3, rssBytes, sleep, STREAMS, streamCount, SUBJECTS,
+  summarize, waitConsumersIdle, waitHttpReady,
+} from './lib.mjs';
+import { formatSummary, summarizeProfile } from './profile-summary.mjs';
+import { latencySvg } from './svg.mjs';
+
+// ---- options -----------------------------------------------------------------------------------------
+
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(`--${name}`);
+const option = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+for (const a of argv) {
+  if (!/^--(quick|profile|only=.+|rounds=\d+|workflows=\d+|rate=\d+|timeout-window=\d+(\.\d+)?)$/.test(a)) {
+    process.stderr.write(`bench: unknown argument ${a}\nusage: node bench/run.mjs [--quick] [--only=phase,...] [--profile] [--rounds=N] [--workflows=N] [--rate=N] [--timeout-window=S]\n`);
+    process.exit(2);
+  }
+}
+const QUICK = flag('quick');
+const PHASES = ['transport', 'throughput', 'scaling', 'latency', 'timeouts', 'footprint'];
+const only = option('only')?.split(',') ?? PHASES;
+for (const p of only) {
+  if (!PHASES.includes(p)) {
+    process.stderr.write(`bench: unknown phase ${p} (phases: ${PHASES.join(', ')})\n`);
+    process.exit(2);
+  }
+}
+const SIZES = QUICK
+  ? { workflows: 3000, rounds: 1, transportRounds: 1, rate: 500, latencySeconds: 2, warmupSeconds: 1, latencyRounds: 1, timeouts: 5000, timeoutWindowS: 2, finished: 1000, active: 1000, activeTotal: 5000, scalingWorkflows: 2000, replicas: [1, 2] }
+  : { workflows: 20000, rounds: 2, transportRounds: 3, rate: 500, latencySeconds: 10, warmupSeconds: 2, latencyRounds: 2, timeouts: 100000, timeoutWindowS: 3, finished: 10000, active: 10000, activeTotal: 100000, scalingWorkflows: 10000, replicas: [1, 2, 3] };
+if (option('rounds')) SIZES.rounds = SIZES.transportRounds = SIZES.latencyRounds = Number(option('rounds'));
+if (option('workflows')) SIZES.workflows = Number(option('workflows'));
+if (option('rate')) SIZES.rate = Number(option('rate'));
+if (option('timeout-window')) SIZES.timeoutWindowS = Number(option('timeout-window'));
+
+const RESULTS_DIR = join(ROOT, 'bench', 'results');
+const MAX_IN_FLIGHT = 64; // the service's default (META_AGENT_MAX_IN_FLIGHT); the raw consumers use the same
+
+const log = (msg) => process.stdout.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+// ---- servers, streams, Redis -------------------------------------------------------------------------
+
+const { nc, js, jsm } = await openNats('bench-driver');
+const redis = new Redis(REDIS_URL, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
+defineScripts(redis);
+
+/** The service's settings, as it reads them (for stream provisioning and the repository used to seed timeouts). */
+const settings = parseSettings({ META_AGENT_NATS_URL: NATS_URL, META_AGENT_REDIS_URL: REDIS_URL });
+
+/** Fresh streams, created exactly as the service provisions them; `signals` false keeps the SIGNALS backlog. */
+async function resetStreams({ signals = true } = {}) {
+  if (signals) await deleteStream(jsm, STREAMS.signals);
+  await deleteStream(jsm, STREAMS.decisions);
+  await deleteStream(jsm, STREAMS.deadLetter);
+  await provisionJetStream(jsm, settings.nats, []);
+}
+
+/** Redis's own counters since the last CONFIG RESETSTAT: commands, network bytes, and time per command. */
+async function redisStats() {
+  const stats = await redis.info('stats');
+  const num = (name) => Number(new RegExp(`${name}:(\\d+)`).exec(stats)?.[1] ?? NaN);
+  const commands = {};
+  for (const m of (await redis.info('commandstats')).matchAll(/cmdstat_([^:]+):calls=(\d+),usec=(\d+)/g)) commands[m[1]] = { calls: Number(m[2]), usec: Number(m[3]) };
+  return { commands: num('total_commands_processed'), bytesIn: num('total_net_input_bytes'), bytesOut: num('total_net_output_bytes'), perCommand: commands };
+}
+
+/** Redis work per workflow over a run (after CONFIG RESETSTAT at its start). */
+function redisPerWorkflow(stats, n) {
+  const per = (x) => round1(x / n);
+  const top = Object.entries(stats.perCommand)
+    .sort((a, b) => b[1].usec - a[1].usec)
+    .slice(0, 4)
+    .map(([name, c]) => ({ command: name, calls_per_workflow: round3(c.calls / n), usec_per_workflow: per(c.usec), usec_per_call: round1(c.usec / c.calls) }));
+  return { commands: round3(stats.commands / n), bytes_in: per(stats.bytesIn), bytes_out: per(stats.bytesOut), busiest_commands: top };
+}
+
+async function redisMemory() {
+  const info = await redis.info('memory');
+  return Number(/used_memory:(\d+)/.exec(info)[1]);
+}
+
+// ---- the processes under test ------------------------------------------------------------------------
+
+let portSeq = 0;
+const nextPort = () => HTTP_PORT_BASE + (portSeq++ % 900);
+
+/** The orchestrator (dist/main.js) with throughput settings; consumers named after `tag` so each run starts fresh. */
+async function startService(tag, { env = {}, nodeFlags = [], wait = true } = {}) {
+  const port = nextPort();
+  const child = new Child(`service ${tag}`, [...nodeFlags, 'dist/main.js'], {
+    META_AGENT_NATS_URL: NATS_URL,
+    META_AGENT_REDIS_URL: REDIS_URL,
+    META_AGENT_METRICS_PORT: String(port),
+    META_AGENT_LOG_LEVEL: 'warning',
+    META_AGENT_MAX_CONCURRENT_WORKFLOWS: '10000000',
+    // The backlog's signals are older than the 60 s default by the time they are read: not stale here.
+    META_AGENT_AGENT_TIMEOUT_SECONDS: '0',
+    META_AGENT_MIN_CONFIDENCE_THRESHOLD: '0.5',
+    META_AGENT_TRIGGER_CONSUMER: `${tag}-trigger`,
+    META_AGENT_ENRICHED_CONSUMER: `${tag}-enriched`,
+    ...env,
+  });
+  child.port = port;
+  child.consumers = [`${tag}-trigger`, `${tag}-enriched`];
+  if (wait) await waitHttpReady(child, port);
+  return child;
+}
+
+async function startRawPipeline(tag) {
+  const child = new Child(`raw-pipeline ${tag}`, ['bench/raw-pipeline.mjs'], { BENCH_NATS_URL: NATS_URL, BENCH_REDIS_URL: REDIS_URL, RAW_NAME: tag, RAW_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT) });
+  child.consumers = [`${tag}-trigger`, `${tag}-enriched`];
+  await child.waitLine((l) => l === 'raw-pipeline ready', 30000, 'ready line');
+  return child;
+}
+
+async function serviceMetrics(child) {
+  return parseMetrics((await httpGet(child.port, '/metrics')).text);
+}
+
+/** Waits until DECISIONS holds `n` messages; false after `timeoutMs`. `onFirst` runs when the first one is seen. */
+async function waitDecisions(n, timeoutMs, { onFirst, children = [] } = {}) {
+  const until = Date.now() + timeoutMs;
+  let seen = false;
+  while (Date.now() < until) {
+    const count = await streamCount(jsm, STREAMS.decisions);
+    if (!seen && count > 0) {
+      seen = true;
+      onFirst?.(count);
+    }
+    if (count >= n) return true;
+    for (const c of children) if (!c.running) throw new Error(`${c.name} exited:\n${c.tail()}`);
+    await sleep(count > 0 ? 100 : 20);
+  }
+  return false;
+}
+
+/** First and last decision's stream timestamps (ms), and the count. */
+async function decisionSpan() {
+  const info = await jsm.streams.info(STREAMS.decisions);
+  const first = await messageTime(jsm, STREAMS.decisions, info.state.first_seq);
+  const last = await messageTime(jsm, STREAMS.decisions, info.state.last_seq);
+  return { count: info.state.messages, first, last };
+}
+
+/** Decisions per second between the a-th and the b-th decision (1-based, by stream timestamps). */
+async function rateBetween(a, b) {
+  const info = await jsm.streams.info(STREAMS.decisions);
+  const ta = await messageTime(jsm, STREAMS.decisions, info.state.first_seq + a - 1);
+  const tb = await messageTime(jsm, STREAMS.decisions, info.state.first_seq + b - 1);
+  return Math.round((b - a) / ((tb - ta) / 1000));
+}
+
+/** Every message of DECISIONS, parsed, with its stream timestamp (ms). */
+async function readDecisions(expected, timeoutMs = 120000) {
+  const consumer = await js.consumers.get(STREAMS.decisions);
+  const messages = await consumer.consume({ max_messages: 1000 });
+  const out = [];
+  const timer = setTimeout(() => messages.stop(), timeoutMs);
+  for await (const m of messages) {
+    out.push({ at: Number(m.info.timestampNanos) / 1e6, body: JSON.parse(m.string()) });
+    if (out.length >= expected) break;
+  }
+  clearTimeout(timer);
+  messages.stop();
+  return out;
+}
+
+// ---- the backlog -------------------------------------------------------------------------------------
+
+function flatten(workflows) {
+  const pairs = [];
+  for (const wf of workflows) for (const m of wf.messages) pairs.push(m);
+  return pairs;
+}
+
+async function publishBacklog(runId, n, seed, options) {
+  const workflows = backlog(runId, n, seed, options);
+  const pairs = flatten(workflows);
+  const rate = await publishAll(js, pairs);
+  log(`published ${n} workflows (${pairs.length} messages) at ${Math.round(rate)} msg/s`);
+  return { workflows, messages: pairs.length };
+}
+
+// ---- phases ------------------------------------------------------------------------------------------
+
+const results = {
+  command: `node bench/run.mjs ${argv.join(' ')}`.trim(),
+  started_at: new Date().toISOString(),
+  mode: QUICK ? 'quick' : 'full',
+  sizes: SIZES,
+  machine: machineInfo(),
+  service_settings: {
+    META_AGENT_MAX_CONCURRENT_WORKFLOWS: '10000000', META_AGENT_AGENT_TIMEOUT_SECONDS: '0', META_AGENT_LOG_LEVEL: 'warning', META_AGENT_MIN_CONFIDENCE_THRESHOLD: '0.5',
+    others: 'defaults (MAX_IN_FLIGHT 64, REDIS_SHARDS 16, SWEEP_INTERVAL_MS 250, SWEEP_BATCH 500)',
+  },
+  errors: [],
+};
+
+function machineInfo() {
+  const version = (cmd, args) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8' }).trim().split('\n')[0];
+    } catch {
+      return null;
+    }
+  };
+  return {
+    nproc: cpus().length,
+    cpu_model: cpus()[0]?.model ?? null,
+    memory_gb: round1(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    nats_server: version(process.env.NATS_SERVER_BIN ?? 'nats-server', ['--version']) ?? version('/usr/sbin/nats-server', ['--version']),
+    redis_server: version(process.env.REDIS_SERVER_BIN ?? 'redis-server', ['--version']),
+    loadavg_at_start: loadavg().map(round1),
+  };
+}
+
+/** Side order of round r: alternate which side goes first, so drift hits both alike. */
+const sides = (r, a, b) => (r % 2 === 0 ? [a, b] : [b, a]);
+
+/** Transport alone vs raw consume-and-ack, on the same backlog (fresh durable consumers per run). */
+async function phaseTransport(totalMessages) {
+  const runs = [];
+  for (let r = 0; r < SIZES.transportRounds; r++) {
+    for (const side of sides(r, 'raw', 'transport')) {
+      const tag = `tr-${side}-${r}`;
+      const env = { EXPECTED: String(totalMessages) };
+      const child =
+        side === 'raw'
+          ? new Child(`raw-consume ${tag}`, ['bench/raw-consume.mjs'], { ...env, BENCH_NATS_URL: NATS_URL, RAW_NAME: tag, RAW_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT) })
+          : new Child(`transport ${tag}`, ['bench/transport-alone.mjs'], {
+              ...env, META_AGENT_NATS_URL: NATS_URL, META_AGENT_LOG_LEVEL: 'warning', META_AGENT_TRIGGER_CONSUMER: `${tag}-trigger`, META_AGENT_ENRICHED_CONSUMER: `${tag}-enriched`,
+            });
+      try {
+        const meter = new CpuMeter({ process: child.pid });
+        const line = await child.waitLine((l) => l.startsWith('RESULT '), 120000, 'RESULT line');
+        const cpu = meter.stop();
+        const res = JSON.parse(line.slice(7));
+        const acked = await waitConsumersIdle(jsm, STREAMS.signals, [`${tag}-trigger`, `${tag}-enriched`], 20000);
+        const seconds = (res.last_ms - res.first_ms) / 1000;
+        const run = { side, round: r, messages: res.count, seconds: round3(seconds), msgs_per_s: Math.round((res.count - 1) / seconds), cpu_us_per_msg: round3((res.cpu_ms * 1000) / res.count), all_acked: acked, cpu };
+        runs.push(run);
+        log(`transport ${side.padEnd(9)} round ${r}: ${run.msgs_per_s} msg/s (${res.count} in ${run.seconds} s), ${run.cpu_us_per_msg} CPU µs/msg${acked ? '' : ' NOT ALL ACKED'}`);
+      } finally {
+        await child.stop();
+        await deleteConsumers(jsm, STREAMS.signals);
+      }
+    }
+  }
+  const raw = Math.round(median(runs.filter((x) => x.side === 'raw').map((x) => x.msgs_per_s)));
+  const transport = Math.round(median(runs.filter((x) => x.side === 'transport').map((x) => x.msgs_per_s)));
+  return { messages: totalMessages, raw_msgs_per_s: raw, transport_msgs_per_s: transport, ratio: round3(transport / raw), runs };
+}
+
+/** One run of a consumer (raw pipeline or service) over the SIGNALS backlog, from a clean Redis and DECISIONS. */
+async function throughputRun(side, tag, n, inbound, { nodeFlags = [] } = {}) {
+  await redis.flushall();
+  await resetStreams({ signals: false });
+  await redis.config('RESETSTAT');
+  const spawnedAt = Date.now();
+  let meter = null;
+  let decisionsAtMeter = 0;
+  const child = side === 'raw' ? await startRawPipeline(tag) : await startService(tag, { nodeFlags, wait: false });
+  try {
+    const ok = await waitDecisions(n, Math.max(120000, n * 20), {
+      children: [child],
+      onFirst: (count) => {
+        meter = new CpuMeter({ process: child.pid });
+        decisionsAtMeter = count;
+      },
+    });
+    const cpu = meter?.stop();
+    if (!ok) throw new Error(`${side}: only ${await streamCount(jsm, STREAMS.decisions)} of ${n} decisions`);
+    const span = await decisionSpan();
+    const seconds = (span.last - span.first) / 1000;
+    const run = {
+      side,
+      tag,
+      decisions: span.count,
+      seconds: round3(seconds),
+      decisions_per_s: Math.round((span.count - 1) / seconds),
+      inbound_msgs_per_s: Math.round((inbound * (span.count - 1)) / span.count / seconds),
+      // Without the ramp-up and the tail: between the 10th and the 90th percent of the decisions.
+      decisions_per_s_10_to_90: await rateBetween(Math.max(1, Math.round(n * 0.1)), Math.round(n * 0.9)),
+      start_to_first_decision_s: round3((span.first - spawnedAt) / 1000),
+      cpu,
+    };
+    if (cpu) {
+      const per = 1000 / Math.max(n - decisionsAtMeter, 1);
+      run.cpu_ms_per_workflow = {
+        consumer: round3(cpu.process_cpu_s * per),
+        redis: round3(cpu.redis_cpu_s * per),
+        nats: round3(cpu.nats_cpu_s * per),
+        other: round3(cpu.other_cpu_s * per),
+      };
+    }
+    run.redis_per_workflow = redisPerWorkflow(await redisStats(), n);
+    if (side === 'service') {
+      const m = await serviceMetrics(child);
+      run.check = {
+        completed: metricSum(m, 'meta_agent_workflows_completed_total', { status: 'completed' }),
+        dead_lettered: metricSum(m, 'meta_agent_dead_letters_total'),
+        early_signals: metricSum(m, 'meta_agent_early_signals_total'),
+        naks: metricSum(m, 'meta_agent_messages_settled_total', { action: 'nak' }),
+      };
+      const p = (q) => round3(histogramQuantile(m, 'meta_agent_signal_to_decision_seconds', q) * 1000);
+      run.internal_signal_to_decision_ms = { p50: p(0.5), p99: p(0.99) };
+    }
+    return run;
+  } finally {
+    await child.stop();
+    await deleteConsumers(jsm, STREAMS.signals);
+  }
+}
+
+async function phaseThroughput(n, inbound) {
+  const runs = [];
+  for (let r = 0; r < SIZES.rounds; r++) {
+    for (const side of sides(r, 'raw', 'service')) {
+      const run = await throughputRun(side, `tp-${side}-${r}`, n, inbound);
+      run.round = r;
+      runs.push(run);
+      log(`throughput ${side.padEnd(7)} round ${r}: ${run.decisions_per_s} decisions/s, ${run.inbound_msgs_per_s} msg/s in (${run.decisions} in ${run.seconds} s)` +
+        (run.cpu_ms_per_workflow ? `; CPU ms/workflow: consumer ${run.cpu_ms_per_workflow.consumer}, redis ${run.cpu_ms_per_workflow.redis}, nats ${run.cpu_ms_per_workflow.nats}, other ${run.cpu_ms_per_workflow.other}` : ''));
+    }
+  }
+  const med = (side, key) => Math.round(median(runs.filter((x) => x.side === side).map((x) => x[key])));
+  const raw = med('raw', 'decisions_per_s');
+  const service = med('service', 'decisions_per_s');
+  return {
+    workflows: n,
+    inbound_messages: inbound,
+    raw: { decisions_per_s: raw, inbound_msgs_per_s: med('raw', 'inbound_msgs_per_s'), decisions_per_s_10_to_90: med('raw', 'decisions_per_s_10_to_90') },
+    service: { decisions_per_s: service, inbound_msgs_per_s: med('service', 'inbound_msgs_per_s'), decisions_per_s_10_to_90: med('service', 'decisions_per_s_10_to_90') },
+    ratio: round3(service / raw),
+    runs,
+  };
+}
+
+/**
+ * k replicas sharing the durable consumers, for the service and for the raw pipeline alike; the rate is
+ * measured once every replica is consuming (from then, or 10 % of the backlog, to 90 % of it).
+ */
+async function phaseScaling(n, inbound) {
+  const runs = [];
+  for (const k of SIZES.replicas) {
+    for (const side of ['raw', 'service']) {
+      await redis.flushall();
+      await resetStreams({ signals: false });
+      const tag = `sc-${side}-${k}`;
+      const replicas = [];
+      try {
+        if (side === 'raw') {
+          for (let i = 0; i < k; i++) replicas.push(await startRawPipeline(tag));
+        } else {
+          for (let i = 0; i < k; i++) replicas.push(await startService(tag, { wait: false }));
+          await Promise.all(replicas.map((c) => waitHttpReady(c, c.port)));
+        }
+        const atReady = await streamCount(jsm, STREAMS.decisions);
+        // A moment for the last replica to warm up; then the rate from there to 90 % of the backlog.
+        await sleep(side === 'raw' ? 200 : 1000);
+        const from = Math.max(await streamCount(jsm, STREAMS.decisions), Math.round(n * 0.1), 1);
+        const to = Math.round(n * 0.9);
+        const meter = new CpuMeter(Object.fromEntries(replicas.map((c, i) => [`replica${i}`, c.pid])));
+        if (!(await waitDecisions(n, Math.max(120000, n * 20), { children: replicas }))) throw new Error(`scaling ${side} ${k}: decisions missing`);
+        const cpu = meter.stop();
+        const span = await decisionSpan();
+        const per = 1000 / Math.max(n - from, 1);
+        const replicasCpu = replicas.reduce((sum, _c, i) => sum + (cpu[`replica${i}_cpu_s`] ?? 0), 0);
+        const run = {
+          side,
+          replicas: k,
+          decisions_before_all_ready: atReady,
+          measured_from_decision: from,
+          measured_to_decision: to,
+          decisions_per_s: from < to ? await rateBetween(from, to) : null,
+          first_to_last_decisions_per_s: Math.round((span.count - 1) / ((span.last - span.first) / 1000)),
+          cpu_ms_per_workflow: { replicas: round3(replicasCpu * per), redis: round3(cpu.redis_cpu_s * per), nats: round3(cpu.nats_cpu_s * per), other: round3(cpu.other_cpu_s * per) },
+          cpu,
+        };
+        run.inbound_msgs_per_s = run.decisions_per_s && Math.round((run.decisions_per_s * inbound) / n);
+        if (from > n * 0.6) run.warning = `only decisions ${from}..${to} measured with every replica running: use a larger backlog`;
+        runs.push(run);
+        log(`scaling ${side.padEnd(7)} ${k} replica(s): ${run.decisions_per_s} decisions/s with all consuming (decisions ${from}..${to}; ${atReady} before all were ready); CPU ms/workflow ${JSON.stringify(run.cpu_ms_per_workflow)}`);
+      } finally {
+        await Promise.all(replicas.map((c) => c.stop()));
+        await deleteConsumers(jsm, STREAMS.signals);
+      }
+    }
+  }
+  return { workflows: n, runs };
+}
+
+/** A service run under --cpu-prof on the throughput backlog (not counted in the figures). */
+async function phaseProfile(n, inbound) {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-prof-'));
+  try {
+    const run = await throughputRun('service', 'prof', n, inbound, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+    if (!file) throw new Error('no .cpuprofile written');
+    // Only the samples between the first and the last decision (start-up and shutdown left out); the
+    // profile starts with the process, within a few ms of the spawn.
+    const fromMs = run.start_to_first_decision_s * 1000;
+    const summary = summarizeProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')), 30, { fromMs, toMs: fromMs + run.seconds * 1000 });
+    writeFileSync(
+      join(RESULTS_DIR, 'profile.txt'),
+      `CPU profile of the service (node --cpu-prof) over ${n} workflows of the throughput backlog (${run.decisions_per_s} decisions/s while profiled), first to last decision\n\n${formatSummary(summary)}\n`,
+    );
+    log(`profile: ${summary.busy_ms} ms busy; top: ${summary.functions.slice(0, 3).map((f) => `${f.name} ${f.share}%`).join(', ')}`);
+    return { decisions_per_s_while_profiled: run.decisions_per_s, window_ms: summary.window_ms, busy_ms: summary.busy_ms, functions: summary.functions.slice(0, 15), modules: summary.modules.slice(0, 15), project_inclusive: summary.project_inclusive.slice(0, 15) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Open loop at `rate` workflows/s for `seconds`: each workflow's trigger and needed signals published back
+ * to back; latency = decision received (core subscription) − the moment its last message was published.
+ */
+async function openLoop(runId, seconds, rate, onSent, seed) {
+  const total = Math.round(rate * seconds);
+  const workflows = backlog(runId, total, seed);
+  let publishErrors = 0;
+  const t0 = performance.now();
+  let i = 0;
+  while (i < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+    for (; i < due; i++) {
+      const { corrId, messages } = workflows[i];
+      for (let k = 0; k < messages.length; k++) {
+        if (k === messages.length - 1) onSent(corrId, performance.now());
+        js.publish(messages[k][0], messages[k][1]).catch(() => publishErrors++);
+      }
+    }
+    await sleep(1);
+  }
+  return { total, publishErrors, achievedRate: round1(total / ((performance.now() - t0) / 1000)) };
+}
+
+async function latencyRun(side, tag, seed) {
+  await redis.flushall();
+  await resetStreams();
+  const child = side === 'raw' ? await startRawPipeline(tag) : await startService(tag);
+  /** corr_id -> { sentAt, measured } until its decision arrives. */
+  const pending = new Map();
+  const latencies = [];
+  const sub = nc.subscribe(SUBJECTS.decision, {
+    callback: (_err, msg) => {
+      const now = performance.now();
+      const corr = JSON.parse(msg.string()).corr_id;
+      const p = pending.get(corr);
+      if (!p) return;
+      pending.delete(corr);
+      if (p.measured) latencies.push(now - p.sentAt);
+    },
+  });
+  const drain = async (seconds) => {
+    for (let t = 0; t < seconds * 10 && pending.size > 0; t++) await sleep(100);
+  };
+  try {
+    // Warm-up at the same rate (not recorded), then let it drain.
+    await openLoop(`${tag}-warm`, SIZES.warmupSeconds, SIZES.rate, (corr, sentAt) => pending.set(corr, { sentAt, measured: false }), seed + 1000);
+    await drain(10);
+    pending.clear();
+    const meter = new CpuMeter({ process: child.pid });
+    const loop = await openLoop(`${tag}-m`, SIZES.latencySeconds, SIZES.rate, (corr, sentAt) => pending.set(corr, { sentAt, measured: true }), seed);
+    await drain(15);
+    const cpu = meter.stop();
+    const missing = pending.size;
+    const stats = summarize(latencies);
+    log(`latency ${side.padEnd(7)} ${tag}: p50 ${stats.p50} ms, p90 ${stats.p90}, p99 ${stats.p99}, max ${stats.max} (${stats.count} workflows at ${loop.achievedRate}/s${missing ? `, ${missing} MISSING` : ''})`);
+    return { side, tag, ...stats, rate_requested: SIZES.rate, rate_achieved: loop.achievedRate, missing, publish_errors: loop.publishErrors, cpu, values: latencies };
+  } finally {
+    await sub.drain();
+    await child.stop();
+  }
+}
+
+async function phaseLatency() {
+  const runs = [];
+  for (let r = 0; r < SIZES.latencyRounds; r++) {
+    for (const side of sides(r, 'raw', 'service')) runs.push(await latencyRun(side, `lat-${side}-${r}`, 100 + r));
+  }
+  const merged = (side) => runs.filter((x) => x.side === side).flatMap((x) => x.values);
+  const raw = summarize(merged('raw'));
+  const service = summarize(merged('service'));
+  const svg = latencySvg(
+    [
+      { name: 'raw pipeline', color: '#1f77b4', values: merged('raw'), p50: raw.p50, p99: raw.p99 },
+      { name: 'orchestrator', color: '#d62728', values: merged('service'), p50: service.p50, p99: service.p99 },
+    ],
+    `Decision latency at ${SIZES.rate} workflows/s (open loop), ${results.machine.nproc} cores, servers included`,
+  );
+  writeFileSync(join(RESULTS_DIR, 'latency.svg'), svg);
+  for (const run of runs) delete run.values;
+  return { rate: SIZES.rate, seconds_per_run: SIZES.latencySeconds, raw_ms: raw, service_ms: service, p99_ratio: round3(service.p99 / raw.p99), runs };
+}
+
+/**
+ * N workflows whose deadlines fall in a window of a few seconds. They are stored with the service's own
+ * repository and start script (exactly what a trigger stores), so that the deadlines can be placed
+ * precisely and the storm measures the sweeper alone; the service is running and sweeping meanwhile.
+ */
+async function phaseTimeouts(n) {
+  await redis.flushall();
+  await resetStreams();
+  const child = await startService('to');
+  try {
+    const repository = new WorkflowRepository(redis, settings.redis);
+    const strategy = new TradingDecisionStrategy(settings.workflow);
+    const workflows = backlog(`to-${Date.now().toString(36)}`, n, 7, { agents: [] });
+    const windowMs = SIZES.timeoutWindowS * 1000;
+    const seedBudgetMs = 3000 + n / 10; // seeding runs at well over 10k workflows/s here
+    const firstDeadline = Date.now() + seedBudgetMs;
+    const deadlines = new Map();
+    const seedStart = Date.now();
+    const CHUNK = 2000;
+    for (let i = 0; i < n; i += CHUNK) {
+      await Promise.all(
+        workflows.slice(i, i + CHUNK).map(async (wf, k) => {
+          const text = wf.messages[0][1];
+          const data = JSON.parse(text);
+          const def = strategy.define(toTriggerSignal(data));
+          const target = firstDeadline + (windowMs * (i + k)) / n;
+          const r = await repository.start({
+            corrId: wf.corrId, workflowId: `trading:${wf.corrId}`, workflowType: 'trading', timeoutMs: Math.max(1, Math.round(target - Date.now())),
+            requiredAgents: def.requiredAgents, metadata: def.metadata ?? {}, triggerJson: text,
+          });
+          deadlines.set(wf.corrId, r.workflow?.deadlineMs ?? target);
+        }),
+      );
+    }
+    const seedEnd = Date.now();
+    log(`timeouts: ${n} workflows stored in ${seedEnd - seedStart} ms; deadlines from +${firstDeadline - seedEnd} ms over ${windowMs} ms`);
+    const result = { workflows: n, deadline_window_ms: windowMs, seeding_ms: seedEnd - seedStart, sweep_interval_ms: settings.workflow.sweepIntervalMs, sweep_batch: settings.workflow.sweepBatch };
+    if (seedEnd > firstDeadline - 300) result.warning = 'seeding ran into the deadline window';
+    // The sweeper's cost while N workflows are active and none is due.
+    await sleep(300);
+    const idleMeter = new CpuMeter({ process: child.pid });
+    await sleep(Math.max(firstDeadline - 200 - Date.now(), 500));
+    const idle = idleMeter.stop();
+    result.idle_before_deadlines = { active: n, wall_s: idle.wall_s, service_cpu_percent: round1((100 * idle.process_cpu_s) / idle.wall_s), redis_cpu_percent: round1((100 * idle.redis_cpu_s) / idle.wall_s) };
+    // The storm.
+    const storm = new CpuMeter({ process: child.pid });
+    const ok = await waitDecisions(n, windowMs + 120000, { children: [child] });
+    const cpu = storm.stop();
+    const decisions = await readDecisions(await streamCount(jsm, STREAMS.decisions));
+    const lateness = [];
+    let notTimeout = 0;
+    for (const d of decisions) {
+      if (d.body.status !== 'timeout') notTimeout++;
+      const deadline = deadlines.get(d.body.corr_id);
+      if (deadline !== undefined) lateness.push(d.at - deadline);
+    }
+    const lastDecision = Math.max(...decisions.map((d) => d.at));
+    const m = await serviceMetrics(child);
+    const q = (x) => round3(histogramQuantile(m, 'meta_agent_timeout_lateness_seconds', x) * 1000);
+    Object.assign(result, {
+      decisions: decisions.length,
+      all_decided: ok,
+      not_timeout_status: notTimeout,
+      lateness_ms: summarize(lateness),
+      lateness_ms_from_service_histogram: { count: metricSum(m, 'meta_agent_timeout_lateness_seconds_count'), p50: q(0.5), p99: q(0.99), mean: round3((1000 * metricSum(m, 'meta_agent_timeout_lateness_seconds_sum')) / metricSum(m, 'meta_agent_timeout_lateness_seconds_count')) },
+      storm: {
+        last_decision_after_last_deadline_ms: lastDecision - Math.max(...deadlines.values()),
+        timeouts_per_s: Math.round(n / cpu.wall_s),
+        service_cpu_s: cpu.process_cpu_s,
+        redis_cpu_s: cpu.redis_cpu_s,
+        nats_cpu_s: cpu.nats_cpu_s,
+        service_cpu_ms_per_timeout: round3((1000 * cpu.process_cpu_s) / n),
+        redis_cpu_ms_per_timeout: round3((1000 * cpu.redis_cpu_s) / n),
+        cpu,
+      },
+    });
+    log(`timeouts: lateness p50 ${result.lateness_ms.p50} ms, p99 ${result.lateness_ms.p99} ms, max ${result.lateness_ms.max} ms (service histogram p99 ≈ ${q(0.99)} ms); service CPU ${cpu.process_cpu_s} s, redis ${cpu.redis_cpu_s} s`);
+    return result;
+  } finally {
+    await child.stop();
+  }
+}
+
+/** Bytes in Redis per workflow, and the service's RSS as active workflows grow from 0 to the total. */
+async function phaseFootprint() {
+  await redis.flushall();
+  await resetStreams();
+  // --expose-gc and a SIGUSR2 handler (bench/gc-on-signal.mjs): memory is read after a full GC as well.
+  const child = await startService('fp', { nodeFlags: ['--expose-gc', '--import', './bench/gc-on-signal.mjs'] });
+  const result = { rss: [] };
+  const rss = async (label, active) => {
+    await sleep(2000); // let in-flight work and timers settle
+    const mb = (bytes) => round1(bytes / 2 ** 20);
+    const heap = async () => {
+      const m = await serviceMetrics(child);
+      return { active: metricSum(m, 'meta_agent_active_workflows'), used: mb(metricSum(m, 'nodejs_heap_size_used_bytes')), total: mb(metricSum(m, 'nodejs_heap_size_total_bytes')) };
+    };
+    const before = await heap();
+    const rssBefore = mb(rssBytes(child.pid));
+    const gcDone = child.waitLine((l) => l.includes('"bench":"gc done"'), 10000, 'gc done line');
+    child.proc.kill('SIGUSR2');
+    await gcDone;
+    await sleep(500);
+    const after = await heap();
+    const sample = {
+      label,
+      active_workflows: active,
+      active_in_redis: after.active,
+      rss_mb: mb(rssBytes(child.pid)),
+      heap_used_mb: after.used,
+      heap_total_mb: after.total,
+      before_gc: { rss_mb: rssBefore, heap_used_mb: before.used, heap_total_mb: before.total },
+    };
+    result.rss.push(sample);
+    log(`footprint: at ${active} active workflows (${label}): RSS ${sample.rss_mb} MB, heap used ${sample.heap_used_mb} MB after a full GC (before it: RSS ${rssBefore} MB, heap used ${before.used} MB)`);
+  };
+  let seq = 0;
+  const ingest = async (n, options, expectDecisions) => {
+    const before = await streamCount(jsm, STREAMS.decisions);
+    const { messages } = await publishBacklog(`fp${seq++}-${Date.now().toString(36)}`, n, 11 + seq, options);
+    if (expectDecisions && !(await waitDecisions(before + n, Math.max(120000, n * 20), { children: [child] }))) throw new Error('footprint: decisions missing');
+    if (!(await waitConsumersIdle(jsm, STREAMS.signals, child.consumers, Math.max(120000, messages * 10)))) throw new Error('footprint: the service did not finish the messages');
+  };
+  const perWorkflow = async (label, n, options, expectDecisions, keyKinds) => {
+    const before = await redisMemory();
+    const keysBefore = await redis.dbsize();
+    await ingest(n, options, expectDecisions);
+    await sleep(500);
+    const after = await redisMemory();
+    const sample = {};
+    for (const kind of keyKinds) {
+      const keys = [];
+      let cursor = '0';
+      do {
+        const [next, batch] = await redis.scan(cursor, 'MATCH', `{ma:*}:${kind}:*`, 'COUNT', 1000);
+        cursor = next;
+        keys.push(...batch);
+      } while (cursor !== '0' && keys.length < 200);
+      let total = 0;
+      const used = keys.slice(0, 200);
+      for (const k of used) total += Number(await redis.memory('USAGE', k, 'SAMPLES', 0));
+      sample[`${kind}_key_bytes_avg`] = used.length ? Math.round(total / used.length) : null;
+    }
+    const r = { workflows: n, bytes_per_workflow: Math.round((after - before) / n), keys_per_workflow: round3(((await redis.dbsize()) - keysBefore) / n), memory_usage_sample: sample };
+    log(`footprint: ${label}: ${r.bytes_per_workflow} bytes/workflow in Redis (used_memory delta; ${JSON.stringify(sample)})`);
+    return r;
+  };
+  try {
+    await ingest(Math.min(2000, SIZES.finished), { kinds: ['fx'] }, true); // warm-up
+    await redis.flushall();
+    result.finished = await perWorkflow(`finished (completed, kept ${settings.workflow.retentionSeconds} s)`, SIZES.finished, { kinds: ['fx'] }, true, ['wf', 'sig']);
+    await redis.flushall();
+    await rss('0 active, after warm-up and the finished workflows', 0);
+    result.active_2_signals = await perWorkflow('active with 2 signals (crypto: waits for sentiment)', SIZES.active, { kinds: ['crypto'], agents: ['momentum', 'risk'], extra: { timeout_seconds: 3600 } }, false, ['wf', 'sig']);
+    await rss('active with 2 signals', SIZES.active);
+    result.active_trigger_only = await perWorkflow('active, trigger only', SIZES.activeTotal - SIZES.active, { kinds: ['crypto'], agents: [], extra: { timeout_seconds: 3600 } }, false, ['wf']);
+    await rss('plus trigger-only workflows', SIZES.activeTotal);
+    await redis.flushall();
+    await rss('0 active again (Redis flushed after the run)', 0);
+    const values = result.rss.slice(0, 3).map((s) => s.rss_mb);
+    result.rss_growth_0_to_max = round3(values[2] / values[0]);
+    return result;
+  } finally {
+    await child.stop();
+  }
+}
+
+// ---- run ---------------------------------------------------------------------------------------------
+
+mkdirSync(RESULTS_DIR, { recursive: true });
+const wanted = (p) => only.includes(p);
+const phase = async (name, fn) => {
+  try {
+    results[name] = await fn();
+  } catch (error) {
+    log(`${name} FAILED: ${error.message}`);
+    results.errors.push({ phase: name, error: error.message });
+  }
+};
+
+const t0 = Date.now();
+log(`mode ${results.mode}; phases ${only.join(', ')}${flag('profile') ? ' + profile' : ''}; ${results.machine.nproc} cores, load ${results.machine.loadavg_at_start.join(' ')}`);
+if (wanted('transport') || wanted('throughput') || flag('profile')) {
+  await redis.flushall();
+  await resetStreams();
+  const n = SIZES.workflows;
+  const { messages } = await publishBacklog(`tp-${Date.now().toString(36)}`, n, 1);
+  results.backlog = { workflows: n, messages, mix: '3/8 FX (trigger, momentum, risk), 3/8 ETF (same), 2/8 crypto (+ sentiment)' };
+  if (wanted('transport')) await phase('transport', () => phaseTransport(messages));
+  if (wanted('throughput')) await phase('throughput', () => phaseThroughput(n, messages));
+  if (flag('profile')) await phase('profile', () => phaseProfile(n, messages));
+}
+if (wanted('scaling')) {
+  await redis.flushall();
+  await resetStreams();
+  const n = SIZES.scalingWorkflows;
+  const { messages } = await publishBacklog(`sc-${Date.now().toString(36)}`, n, 2);
+  await phase('scaling', () => phaseScaling(n, messages));
+}
+if (wanted('latency')) await phase('latency', phaseLatency);
+if (wanted('timeouts')) await phase('timeouts', () => phaseTimeouts(SIZES.timeouts));
+if (wanted('footprint')) await phase('footprint', phaseFootprint);
+results.machine.loadavg_at_end = loadavg().map(round1);
+results.duration_s = Math.round((Date.now() - t0) / 1000);
+results.targets = targets(results);
+
+writeFileSync(join(RESULTS_DIR, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+process.stdout.write('\n' + table(results) + '\n');
+log(`wrote bench/results/latest.json${results.latency ? ', bench/results/latency.svg' : ''}${results.profile ? ', bench/results/profile.txt' : ''} in ${results.duration_s} s`);
+
+await nc.drain();
+await redis.quit();
+process.exit(results.errors.length > 0 ? 1 : 0);
+
+// ---- report ------------------------------------------------------------------------------------------
+
+function targets(r) {
+  const out = [];
+  const add = (name, value, target, pass) => out.push({ name, value, target, pass: value === null || value === undefined || Number.isNaN(value) ? null : pass });
+  if (r.throughput) add('throughput / raw pipeline', r.throughput.ratio, '>= 0.70', r.throughput.ratio >= 0.7);
+  if (r.transport) add('transport alone / raw consume-and-ack', r.transport.ratio, '>= 0.95', r.transport.ratio >= 0.95);
+  if (r.latency) add('p99 latency / raw pipeline p99', r.latency.p99_ratio, '<= 2', r.latency.p99_ratio <= 2);
+  if (r.timeouts) {
+    const limit = r.timeouts.sweep_interval_ms + 100;
+    add(`timeout lateness p99 (ms) at ${r.timeouts.workflows} due`, r.timeouts.lateness_ms.p99, `<= ${limit}`, r.timeouts.lateness_ms.p99 <= limit);
+  }
+  if (r.footprint) {
+    const rss = r.footprint.rss.slice(0, 3).map((s) => s.rss_mb);
+    const spread = round3(Math.max(...rss) / Math.min(...rss));
+    add(`RSS max/min over ${r.footprint.rss.slice(0, 3).map((s) => s.active_workflows).join(' / ')} active`, spread, '<= 1.20', spread <= 1.2);
+    add('Redis bytes per active workflow (2 signals)', r.footprint.active_2_signals.bytes_per_workflow, '<= 2048', r.footprint.active_2_signals.bytes_per_workflow <= 2048);
+  }
+  return out;
+}
+
+function table(r) {
+  const rows = [];
+  const row = (a, b = '', c = '') => rows.push([a, String(b ?? '-'), String(c ?? '')]);
+  const head = (t) => rows.push([`== ${t}`, '', '']);
+  head(`machine: ${r.machine.nproc} × ${r.machine.cpu_model}, node ${r.machine.node}, ${r.machine.nats_server}, ${r.machine.redis_server?.split(' ').slice(0, 3).join(' ')}; load ${r.machine.loadavg_at_start.join(' ')} → ${r.machine.loadavg_at_end.join(' ')}`);
+  if (r.transport) {
+    head(`transport alone (${r.transport.messages} messages, median of ${SIZES.transportRounds})`);
+    row('raw consume-and-ack', `${r.transport.raw_msgs_per_s} msg/s`);
+    row('JetStreamServer + trivial handler', `${r.transport.transport_msgs_per_s} msg/s`, `ratio ${r.transport.ratio}`);
+  }
+  if (r.throughput) {
+    head(`throughput (${r.throughput.workflows} workflows, ${r.throughput.inbound_messages} messages, median of ${SIZES.rounds})`);
+    const cpu = (side) => {
+      const runs = r.throughput.runs.filter((x) => x.side === side && x.cpu_ms_per_workflow);
+      const m = (k) => round3(median(runs.map((x) => x.cpu_ms_per_workflow[k])));
+      return `CPU ms/workflow: self ${m('consumer')}, redis ${m('redis')}, nats ${m('nats')}, other ${m('other')}`;
+    };
+    const rate = (x) => `${x.decisions_per_s} decisions/s, ${x.inbound_msgs_per_s} msg/s (10–90 %: ${x.decisions_per_s_10_to_90}/s)`;
+    row('raw pipeline', rate(r.throughput.raw), cpu('raw'));
+    row('orchestrator', rate(r.throughput.service), cpu('service'));
+    const rw = (side) => {
+      const runs = r.throughput.runs.filter((x) => x.side === side && x.redis_per_workflow);
+      const m = (k) => round1(median(runs.map((x) => x.redis_per_workflow[k])));
+      const evalsha = runs.map((x) => x.redis_per_workflow.busiest_commands.find((c) => c.command === 'evalsha')).filter(Boolean);
+      const e = (k) => round1(median(evalsha.map((c) => c[k])));
+      return `${m('commands')} commands (${e('calls_per_workflow')} scripts × ${e('usec_per_call')} µs), ${m('bytes_in')} B in, ${m('bytes_out')} B out`;
+    };
+    row('Redis per workflow, raw pipeline', rw('raw'));
+    row('Redis per workflow, orchestrator', rw('service'));
+    row('ratio', r.throughput.ratio);
+  }
+  if (r.scaling) {
+    head(`scaling (${r.scaling.workflows} workflows; rate once every replica consumes)`);
+    for (const s of r.scaling.runs) {
+      const c = s.cpu_ms_per_workflow;
+      row(`${s.side === 'raw' ? 'raw pipeline' : 'orchestrator'} × ${s.replicas}`, `${s.decisions_per_s} decisions/s, ${s.inbound_msgs_per_s} msg/s`, s.warning ?? `CPU ms/workflow: replicas ${c.replicas}, redis ${c.redis}, nats ${c.nats}, other ${c.other}`);
+    }
+  }
+  if (r.latency) {
+    head(`latency at ${r.latency.rate} workflows/s, open loop (ms)`);
+    const l = (x) => `p50 ${x.p50}  p90 ${x.p90}  p99 ${x.p99}  max ${x.max}  (n=${x.count})`;
+    row('raw pipeline', l(r.latency.raw_ms));
+    row('orchestrator', l(r.latency.service_ms), `p99 ratio ${r.latency.p99_ratio}`);
+  }
+  if (r.timeouts) {
+    const t = r.timeouts;
+    head(`timeouts (${t.workflows} deadlines within ${t.deadline_window_ms} ms; sweep every ${t.sweep_interval_ms} ms)`);
+    row('lateness (decision stored − deadline)', `p50 ${t.lateness_ms.p50}  p99 ${t.lateness_ms.p99}  max ${t.lateness_ms.max} ms`);
+    row('lateness (service histogram, bucket estimate)', `p50 ${t.lateness_ms_from_service_histogram.p50}  p99 ${t.lateness_ms_from_service_histogram.p99} ms`);
+    row('storm', `${t.storm.timeouts_per_s} timeouts/s; service ${t.storm.service_cpu_ms_per_timeout} CPU ms/timeout, redis ${t.storm.redis_cpu_ms_per_timeout}`);
+    row(`idle sweeper at ${t.workflows} active, none due`, `service ${t.idle_before_deadlines.service_cpu_percent}% CPU, redis ${t.idle_before_deadlines.redis_cpu_percent}%`);
+  }
+  if (r.footprint) {
+    const f = r.footprint;
+    head('footprint');
+    row('Redis per active workflow, 2 signals', `${f.active_2_signals.bytes_per_workflow} B`, JSON.stringify(f.active_2_signals.memory_usage_sample));
+    row('Redis per active workflow, trigger only', `${f.active_trigger_only.bytes_per_workflow} B`);
+    row('Redis per finished workflow (retained)', `${f.finished.bytes_per_workflow} B`, JSON.stringify(f.finished.memory_usage_sample));
+    for (const s of f.rss) row(`service RSS at ${s.active_workflows} active`, `${s.rss_mb} MB (heap used ${s.heap_used_mb} MB)`, s.label);
+  }
+  if (r.profile) {
+    head('profile (top 5 self time)');
+    for (const fn of r.profile.functions.slice(0, 5)) row(`${fn.share}%`, fn.name);
+  }
+  if (r.targets.length) {
+    head('targets');
+    for (const t of r.targets) row(t.name, t.value, `${t.target}  ${t.pass === null ? 'n/a' : t.pass ? 'PASS' : 'FAIL'}`);
+  }
+  for (const e of r.errors) row(`ERROR in ${e.phase}`, e.error.split('\n')[0]);
+  const w0 = Math.max(...rows.map((x) => (x[0].startsWith('== ') ? 0 : x[0].length)));
+  const w1 = Math.max(...rows.map((x) => x[1].length));
+  return rows.map(([a, b, c]) => (a.startsWith('== ') ? `\n${a}` : `  ${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`.trimEnd())).join('\n');
+}

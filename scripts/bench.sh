@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The benchmark (issue 5), with its own set-up: installs dependencies when needed, starts a private
+# nats-server (JetStream) and redis-server on loopback (ports 54222 / 56379, data in a temporary folder),
+# builds the service, runs bench/run.mjs, and stops the servers again, whatever happens.
+#
+#   npm run bench                   # the full run (a few minutes); writes bench/results/latest.json + latency.svg
+#   npm run bench -- --quick        # small sizes, about a minute: for development
+#   npm run bench -- --only=throughput,latency   # some phases only (see bench/README.md)
+#   npm run bench -- --profile      # also a CPU profile of the service under the throughput backlog
+#
+# Ports: BENCH_NATS_PORT (54222), BENCH_REDIS_PORT (56379); the services it starts listen on 59000+.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "[bench] installing dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+
+export NATS_PORT="${BENCH_NATS_PORT:-54222}"
+export REDIS_PORT="${BENCH_REDIS_PORT:-56379}"
+export SERVERS_DIR="${TMPDIR:-/tmp}/meta-agent-bench-servers-${NATS_PORT}"
+trap 'bash scripts/servers.sh stop >/dev/null 2>&1 || true' EXIT
+# A fresh pair every run: no state of an earlier run can leak into the figures.
+bash scripts/servers.sh stop >/dev/null 2>&1 || true
+bash scripts/servers.sh start
+
+export BENCH_NATS_URL="nats://127.0.0.1:${NATS_PORT}"
+export BENCH_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}"
+
+echo "[bench] building"
+npm run build --silent
+
+node bench/run.mjs "$@"
