@@ -5,6 +5,11 @@ import type { ScriptCommand } from '../redis/redis-scripts.js';
 import { WorkflowKeys } from './workflow.keys.js';
 import type { FinalStatus, JsonObject, WorkflowStatus } from './workflow.types.js';
 
+/** SPEC: derived from the trigger (type and corr_id), so a repeated trigger can never open a second workflow. */
+export function workflowIdOf(workflowType: string, corrId: string): string {
+  return `${workflowType}:${corrId}`;
+}
+
 /** A workflow as stored in Redis. Signals and trigger stay the JSON text received. */
 export interface StoredWorkflow {
   corrId: string;
@@ -71,7 +76,6 @@ export class WorkflowRepository {
 
   async start(input: {
     corrId: string;
-    workflowId: string;
     workflowType: string;
     timeoutMs: number;
     requiredAgents: string[];
@@ -81,12 +85,12 @@ export class WorkflowRepository {
     const k = this.keys.forWorkflow(input.corrId);
     const reply = (await this.script('startWorkflow')(
       k.wf, k.sig, k.early, k.deadlines, k.earlyDue,
-      input.corrId, input.workflowId, input.workflowType, input.timeoutMs,
+      input.corrId, input.workflowType, input.timeoutMs,
       JSON.stringify(input.requiredAgents), JSON.stringify(input.metadata), input.triggerJson,
     )) as Reply;
-    if (reply[0] === 0) return { kind: 'duplicate', workflow: parseWorkflow(reply, 2) };
+    if (reply[0] === 0) return { kind: 'duplicate', workflow: parseWorkflow(input.corrId, reply, 2) };
     const earlyCount = Number(reply[2]);
-    if (earlyCount > 0) return { kind: 'started', earlyCount, workflow: parseWorkflow(reply, 3) };
+    if (earlyCount > 0) return { kind: 'started', earlyCount, workflow: parseWorkflow(input.corrId, reply, 3) };
     // Nothing but what the caller sent: the script spares the round trip of the whole hash.
     const startedMs = Number(reply[1]);
     return {
@@ -94,7 +98,7 @@ export class WorkflowRepository {
       earlyCount,
       workflow: {
         corrId: input.corrId,
-        workflowId: input.workflowId,
+        workflowId: workflowIdOf(input.workflowType, input.corrId),
         workflowType: input.workflowType,
         status: 'in_progress',
         startedMs,
@@ -118,9 +122,9 @@ export class WorkflowRepository {
     const reply = (await this.script('addSignal')(k.wf, k.sig, k.early, k.earlyDue, corrId, agent, signalJson, graceMs)) as Reply;
     switch (reply[0]) {
       case 1:
-        return { kind: 'added', workflow: parseWorkflow(reply, 2) };
+        return { kind: 'added', workflow: parseWorkflow(corrId, reply, 2) };
       case 2:
-        return { kind: 'duplicate', workflow: parseWorkflow(reply, 2) };
+        return { kind: 'duplicate', workflow: parseWorkflow(corrId, reply, 2) };
       case 3:
         return { kind: 'late', status: String(reply[1]) };
       case 4:
@@ -139,7 +143,7 @@ export class WorkflowRepository {
     const k = this.keys.forWorkflow(corrId);
     const reply = (await this.script('claim')(k.wf, k.sig, k.deadlines, corrId, token, leaseMs, known?.version ?? '')) as Reply;
     if (reply[0] === 1 && known) return { ...known, status: 'evaluating', claimKind: 'evaluate' };
-    return reply[0] === 0 ? null : parseWorkflow(reply, 2);
+    return reply[0] === 0 ? null : parseWorkflow(corrId, reply, 2);
   }
 
   /** Records the decision; false when the claim was lost (another replica took over). */
@@ -174,7 +178,7 @@ export class WorkflowRepository {
       if (Number(reply[1]) >= limit) full = true;
       for (let i = 2; i < reply.length; i++) {
         const job = reply[i] as Reply;
-        jobs.push({ kind: job[1] as SweepJobKind, workflow: parseWorkflow(job, 2) });
+        jobs.push({ kind: job[1] as SweepJobKind, workflow: parseWorkflow(String(job[0]), job, 2) });
       }
     }
     return { jobs, remaining, full };
@@ -199,7 +203,7 @@ export class WorkflowRepository {
   async inspect(corrId: string): Promise<Inspection> {
     const k = this.keys.forWorkflow(corrId);
     const [wf, sig, early] = await Promise.all([this.redis.hgetall(k.wf), this.redis.hgetall(k.sig), this.redis.hgetall(k.early)]);
-    return { workflow: Object.keys(wf).length > 0 ? toStoredWorkflow(wf, sig) : null, early };
+    return { workflow: Object.keys(wf).length > 0 ? toStoredWorkflow(corrId, wf, sig) : null, early };
   }
 
   /** Unfinished or unpublished workflows, over all shards (what `meta_agent_active_workflows` reports). */
@@ -220,24 +224,26 @@ export class WorkflowRepository {
 }
 
 /** Reads `wf fields..., '|', sig fields...` (two HGETALL lists) from `reply[from]` on. */
-function parseWorkflow(reply: Reply, from: number): StoredWorkflow {
+function parseWorkflow(corrId: string, reply: Reply, from: number): StoredWorkflow {
   const wf: Record<string, string> = {};
   const sig: Record<string, string> = {};
   let i = from;
   for (; i < reply.length && reply[i] !== '|'; i += 2) wf[String(reply[i])] = String(reply[i + 1]);
   for (i += 1; i < reply.length; i += 2) sig[String(reply[i])] = String(reply[i + 1]);
-  return toStoredWorkflow(wf, sig);
+  return toStoredWorkflow(corrId, wf, sig);
 }
 
-function toStoredWorkflow(wf: Record<string, string>, sig: Record<string, string>): StoredWorkflow {
+function toStoredWorkflow(corrId: string, wf: Record<string, string>, sig: Record<string, string>): StoredWorkflow {
+  const startedMs = Number(wf.started);
+  const deadlineMs = Number(wf.deadline);
   return {
-    corrId: wf.corr,
-    workflowId: wf.id,
+    corrId,
+    workflowId: workflowIdOf(wf.type, corrId),
     workflowType: wf.type,
     status: wf.status as WorkflowStatus,
-    startedMs: Number(wf.started),
-    deadlineMs: Number(wf.deadline),
-    timeoutMs: Number(wf.timeout),
+    startedMs,
+    deadlineMs,
+    timeoutMs: deadlineMs - startedMs,
     requiredAgents: JSON.parse(wf.agents ?? '[]') as string[],
     metadata: JSON.parse(wf.meta ?? '{}') as JsonObject,
     triggerJson: wf.trigger ?? '{}',

@@ -60,7 +60,6 @@ export class WorkflowService {
     const timeoutSeconds = Math.min(requested ?? definition.timeoutSeconds ?? this.config.defaultTimeoutSeconds, this.config.maxTimeoutSeconds);
     const result = await this.repository.start({
       corrId,
-      workflowId: `${type}:${corrId}`,
       workflowType: type,
       timeoutMs: Math.round(timeoutSeconds * 1000),
       requiredAgents: definition.requiredAgents,

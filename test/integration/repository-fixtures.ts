@@ -18,7 +18,6 @@ export function sleep(ms: number): Promise<void> {
 export function startInput(corrId: string, over: Partial<StartInput> = {}): StartInput {
   return {
     corrId,
-    workflowId: `wf-trading-${corrId}`,
     workflowType: 'trading',
     timeoutMs: 60_000,
     requiredAgents: ['momentum', 'risk'],

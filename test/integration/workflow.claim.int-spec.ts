@@ -168,7 +168,7 @@ describe('finish (finish-2.lua)', () => {
     expect(stored.status).toBe('completed');
     expect(stored.decision).toBe(decision);
     expect(Buffer.compare(Buffer.from(stored.decision, 'utf8'), Buffer.from(decision, 'utf8'))).toBe(0);
-    expect(stored.published).toBe('0');
+    expect(stored.published).toBeUndefined(); // absent until mark-published
     expect(stored.claim).toBeUndefined();
     expectWithin(Number(stored.finished), before, after);
     const score = Number(await redis.zscore(k.deadlines, corrId));

@@ -39,7 +39,7 @@ describe('start (start-workflow-5.lua)', () => {
     expectWithin(wf.startedMs, before, after);
     expect(wf).toEqual({
       corrId,
-      workflowId: input.workflowId,
+      workflowId: `trading:${corrId}`,
       workflowType: 'trading',
       status: 'in_progress',
       startedMs: wf.startedMs,
@@ -59,18 +59,14 @@ describe('start (start-workflow-5.lua)', () => {
     const k = repo.keys.forWorkflow(corrId);
     const stored = await redis.hgetall(k.wf);
     expect(stored).toEqual({
-      corr: corrId,
-      id: input.workflowId,
       type: 'trading',
       status: 'in_progress',
       started: String(wf.startedMs),
       deadline: String(wf.startedMs + 45_000),
-      timeout: '45000',
       agents: JSON.stringify(input.requiredAgents),
       meta: JSON.stringify(input.metadata),
       trigger: input.triggerJson,
       ver: '0',
-      published: '0',
     });
     expect(await redis.exists(k.sig)).toBe(0);
     expect(await redis.pttl(k.wf)).toBe(-1);
@@ -97,7 +93,6 @@ describe('start (start-workflow-5.lua)', () => {
 
     const second = await repo.start(
       startInput(corrId, {
-        workflowId: 'another-id',
         workflowType: 'other_type',
         timeoutMs: 1_000,
         requiredAgents: ['x'],
@@ -110,7 +105,7 @@ describe('start (start-workflow-5.lua)', () => {
     expect(second.workflow).toEqual((await repo.inspect(corrId)).workflow);
     expect(second.workflow.timeoutMs).toBe(60_000);
     expect(second.workflow.metadata).toEqual({ source: 'int-test', nested: { n: 1 } });
-    expect(second.workflow.workflowId).toBe(`wf-trading-${corrId}`);
+    expect(second.workflow.workflowId).toBe(`trading:${corrId}`); // the first trigger's type, not the second's
     expect(second.workflow.signals).toEqual({ momentum: signalJson('momentum', 0.7) });
 
     expect(await redis.hgetall(k.wf)).toEqual(wfBefore);

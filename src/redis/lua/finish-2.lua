@@ -1,5 +1,6 @@
 --[[
-  Records the decision of a claimed workflow: final status + the decision message, not yet published.
+  Records the decision of a claimed workflow: final status + the decision message, not yet published
+  (no `published` field until mark-published sets it to 1).
   Only the current claim holder can finish; a claimer whose lease was taken over gets 'lost'.
   The due index entry moves to now + lease, so that if this replica dies before publishing,
   the sweeper publishes the recorded decision.
@@ -20,7 +21,7 @@ if wf[1] ~= 'evaluating' or wf[2] ~= ARGV[2] then
 end
 
 local now = now_ms()
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'decision', ARGV[4], 'finished', now, 'published', 0)
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'decision', ARGV[4], 'finished', now)
 redis.call('HDEL', KEYS[1], 'claim')
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])
 return { 1, now }

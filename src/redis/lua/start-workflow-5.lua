@@ -7,8 +7,12 @@
   KEYS[4] deadlines shard's due index      {tag}:deadlines       (zset corr_id -> due ms)
   KEYS[5] earlyDue  shard's early index    {tag}:early-due       (zset corr_id -> expiry ms)
 
-  ARGV[1] corr_id   ARGV[2] workflow_id   ARGV[3] workflow_type   ARGV[4] timeout ms
-  ARGV[5] required agents (JSON array)    ARGV[6] metadata (JSON) ARGV[7] trigger (JSON, as received)
+  ARGV[1] corr_id   ARGV[2] workflow_type   ARGV[3] timeout ms
+  ARGV[4] required agents (JSON array)    ARGV[5] metadata (JSON)   ARGV[6] trigger (JSON, as received)
+
+  The hash keeps only what cannot be derived (corr_id is in the key name, workflow_id is
+  <type>:<corr_id>, the timeout is deadline - started, `published` is absent until it is 1): every
+  field costs memory on every workflow.
 
   Output: { 0, status, wf..., '|', sig... }        duplicate: the workflow exists (open or finished)
           { 1, now, 0 }                              started, no early signals (the caller knows the rest)
@@ -24,7 +28,7 @@ if status then
 end
 
 local now = now_ms()
-local deadline = now + tonumber(ARGV[4])
+local deadline = now + tonumber(ARGV[3])
 
 local early = redis.call('HGETALL', KEYS[3])
 local early_count = #early / 2
@@ -35,11 +39,11 @@ end
 redis.call('ZREM', KEYS[5], ARGV[1])
 
 redis.call('HSET', KEYS[1],
-  'corr', ARGV[1], 'id', ARGV[2], 'type', ARGV[3],
+  'type', ARGV[2],
   'status', early_count > 0 and 'waiting_for_agents' or 'in_progress',
-  'started', now, 'deadline', deadline, 'timeout', ARGV[4],
-  'agents', ARGV[5], 'meta', ARGV[6], 'trigger', ARGV[7],
-  'ver', early_count, 'published', 0)
+  'started', now, 'deadline', deadline,
+  'agents', ARGV[4], 'meta', ARGV[5], 'trigger', ARGV[6],
+  'ver', early_count)
 redis.call('ZADD', KEYS[4], deadline, ARGV[1])
 
 if early_count == 0 then
