@@ -68,6 +68,7 @@ export const metricProviders = [
 @Injectable()
 export class OrchestratorMetrics {
   private readonly name: string;
+  private readonly settledChildren = new Map<string, { inc(): void }>();
 
   constructor(
     @Inject(appConfig.KEY) app: AppConfig,
@@ -144,8 +145,15 @@ export class OrchestratorMetrics {
     this.deadLetters.inc({ reason: code });
   }
 
+  /** Per message: the labelled child is looked up once, not hashed from its labels every time. */
   settled(consumer: string, action: string): void {
-    this.settledCounter.inc({ consumer, action });
+    const key = `${consumer}\u0000${action}`;
+    let child = this.settledChildren.get(key);
+    if (!child) {
+      child = this.settledCounter.labels({ consumer, action });
+      this.settledChildren.set(key, child);
+    }
+    child.inc();
   }
 
   sweeperError(): void {

@@ -7,7 +7,7 @@ import { DecisionPublisher } from './decision.publisher.js';
 import { StrategyRegistry } from './strategies/strategy.registry.js';
 import { defaultTimeoutDecision, toContext, toDecisionMessage, toTriggerSignal } from './workflow-context.js';
 import { WorkflowRepository, type StoredWorkflow, type SweepJob } from './workflow.repository.js';
-import { WorkflowStatus, type Decision, type FinalStatus, type JsonObject } from './workflow.types.js';
+import { WorkflowStatus, type Decision, type FinalStatus, type JsonObject, type WorkflowContext } from './workflow.types.js';
 
 const OPEN = new Set<string>([WorkflowStatus.InProgress, WorkflowStatus.WaitingForAgents]);
 
@@ -133,10 +133,11 @@ export class WorkflowService {
   private async decideIfReady(workflow: StoredWorkflow, receivedAt?: number): Promise<void> {
     if (!OPEN.has(workflow.status)) return;
     const strategy = this.strategies.get(workflow.workflowType);
+    const ctx = toContext(workflow);
     let ready: boolean;
     let failure: unknown;
     try {
-      ready = await strategy.canDecide(toContext(workflow));
+      ready = await strategy.canDecide(ctx);
     } catch (error) {
       // A throwing strategy ends the workflow as failed, whichever of its methods threw.
       ready = true;
@@ -146,15 +147,24 @@ export class WorkflowService {
     const token = randomUUID();
     const claimed = await this.repository.claim(workflow.corrId, token, this.config.claimLeaseMs, workflow);
     if (!claimed) return;
-    await this.decide(claimed, 'evaluate', token, receivedAt, failure);
+    // Unchanged since canDecide saw it: evaluate the same context instead of parsing it all again.
+    const current = claimed.version === workflow.version ? { ...ctx, status: claimed.status } : undefined;
+    await this.decide(claimed, 'evaluate', token, receivedAt, failure, current);
   }
 
   /**
    * Runs the strategy on a claimed workflow, records the decision, then publishes it. `failure`: the
    * strategy already threw (in canDecide), so the workflow ends as failed without evaluating.
    */
-  private async decide(workflow: StoredWorkflow, kind: 'evaluate' | 'timeout', token: string, receivedAt?: number, failure?: unknown): Promise<void> {
-    const ctx = toContext(workflow);
+  private async decide(
+    workflow: StoredWorkflow,
+    kind: 'evaluate' | 'timeout',
+    token: string,
+    receivedAt?: number,
+    failure?: unknown,
+    context?: WorkflowContext,
+  ): Promise<void> {
+    const ctx = context ?? toContext(workflow);
     let status: FinalStatus;
     let decision: Decision;
     let json: string;
