@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
 import { AppProcess, freePort } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
+import { killAll, ServerProcess } from '../support/servers.js';
 import { agentSubject, momentum, risk, trigger, TRIGGER_SUBJECT } from '../support/signals.js';
 
 /*
@@ -20,13 +20,11 @@ const REDIS_PASS = 'r3dis-s3cret-pw';
 let dir: string;
 let natsPort: number;
 let redisPort: number;
-const servers: ChildProcess[] = [];
+const servers: ServerProcess[] = [];
 let nc: NatsConnection;
 
-function start(cmd: string, args: string[]): ChildProcess {
-  const child = spawn(cmd, args, { stdio: 'ignore' });
-  servers.push(child);
-  return child;
+function start(cmd: string, args: string[]): void {
+  servers.push(ServerProcess.start(cmd, args));
 }
 
 beforeAll(async () => {
@@ -49,11 +47,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await nc?.close();
-  for (const s of servers) {
-    const exited = new Promise((r) => s.once('exit', r));
-    s.kill('SIGKILL');
-    await exited;
-  }
+  await killAll(servers);
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,11 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { AppProcess, freePort } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
 import { useInfra } from '../support/infra.js';
+import { PrivateRedis } from '../support/servers.js';
 import { agentSubject, decisionsFor, momentum, parse, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
 
 /*
@@ -89,47 +85,25 @@ it('SIGTERM: readiness goes false, the process drains and exits 0', async () => 
 });
 
 describe('Redis outage', () => {
-  let dir: string;
-  let port: number;
-  let server: ChildProcess | undefined;
-
-  const startRedis = async () => {
-    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-    const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    await waitFor('redis up', async () => {
-      await probe.connect().catch(() => undefined);
-      return (await probe.ping()) === 'PONG';
-    });
-    probe.disconnect();
-  };
-  const stopRedis = async () => {
-    const s = server;
-    server = undefined;
-    if (!s || s.exitCode !== null) return;
-    const exited = new Promise((r) => s.once('exit', r));
-    s.kill('SIGKILL');
-    await exited;
-  };
+  let redis: PrivateRedis;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'redis-outage-'));
-    port = await freePort();
-    await startRedis();
+    redis = await PrivateRedis.create();
+    await redis.start();
   });
 
   afterAll(async () => {
-    await stopRedis();
-    rmSync(dir, { recursive: true, force: true });
+    await redis.dispose();
   });
 
   it('readiness is false while Redis is down, true after; a trigger sent meanwhile is retried, not lost', async () => {
     const app = await AppProcess.start({
-      META_AGENT_REDIS_URL: `redis://127.0.0.1:${port}`,
+      META_AGENT_REDIS_URL: redis.url,
       META_AGENT_REDIS_COMMAND_TIMEOUT_MS: '500',
       META_AGENT_HEALTH_CHECK_INTERVAL: '1',
     });
     try {
-      await stopRedis();
+      await redis.stop();
       await waitFor('readiness to fail', async () => (await app.get('/health/ready')).status === 503);
       const ready = await app.get('/health/ready');
       expect(ready.body.error).toHaveProperty('redis');
@@ -141,7 +115,7 @@ describe('Redis outage', () => {
       await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 1 }));
       await waitFor('a retry', async () => (await app.metric('meta_agent_messages_settled_total', { action: 'nak' })) >= 1);
 
-      await startRedis();
+      await redis.start();
       await waitFor('readiness to come back', async () => (await app.get('/health/ready')).status === 200, 20000);
       await waitFor('the monitor to see Redis back', async () => app.logs('redis reachable again').length > 0);
       const d = await waitForDecision(infra.bus, id, 20000);
@@ -185,37 +159,16 @@ describe('start-up', () => {
 
 describe('a message that keeps failing', () => {
   it('is dead-lettered on its MAX_DELIVERIES-th delivery with the last error, not retried forever', async () => {
-    const { port, stop } = await (async () => {
-      const p = await freePort();
-      const dir = mkdtempSync(join(tmpdir(), 'redis-maxdel-'));
-      const s = spawn('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-      await waitFor('redis up', async () => {
-        const probe = new Redis(p, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-        try {
-          await probe.connect();
-          return (await probe.ping()) === 'PONG';
-        } finally {
-          probe.disconnect();
-        }
-      });
-      return {
-        port: p,
-        stop: async () => {
-          const exited = new Promise((r) => s.once('exit', r));
-          s.kill('SIGKILL');
-          await exited;
-          rmSync(dir, { recursive: true, force: true });
-        },
-      };
-    })();
+    const redis = await PrivateRedis.create();
+    await redis.start();
     const app = await AppProcess.start({
-      META_AGENT_REDIS_URL: `redis://127.0.0.1:${port}`,
+      META_AGENT_REDIS_URL: redis.url,
       META_AGENT_REDIS_COMMAND_TIMEOUT_MS: '300',
       META_AGENT_MAX_DELIVERIES: '3',
       META_AGENT_NAK_DELAY_MS: '100',
     });
     try {
-      await stop();
+      await redis.stop();
       const id = uniqueId('maxdel');
       await infra.bus.publish(TRIGGER_SUBJECT, trigger(id));
       const [letter] = await infra.bus.waitFor('DEADLETTER', 1, 20000);
@@ -225,6 +178,7 @@ describe('a message that keeps failing', () => {
       expect(JSON.parse(letter.string()).corr_id).toBe(id);
     } finally {
       await app.stop();
+      await redis.dispose();
     }
   });
 });

@@ -1,4 +1,4 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +6,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { AppProcess, freePort } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
+import { killAll, ServerProcess } from '../support/servers.js';
 import { agentSubject, momentum, risk, trigger, TRIGGER_SUBJECT } from '../support/signals.js';
 
 /*
@@ -13,7 +14,7 @@ import { agentSubject, momentum, risk, trigger, TRIGGER_SUBJECT } from '../suppo
  * and certificates made by openssl for this test.
  */
 let dir: string;
-const servers: ChildProcess[] = [];
+const servers: ServerProcess[] = [];
 let nc: NatsConnection;
 let natsPort: number;
 let redisPort: number;
@@ -38,14 +39,12 @@ beforeAll(async () => {
   natsPort = await freePort();
   redisPort = await freePort();
   const tlsArgs = ['--tls', '--tlscert', file('server.pem'), '--tlskey', file('server.key'), '--tlscacert', file('ca.pem'), '--tlsverify'];
-  servers.push(spawn('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', file('nats'), ...tlsArgs], { stdio: 'ignore' }));
+  servers.push(ServerProcess.start('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', file('nats'), ...tlsArgs]));
   servers.push(
-    spawn(
-      'redis-server',
-      ['--port', '0', '--tls-port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
-        '--tls-cert-file', file('server.pem'), '--tls-key-file', file('server.key'), '--tls-ca-cert-file', file('ca.pem'), '--tls-auth-clients', 'yes'],
-      { stdio: 'ignore' },
-    ),
+    ServerProcess.start('redis-server', [
+      '--port', '0', '--tls-port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+      '--tls-cert-file', file('server.pem'), '--tls-key-file', file('server.key'), '--tls-ca-cert-file', file('ca.pem'), '--tls-auth-clients', 'yes',
+    ]),
   );
   const tls = { caFile: file('ca.pem'), certFile: file('client.pem'), keyFile: file('client.key') };
   nc = await waitFor('nats over TLS', () => connect({ servers: `tls://127.0.0.1:${natsPort}`, tls }));
@@ -53,11 +52,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await nc?.close();
-  for (const s of servers) {
-    const exited = new Promise((r) => s.once('exit', r));
-    s.kill('SIGKILL');
-    await exited;
-  }
+  await killAll(servers);
   rmSync(dir, { recursive: true, force: true });
 });
 

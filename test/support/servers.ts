@@ -1,0 +1,72 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort } from './app.js';
+import { waitFor } from './env.js';
+
+/** A server process a test starts itself (nats-server, redis-server), killed for sure at the end. */
+export class ServerProcess {
+  private readonly exited: Promise<unknown>;
+
+  constructor(readonly child: ChildProcess) {
+    this.exited = new Promise((resolve) => child.once('exit', resolve));
+  }
+
+  static start(command: string, args: string[]): ServerProcess {
+    return new ServerProcess(spawn(command, args, { stdio: 'ignore' }));
+  }
+
+  /** SIGKILL, then wait for the exit (a crash, as the tests mean it). Idempotent. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+export async function killAll(servers: ServerProcess[]): Promise<void> {
+  await Promise.all(servers.map((s) => s.kill()));
+}
+
+/**
+ * A private redis-server on a free loopback port, without persistence, that a test can kill and start
+ * again on the same port (outages). `extraArgs` go to redis-server (e.g. `--requirepass`).
+ */
+export class PrivateRedis {
+  readonly dir = mkdtempSync(join(tmpdir(), 'private-redis-'));
+  private server?: ServerProcess;
+
+  private constructor(readonly port: number) {}
+
+  static async create(): Promise<PrivateRedis> {
+    return new PrivateRedis(await freePort());
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.server = ServerProcess.start('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir]);
+    await waitFor('redis up', async () => {
+      const probe = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      try {
+        await probe.connect();
+        return (await probe.ping()) === 'PONG';
+      } finally {
+        probe.disconnect();
+      }
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.kill();
+    this.server = undefined;
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
