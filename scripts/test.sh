@@ -39,4 +39,16 @@ node -e '
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
 ' "$results" 2>/dev/null || true
 rm -f "$results"
+
+# The fault-injection suite, short form (own servers and replicas on 34222/36379/39000+; docs/RELIABILITY.md).
+# TEST_FAULTS=0 skips it (e.g. when running a few jest tests by hand).
+if [ "${TEST_FAULTS:-1}" != 0 ]; then
+  echo "[test] fault-injection suite, short form"
+  set +e
+  bash scripts/faults.sh --short --no-build
+  faults=$?
+  set -e
+  echo "faults (short form): $([ "$faults" -eq 0 ] && echo passed || echo FAILED)"
+  [ "$status" -eq 0 ] && status="$faults"
+fi
 exit "$status"

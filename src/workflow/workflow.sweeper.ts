@@ -7,12 +7,11 @@ import { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
 import { WorkflowRepository } from './workflow.repository.js';
 import { WorkflowService } from './workflow.service.js';
 
-const JOB_CONCURRENCY = 64;
-
 /**
  * Times out workflows at their deadline and finishes work a dead replica left (a claim whose lease ran
  * out, a recorded decision never published). A loop that cannot overlap: sweep, then sleep one interval
- * (or not at all while a shard still has a full batch due). Runs on every replica; the sweep script hands
+ * (or not at all while a shard still has a full batch due); the jobs a sweep hands out run on their own,
+ * so a slow publish never delays the next deadline. Runs on every replica; the sweep script hands
  * each due workflow to one of them. Every WORKFLOW_CLEANUP_INTERVAL it also reaps early-signal buffers
  * whose trigger never came. Errors are counted and logged, never thrown out of the loop.
  */
@@ -21,6 +20,12 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
   private readonly logger = new Logger('WorkflowSweeper');
   private readonly loop: BackgroundLoop;
   private nextReap = 0;
+  /**
+   * Jobs handed out and still running. The loop does not wait for them: a job ends with a decision
+   * publish, which can hang for the NATS timeout while NATS is away, and the next deadlines must not wait
+   * for it. Each due workflow is handed out once per claim lease, which bounds this set.
+   */
+  private readonly jobs = new Set<Promise<void>>();
 
   constructor(
     private readonly repository: WorkflowRepository,
@@ -37,6 +42,7 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
 
   async onModuleDestroy(): Promise<void> {
     await this.loop.stop();
+    await Promise.allSettled([...this.jobs]);
   }
 
   /** One iteration of the loop; @returns true to run again at once (a batch was full). */
@@ -55,20 +61,20 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
     return more;
   }
 
-  /** One pass over all shards. @returns true when a shard had more due than one batch. */
+  /** One pass over all shards: hands out the due jobs (without waiting for them). @returns true when a shard had more due than one batch. */
   async sweepOnce(): Promise<boolean> {
     const token = `sweep:${randomUUID()}`;
     const { jobs, remaining, full } = await this.repository.sweep(this.config.sweepBatch, this.config.claimLeaseMs, token);
     this.workflows.setActiveCount(remaining);
-    for (let i = 0; i < jobs.length; i += JOB_CONCURRENCY) {
-      await Promise.all(
-        jobs.slice(i, i + JOB_CONCURRENCY).map((job) =>
-          this.workflows.runSweepJob(job, token).catch((error: unknown) => {
-            this.metrics.sweeperError();
-            this.logger.warn({ msg: 'sweep job failed, retried after the lease', corr_id: job.workflow.corrId, kind: job.kind, error: describeError(error) });
-          }),
-        ),
-      );
+    for (const job of jobs) {
+      const run: Promise<void> = this.workflows
+        .runSweepJob(job, token)
+        .catch((error: unknown) => {
+          this.metrics.sweeperError();
+          this.logger.warn({ msg: 'sweep job failed, retried after the lease', corr_id: job.workflow.corrId, kind: job.kind, error: describeError(error) });
+        })
+        .finally(() => this.jobs.delete(run));
+      this.jobs.add(run);
     }
     return full;
   }

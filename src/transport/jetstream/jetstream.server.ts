@@ -168,13 +168,14 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
 
   private async settleMessage(route: ConsumerRoute, msg: JsMsg, outcome: Outcome): Promise<void> {
     const s = settle(outcome, msg.info.deliveryCount, this.config);
-    const where = { consumer: route.durable, subject: msg.subject, seq: msg.info.streamSequence, deliveries: msg.info.deliveryCount };
+    // Built only for the log lines of the unhappy paths (msg.info parses the reply subject on each access).
+    const where = () => ({ consumer: route.durable, subject: msg.subject, seq: msg.info.streamSequence, deliveries: msg.info.deliveryCount });
     switch (s.action) {
       case 'ack':
         msg.ack();
         break;
       case 'nak':
-        this.log.warn({ msg: 'message will be retried', ...where, delay_ms: s.delayMs, reason: s.reason });
+        this.log.warn({ msg: 'message will be retried', ...where(), delay_ms: s.delayMs, reason: s.reason });
         msg.nak(s.delayMs);
         break;
       case 'dead-letter':
@@ -182,14 +183,16 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
           await this.deadLetters.publish(msg, s.code, s.reason);
         } catch (error) {
           // Could not dead-letter it (NATS trouble): keep it, try again later.
-          this.log.error({ msg: 'dead-letter publish failed, message kept', ...where, error: describeError(error) });
+          this.log.error({ msg: 'dead-letter publish failed, message kept', ...where(), error: describeError(error) });
           msg.nak(this.config.nakMaxDelayMs);
           this.metrics.settled(route.durable, 'nak');
           return;
         }
-        this.log.warn({ msg: 'message dead-lettered', ...where, reason: s.reason });
+        this.log.warn({ msg: 'message dead-lettered', ...where(), reason: s.reason });
         this.metrics.deadLettered(s.code);
-        msg.term(s.reason.slice(0, 200));
+        // No reason argument: nats-server before 2.10 ignores a `+TERM <reason>` ack, and the message would come
+        // back after every ack wait. The reason is in the dead letter's headers.
+        msg.term();
         break;
     }
     this.metrics.settled(route.durable, s.action);

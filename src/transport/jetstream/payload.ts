@@ -2,6 +2,8 @@ import { BadInputError } from '../../common/errors.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+/** Objects and arrays nested deeper than this are bad input (`too_deep`): validation recurses, and real signals nest a few levels. */
+export const MAX_DEPTH = 64;
 
 export interface DecodedPayload {
   /** The parsed JSON object. */
@@ -12,7 +14,7 @@ export interface DecodedPayload {
 
 /**
  * Turns a message body into a JSON object, or throws `BadInputError` with a stable code:
- * `payload_too_large`, `invalid_utf8`, `invalid_json`, `not_an_object`, `forbidden_key`.
+ * `payload_too_large`, `invalid_utf8`, `invalid_json`, `not_an_object`, `forbidden_key`, `too_deep`.
  */
 export function decodePayload(data: Uint8Array, maxBytes: number): DecodedPayload {
   if (data.length > maxBytes) {
@@ -33,24 +35,26 @@ export function decodePayload(data: Uint8Array, maxBytes: number): DecodedPayloa
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new BadInputError('not_an_object', 'payload must be a JSON object');
   }
-  // Keys that could reach an object's prototype through a careless merge are refused outright;
-  // the substring test keeps the deep walk off the common path.
-  if (/"(__proto__|constructor|prototype)"\s*:/.test(text)) {
-    const key = findForbiddenKey(value);
-    if (key) throw new BadInputError('forbidden_key', `payload has the forbidden key "${key}"`);
-  }
+  checkStructure(value);
   return { value: value as Record<string, unknown>, text };
 }
 
-function findForbiddenKey(value: unknown): string | null {
-  const stack: unknown[] = [value];
+/**
+ * One iterative walk of the parsed value (never recursion: the input decides the depth). Keys that could
+ * reach an object's prototype through a careless merge are refused outright — judged on the parsed keys,
+ * since `"\u005f_proto__"` is the same key as `"__proto__"` — and so is nesting deeper than MAX_DEPTH.
+ */
+function checkStructure(value: object): void {
+  const stack: [object, number][] = [[value, 1]];
   while (stack.length > 0) {
-    const v = stack.pop();
-    if (typeof v !== 'object' || v === null) continue;
-    for (const key of Object.keys(v)) {
-      if (FORBIDDEN_KEYS.has(key)) return key;
-      stack.push((v as Record<string, unknown>)[key]);
+    const [v, depth] = stack.pop()!;
+    if (depth > MAX_DEPTH) throw new BadInputError('too_deep', `payload nests objects or arrays deeper than ${MAX_DEPTH} levels`);
+    const children = Array.isArray(v) ? (v as unknown[]) : Object.keys(v).map((key) => {
+      if (FORBIDDEN_KEYS.has(key)) throw new BadInputError('forbidden_key', `payload has the forbidden key "${key}"`);
+      return (v as Record<string, unknown>)[key];
+    });
+    for (const child of children) {
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
     }
   }
-  return null;
 }

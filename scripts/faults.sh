@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The fault-injection suite (issue 3; docs/RELIABILITY.md): its own nats-server (JetStream, file
+# storage) on 34222 and redis-server (AOF, appendfsync always) on 36379, three replicas of the built
+# service on 39000-39002, load, hostile input, SIGKILLs and restarts; fails on any violation.
+#
+#   npm run test:faults                   # full run (about 8 minutes)
+#   bash scripts/faults.sh --short        # short form (about 2 minutes; npm test runs it)
+#   bash scripts/faults.sh --no-build     # skip `npm run build` (npm test has just built)
+#
+# Environment: FAULTS_SEED, FAULTS_KEEP=1, FAULTS_REPORT=<file>, FAULTS_APPENDFSYNC, FAULTS_*_PORT
+# (see test/faults/run.ts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+args=()
+build=1
+for a in "$@"; do
+  case "$a" in
+    --no-build) build=0 ;;
+    *) args+=("$a") ;;
+  esac
+done
+
+if [ ! -d node_modules ]; then npm ci --no-audit --no-fund; fi
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
+if ! have nats-server || ! have redis-server; then
+  echo "[faults] installing nats-server and redis-server from Debian's packages" >&2
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nats-server redis-server >/dev/null
+fi
+if [ "$build" = 1 ]; then npm run build --silent; fi
+
+# Every process the harness starts is listed here; whatever is left when it ends (even if the harness
+# itself was killed) is stopped by pid — and only if it still is one of ours (its command line or
+# environment names the suite's ports), never a process that reused the pid.
+export FAULTS_PIDFILE
+FAULTS_PIDFILE="$(mktemp "${TMPDIR:-/tmp}/meta-agent-faults-pids.XXXXXX")"
+ours() {
+  local pid="$1"
+  [ -r "/proc/$pid/cmdline" ] || return 1
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE -- "-p ${FAULTS_NATS_PORT:-34222} |127\.0\.0\.1:${FAULTS_REDIS_PORT:-36379}|--port ${FAULTS_REDIS_PORT:-36379} " && return 0
+  tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "META_AGENT_NATS_URL=nats://127.0.0.1:${FAULTS_NATS_PORT:-34222}"
+}
+cleanup() {
+  while read -r pid; do
+    if [ -n "$pid" ] && ours "$pid"; then kill -9 "$pid" 2>/dev/null || true; fi
+  done <"$FAULTS_PIDFILE"
+  rm -f "$FAULTS_PIDFILE"
+}
+trap cleanup EXIT
+
+node --import ./test/faults/register.mjs test/faults/run.ts ${args[@]+"${args[@]}"}
