@@ -26,6 +26,7 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
    * for it. Each due workflow is handed out once per claim lease, which bounds this set.
    */
   private readonly jobs = new Set<Promise<void>>();
+  private readonly maxJobs: number;
 
   constructor(
     private readonly repository: WorkflowRepository,
@@ -34,6 +35,7 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
     @Inject(workflowConfig.KEY) private readonly config: WorkflowConfig,
   ) {
     this.loop = new BackgroundLoop(() => this.step(), config.sweepIntervalMs);
+    this.maxJobs = config.sweepBatch * 4;
   }
 
   onApplicationBootstrap(): void {
@@ -49,6 +51,9 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
   private async step(): Promise<boolean> {
     let more = false;
     try {
+      // Hand out no more while this many jobs run (a storm of due workflows): waiting here is what
+      // keeps memory and Redis load bounded, and jobs not started would only be re-claimed after the lease.
+      while (this.jobs.size >= this.maxJobs) await Promise.race(this.jobs);
       more = await this.sweepOnce();
     } catch (error) {
       this.metrics.sweeperError();
