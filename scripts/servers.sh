@@ -52,10 +52,20 @@ ensure_installed() {
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# A server of somebody else's on our port would answer in place of ours: refuse instead.
+refuse_busy_port() {
+  if port_open "$1"; then
+    log "port $1 is already in use by another process; stop it or choose another port ($2)"
+    exit 1
+  fi
+}
+
 wait_port() {
   local port="$1" name="$2"
   for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
+    if port_open "$port"; then return 0; fi
     sleep 0.1
   done
   log "$name did not open port $port; see $SERVERS_DIR/$name.log"
@@ -64,6 +74,7 @@ wait_port() {
 
 start_nats() {
   if pid_alive "$SERVERS_DIR/nats.pid"; then return 0; fi
+  refuse_busy_port "$NATS_PORT" NATS_PORT
   local auth=""
   if [ -n "${NATS_USER:-}" ]; then auth="--user $NATS_USER --pass ${NATS_PASSWORD:-}"; fi
   # shellcheck disable=SC2086
@@ -75,6 +86,7 @@ start_nats() {
 
 start_redis() {
   if pid_alive "$SERVERS_DIR/redis.pid"; then return 0; fi
+  refuse_busy_port "$REDIS_PORT" REDIS_PORT
   local args=(--bind 127.0.0.1 --port "$REDIS_PORT" --dir "$SERVERS_DIR/redis" --daemonize yes
     --pidfile "$SERVERS_DIR/redis.pid" --logfile "$SERVERS_DIR/redis.log"
     --appendonly yes --appendfsync "$REDIS_APPENDFSYNC" --save "" --protected-mode no)
