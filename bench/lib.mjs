@@ -448,3 +448,25 @@ export function median(values) {
 }
 
 export { sleep };
+
+/**
+ * For the consume-only sides (raw consume, transport alone): call the returned function once per message
+ * handled; at the `expected`-th it prints `RESULT {count, first_ms, last_ms, cpu_ms}` (times from the first
+ * message on), which the driver reads.
+ */
+export function resultCounter(expected) {
+  let count = 0;
+  let first = 0;
+  let cpu0 = null;
+  return () => {
+    if (count === 0) {
+      first = performance.now();
+      cpu0 = process.cpuUsage();
+    }
+    count++;
+    if (count === expected) {
+      const cpu = process.cpuUsage(cpu0);
+      process.stdout.write(`RESULT ${JSON.stringify({ count, first_ms: first, last_ms: performance.now(), cpu_ms: (cpu.user + cpu.system) / 1000 })}\n`);
+    }
+  };
+}

@@ -8,6 +8,7 @@
 // been handled: {count, first_ms, last_ms, cpu_ms} measured with performance.now() in this process.
 import { connect, nanos } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { resultCounter } from './lib.mjs';
 
 const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:54222';
 const NAME = process.env.RAW_NAME ?? 'bench-consume';
@@ -19,20 +20,7 @@ const js = jetstream(nc);
 const jsm = await jetstreamManager(nc);
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
-let count = 0;
-let first = 0;
-let cpu0 = null;
-function counted() {
-  if (count === 0) {
-    first = performance.now();
-    cpu0 = process.cpuUsage();
-  }
-  count++;
-  if (count === EXPECTED) {
-    const cpu = process.cpuUsage(cpu0);
-    process.stdout.write(`RESULT ${JSON.stringify({ count, first_ms: first, last_ms: performance.now(), cpu_ms: (cpu.user + cpu.system) / 1000 })}\n`);
-  }
-}
+const counted = resultCounter(EXPECTED);
 
 const subscriptions = [];
 async function start(durable, filter) {

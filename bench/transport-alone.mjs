@@ -19,22 +19,10 @@ import { MetricsModule } from '../dist/metrics/metrics.module.js';
 import { NatsModule } from '../dist/nats/nats.module.js';
 import { JetStreamModule } from '../dist/transport/jetstream/jetstream.module.js';
 import { AGENT_SIGNAL_PATTERN, JetStreamServer, TRIGGER_PATTERN } from '../dist/transport/jetstream/jetstream.server.js';
+import { resultCounter } from './lib.mjs';
 
 const EXPECTED = Number(process.env.EXPECTED ?? 0);
-let count = 0;
-let first = 0;
-let cpu0 = null;
-function counted() {
-  if (count === 0) {
-    first = performance.now();
-    cpu0 = process.cpuUsage();
-  }
-  count++;
-  if (count === EXPECTED) {
-    const cpu = process.cpuUsage(cpu0);
-    process.stdout.write(`RESULT ${JSON.stringify({ count, first_ms: first, last_ms: performance.now(), cpu_ms: (cpu.user + cpu.system) / 1000 })}\n`);
-  }
-}
+const counted = resultCounter(EXPECTED);
 
 class TrivialController {
   onTrigger() {
