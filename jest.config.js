@@ -1,18 +1,8 @@
+import { swcOptions } from './swc.options.js';
+
 // Jest runs the TypeScript sources as native ESM (node --experimental-vm-modules), compiled by SWC with
 // legacy decorators and decorator metadata, as Nest's DI needs.
-const swc = [
-  '@swc/jest',
-  {
-    jsc: {
-      target: 'es2022',
-      parser: { syntax: 'typescript', decorators: true },
-      transform: { legacyDecorator: true, decoratorMetadata: true },
-      keepClassNames: true,
-    },
-    module: { type: 'es6' },
-    sourceMaps: 'inline',
-  },
-];
+const swc = ['@swc/jest', swcOptions];
 
 const common = {
   extensionsToTreatAsEsm: ['.ts'],

@@ -4,17 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import swc from '@swc/core';
-
-const OPTIONS = {
-  jsc: {
-    target: 'es2022',
-    parser: { syntax: 'typescript', decorators: true },
-    transform: { legacyDecorator: true, decoratorMetadata: true },
-    keepClassNames: true,
-  },
-  module: { type: 'es6' },
-  sourceMaps: 'inline',
-};
+import { swcOptions } from '../../swc.options.js';
 
 export async function resolve(specifier, context, nextResolve) {
   const parent = context.parentURL;
@@ -31,6 +21,6 @@ export async function resolve(specifier, context, nextResolve) {
 export async function load(url, context, nextLoad) {
   if (!url.startsWith('file:') || !url.endsWith('.ts')) return nextLoad(url, context);
   const filename = fileURLToPath(url);
-  const { code } = swc.transformSync(readFileSync(filename, 'utf8'), { ...OPTIONS, filename });
+  const { code } = swc.transformSync(readFileSync(filename, 'utf8'), { ...swcOptions, filename });
   return { format: 'module', source: code, shortCircuit: true };
 }
