@@ -10,14 +10,8 @@ set -euo pipefail
 
 log() { printf '[prometheus] %s\n' "$*" >&2; }
 
-find_bin() {
-  local name="$1"
-  command -v "$name" 2>/dev/null && return 0
-  for d in /usr/bin /usr/sbin /usr/local/bin; do
-    [ -x "$d/$name" ] && { echo "$d/$name"; return 0; }
-  done
-  return 1
-}
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if find_bin promtool >/dev/null && find_bin prometheus >/dev/null; then
   exit 0

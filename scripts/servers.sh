@@ -19,14 +19,8 @@ REDIS_APPENDFSYNC="${REDIS_APPENDFSYNC:-everysec}"
 
 log() { printf '[servers] %s\n' "$*" >&2; }
 
-find_bin() {
-  local name="$1"
-  command -v "$name" 2>/dev/null && return 0
-  for d in /usr/sbin /usr/bin /usr/local/bin; do
-    [ -x "$d/$name" ] && { echo "$d/$name"; return 0; }
-  done
-  return 1
-}
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ensure_installed() {
   local missing=()
