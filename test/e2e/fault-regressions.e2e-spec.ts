@@ -2,13 +2,13 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { Redis } from 'ioredis';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppProcess, freePort } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
 import { useInfra } from '../support/infra.js';
+import { PrivateRedis } from '../support/servers.js';
 import { openBus } from '../support/nats.js';
 import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
 
@@ -155,28 +155,12 @@ describe('Redis away', () => {
   it('the client keeps trying to reconnect every 250 ms at most, so work resumes right after Redis is back', async () => {
     // Before: the reconnect back-off grew to 1 s, so after an outage the service could stay away from Redis for
     // up to a second more; the fault suite saw a timeout 2.0 s late after a 1.06 s Redis restart.
-    const port = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), 'redis-away-'));
-    const startRedis = async () => {
-      const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
-      await waitFor('redis', async () => {
-        const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-        probe.on('error', () => undefined);
-        try {
-          await probe.connect();
-          return (await probe.ping()) === 'PONG';
-        } finally {
-          probe.disconnect();
-        }
-      });
-      return child;
-    };
-    let redis = await startRedis();
-    const app = await AppProcess.start({ META_AGENT_REDIS_URL: `redis://127.0.0.1:${port}`, META_AGENT_REDIS_COMMAND_TIMEOUT_MS: '500' });
+    const redis = await PrivateRedis.create();
+    await redis.start();
+    const app = await AppProcess.start({ META_AGENT_REDIS_URL: redis.url, META_AGENT_REDIS_COMMAND_TIMEOUT_MS: '500' });
+    const port = redis.port;
     try {
-      const gone = new Promise((r) => redis.once('exit', r));
-      redis.kill('SIGKILL');
-      await gone;
+      await redis.stop();
       // Stand in for Redis while it is away: accept each connection attempt, note when, and drop it.
       const attempts: number[] = [];
       const standIn = createServer((socket) => {
@@ -192,12 +176,11 @@ describe('Redis away', () => {
       expect(late.length).toBeGreaterThan(3);
       expect(Math.max(...gaps)).toBeLessThanOrEqual(250 + 100);
 
-      redis = await startRedis();
+      await redis.start();
       await waitFor('readiness', async () => (await app.get('/health/ready')).status === 200, 5000);
     } finally {
       expect(await app.stop()).toBe(0);
-      redis.kill('SIGKILL');
-      rmSync(dir, { recursive: true, force: true });
+      await redis.dispose();
     }
   });
 });

@@ -3,8 +3,8 @@ import { accessSync, appendFileSync, constants, mkdirSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { AppProcess } from '../support/app.js';
+import { redisAnswers } from '../support/servers.js';
 
 /*
  * The processes of a fault run: a private nats-server and redis-server, and the orchestrator replicas,
@@ -214,14 +214,7 @@ export class RedisServer extends Managed {
       'redis-server to be ready',
       async () => {
         if (!this.running()) throw new Error('redis-server exited');
-        const probe = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-        probe.on('error', () => undefined);
-        try {
-          await probe.connect();
-          return (await probe.ping()) === 'PONG';
-        } finally {
-          probe.disconnect();
-        }
+        return redisAnswers(this.port);
       },
       30000,
     );

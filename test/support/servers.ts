@@ -6,6 +6,18 @@ import { Redis } from 'ioredis';
 import { freePort } from './app.js';
 import { waitFor } from './env.js';
 
+/** Whether a redis-server on this loopback port answers PING with PONG (not LOADING, not refused). */
+export async function redisAnswers(port: number): Promise<boolean> {
+  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } finally {
+    probe.disconnect();
+  }
+}
+
 /** A server process a test starts itself (nats-server, redis-server), killed for sure at the end. */
 export class ServerProcess {
   private readonly exited: Promise<unknown>;
@@ -49,15 +61,7 @@ export class PrivateRedis {
 
   async start(): Promise<void> {
     this.server = ServerProcess.start('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir]);
-    await waitFor('redis up', async () => {
-      const probe = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      try {
-        await probe.connect();
-        return (await probe.ping()) === 'PONG';
-      } finally {
-        probe.disconnect();
-      }
-    });
+    await waitFor('redis up', () => redisAnswers(this.port));
   }
 
   async stop(): Promise<void> {
