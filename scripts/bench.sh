@@ -12,10 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "[bench] installing dependencies (npm ci)"
-  npm ci --no-audit --no-fund
-fi
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+ensure_node_modules bench
 
 export NATS_PORT="${BENCH_NATS_PORT:-54222}"
 export REDIS_PORT="${BENCH_REDIS_PORT:-56379}"

@@ -12,10 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -d node_modules ]; then
-  echo "[demo] installing dependencies (npm ci)"
-  npm ci --no-audit --no-fund
-fi
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+ensure_node_modules demo
 
 export NATS_PORT="${DEMO_NATS_PORT:-24222}"
 export REDIS_PORT="${DEMO_REDIS_PORT:-26379}"

@@ -21,7 +21,9 @@ for a in "$@"; do
   esac
 done
 
-if [ ! -d node_modules ]; then npm ci --no-audit --no-fund; fi
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+ensure_node_modules faults
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 if ! have nats-server || ! have redis-server; then
   echo "[faults] installing nats-server and redis-server from Debian's packages" >&2

@@ -10,3 +10,12 @@ find_bin() {
   done
   return 1
 }
+
+# Installs the project's dependencies (npm ci) when node_modules is missing or older than the lock file.
+# $1: the tag of the calling script, for the message.
+ensure_node_modules() {
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    echo "[$1] installing dependencies (npm ci)"
+    npm ci --no-audit --no-fund
+  fi
+}

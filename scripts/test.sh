@@ -9,10 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "[test] installing dependencies (npm ci)"
-  npm ci --no-audit --no-fund
-fi
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+ensure_node_modules test
 
 export NATS_PORT="${TEST_NATS_PORT:-14222}"
 export REDIS_PORT="${TEST_REDIS_PORT:-16379}"
