@@ -11,10 +11,10 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The benchmark's own servers (scripts/bench.sh starts them). Only loopback, only these ports. */
-export const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:54222';
-export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:56379';
-/** HTTP ports of the services the benchmark starts: 59000 + n. */
-export const HTTP_PORT_BASE = Number(process.env.BENCH_HTTP_PORT_BASE ?? 59000);
+export const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:27222';
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:27379';
+/** HTTP ports of the services the benchmark starts: 28000 + n. */
+export const HTTP_PORT_BASE = Number(process.env.BENCH_HTTP_PORT_BASE ?? 28000);
 
 export const SUBJECTS = { trigger: 'signals.normalized', agent: (a) => `signals.enriched.${a}`, decision: 'orchestrated.decision' };
 export const STREAMS = { signals: 'SIGNALS', decisions: 'DECISIONS', deadLetter: 'DEADLETTER' };

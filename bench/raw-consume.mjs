@@ -10,7 +10,7 @@ import { connect, nanos } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { resultCounter } from './lib.mjs';
 
-const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:54222';
+const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:27222';
 const NAME = process.env.RAW_NAME ?? 'bench-consume';
 const MAX_IN_FLIGHT = Number(process.env.RAW_MAX_IN_FLIGHT ?? 64);
 const EXPECTED = Number(process.env.EXPECTED ?? 0);

@@ -21,8 +21,8 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/
 import { nanos } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
 
-const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:54222';
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:56379';
+const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:27222';
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:27379';
 const NAME = process.env.RAW_NAME ?? 'bench-raw';
 const MAX_IN_FLIGHT = Number(process.env.RAW_MAX_IN_FLIGHT ?? 64);
 

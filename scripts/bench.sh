@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark (issue 5), with its own set-up: installs dependencies when needed, starts a private
-# nats-server (JetStream) and redis-server on loopback (ports 54222 / 56379, data in a temporary folder),
+# nats-server (JetStream) and redis-server on loopback (ports 27222 / 27379, data in a temporary folder),
 # builds the service, runs bench/run.mjs, and stops the servers again, whatever happens.
 #
 #   npm run bench                   # the full run (a few minutes); writes bench/results/latest.json + latency.svg
@@ -8,7 +8,7 @@
 #   npm run bench -- --only=throughput,latency   # some phases only (see bench/README.md)
 #   npm run bench -- --profile      # also a CPU profile of the service under the throughput backlog
 #
-# Ports: BENCH_NATS_PORT (54222), BENCH_REDIS_PORT (56379); the services it starts listen on 59000+.
+# Ports: BENCH_NATS_PORT (27222), BENCH_REDIS_PORT (27379); the services it starts listen on 28000+.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,8 +16,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 ensure_node_modules bench
 
-export NATS_PORT="${BENCH_NATS_PORT:-54222}"
-export REDIS_PORT="${BENCH_REDIS_PORT:-56379}"
+export NATS_PORT="${BENCH_NATS_PORT:-27222}"
+export REDIS_PORT="${BENCH_REDIS_PORT:-27379}"
 export SERVERS_DIR="${TMPDIR:-/tmp}/meta-agent-bench-servers-${NATS_PORT}"
 trap 'bash scripts/servers.sh stop >/dev/null 2>&1 || true' EXIT
 # A fresh pair every run: no state of an earlier run can leak into the figures.

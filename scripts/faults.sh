@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The fault-injection suite (issue 3; docs/RELIABILITY.md): its own nats-server (JetStream, file
-# storage) on 34222 and redis-server (AOF, appendfsync always) on 36379, three replicas of the built
-# service on 39000-39002, load, hostile input, SIGKILLs and restarts; fails on any violation.
+# storage) on 30222 and redis-server (AOF, appendfsync always) on 30379, three replicas of the built
+# service on 31000-31002, load, hostile input, SIGKILLs and restarts; fails on any violation.
 #
 #   npm run test:faults                   # full run (about 8 minutes)
 #   bash scripts/faults.sh --short        # short form (about 2 minutes; npm test runs it)
@@ -41,8 +41,8 @@ FAULTS_PIDFILE="$(mktemp "${TMPDIR:-/tmp}/meta-agent-faults-pids.XXXXXX")"
 ours() {
   local pid="$1"
   [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE -- "-p ${FAULTS_NATS_PORT:-34222} |127\.0\.0\.1:${FAULTS_REDIS_PORT:-36379}|--port ${FAULTS_REDIS_PORT:-36379} " && return 0
-  tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "META_AGENT_NATS_URL=nats://127.0.0.1:${FAULTS_NATS_PORT:-34222}"
+  tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qE -- "-p ${FAULTS_NATS_PORT:-30222} |127\.0\.0\.1:${FAULTS_REDIS_PORT:-30379}|--port ${FAULTS_REDIS_PORT:-30379} " && return 0
+  tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "META_AGENT_NATS_URL=nats://127.0.0.1:${FAULTS_NATS_PORT:-30222}"
 }
 cleanup() {
   while read -r pid; do

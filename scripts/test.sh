@@ -39,7 +39,7 @@ node -e '
 ' "$results" 2>/dev/null || true
 rm -f "$results"
 
-# The fault-injection suite, short form (own servers and replicas on 34222/36379/39000+; docs/RELIABILITY.md).
+# The fault-injection suite, short form (own servers and replicas on 30222/30379/31000+; docs/RELIABILITY.md).
 # TEST_FAULTS=0 skips it (e.g. when running a few jest tests by hand).
 if [ "${TEST_FAULTS:-1}" != 0 ]; then
   echo "[test] fault-injection suite, short form"

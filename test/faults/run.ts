@@ -11,7 +11,7 @@
  *
  * Environment: FAULTS_SEED (replays a plan), FAULTS_LOAD_SECONDS, FAULTS_KEEP=1 (keep logs and data),
  * FAULTS_REPORT=<file> (also write the summary table there), FAULTS_APPENDFSYNC (always|everysec).
- * Ports: NATS 34222 (monitor 38222), Redis 36379, replicas' HTTP 39000 up; FAULTS_NATS_PORT,
+ * Ports: NATS 30222 (monitor 30822), Redis 30379, replicas' HTTP 31000 up; FAULTS_NATS_PORT,
  * FAULTS_NATS_MONITOR_PORT, FAULTS_REDIS_PORT, FAULTS_HTTP_PORT move them.
  */
 import { appendFileSync, cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -56,10 +56,10 @@ const PROFILES: Record<Profile['name'], Profile> = {
   },
 };
 
-const NATS_PORT = Number(process.env.FAULTS_NATS_PORT ?? 34222);
-const NATS_MONITOR_PORT = Number(process.env.FAULTS_NATS_MONITOR_PORT ?? 38222);
-const REDIS_PORT = Number(process.env.FAULTS_REDIS_PORT ?? 36379);
-const HTTP_BASE_PORT = Number(process.env.FAULTS_HTTP_PORT ?? 39000);
+const NATS_PORT = Number(process.env.FAULTS_NATS_PORT ?? 30222);
+const NATS_MONITOR_PORT = Number(process.env.FAULTS_NATS_MONITOR_PORT ?? 30822);
+const REDIS_PORT = Number(process.env.FAULTS_REDIS_PORT ?? 30379);
+const HTTP_BASE_PORT = Number(process.env.FAULTS_HTTP_PORT ?? 31000);
 const REPLICAS = 3;
 const LATENESS_BOUND_MS = 2000;
 const CONSUMERS = ['trading_decision_meta_agent-trigger-consumer', 'trading_decision_meta_agent-enriched-consumer'];

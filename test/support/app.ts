@@ -6,15 +6,26 @@ import { NATS_URL, REDIS_URL, waitFor } from './env.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/**
+ * A port nothing listens on, picked from 17000-23999: below Linux's ephemeral range (32768-60999), so
+ * that an outgoing connection cannot take it while a test has stopped the server it belongs to (a
+ * restarted PrivateRedis or service listens on the same port again), and clear of the fixed ports of
+ * scripts/test.sh (14222, 16379) and the demo (24222 and up).
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 17000 + Math.floor(Math.random() * 7000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port found in 17000-23999');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)));
   });
 }
 
