@@ -1,5 +1,6 @@
 import { Global, Inject, Injectable, Logger, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis, type RedisOptions } from 'ioredis';
 import { redisConfig, type RedisConfig } from '../config/configuration.js';
 import { redactUrl } from '../config/env.schema.js';
@@ -20,19 +21,27 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     // The socket error says why (ECONNREFUSED, WRONGPASS, a TLS failure); connect() itself often only
-    // says the connection closed.
+    // says the connection closed. Through Sentinel, the client asks the Sentinels again and again while
+    // none names the master (wrong master name, Sentinel password or address), so the connect is bounded
+    // by the command timeout, and what the Sentinels answered is the reason given.
     let lastError: Error | undefined;
+    let sentinelError: Error | undefined;
     const remember = (error: Error) => (lastError = error);
+    const rememberSentinel = (error: Error) => (sentinelError = error);
     this.redis.on('error', remember);
+    this.redis.on('sentinelError', rememberSentinel);
+    const ms = this.config.commandTimeoutMs;
     try {
-      await this.redis.connect();
+      await Promise.race([this.redis.connect(), sleep(ms, undefined, { ref: false }).then(() => Promise.reject(new Error(`not connected after ${ms} ms`)))]);
       await this.redis.ping();
     } catch (error) {
       this.redis.disconnect();
-      const reason = lastError && lastError !== error ? `${lastError.message} (${(error as Error).message})` : (error as Error).message;
+      const cause = sentinelError ?? lastError;
+      const reason = cause && cause !== error ? `${cause.message} (${(error as Error).message})` : (error as Error).message;
       throw new Error(`cannot connect to Redis at ${this.where()}: ${reason}`, { cause: error });
     } finally {
       this.redis.off('error', remember);
+      this.redis.off('sentinelError', rememberSentinel);
     }
     this.redis.on('error', (error: Error) => this.logger.warn({ msg: 'redis connection error', error: error.message }));
     this.logger.log({ msg: 'connected', url: this.where() });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -71,6 +71,52 @@ export class PrivateRedis {
 
   async dispose(): Promise<void> {
     await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A private Redis Sentinel on a free loopback port that watches the master at 127.0.0.1:`masterPort`
+ * under `name` (quorum 1). `password`: the Sentinel's own `requirepass`. Resolves once the Sentinel names
+ * that master (SENTINEL get-master-addr-by-name).
+ */
+export class PrivateSentinel {
+  private constructor(
+    readonly port: number,
+    private readonly dir: string,
+    private readonly server: ServerProcess,
+  ) {}
+
+  static async start(name: string, masterPort: number, password?: string): Promise<PrivateSentinel> {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'private-sentinel-'));
+    // Sentinel rewrites its configuration file (its id, what it learns), so it gets a writable one.
+    const conf = join(dir, 'sentinel.conf');
+    const lines = [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1`];
+    if (password) lines.push(`requirepass ${password}`);
+    writeFileSync(conf, lines.join('\n') + '\n');
+    const sentinel = new PrivateSentinel(port, dir, ServerProcess.start('redis-server', [conf, '--sentinel']));
+    try {
+      await waitFor(`sentinel naming ${name}`, async () => {
+        const probe = new Redis(port, '127.0.0.1', { password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        probe.on('error', () => undefined);
+        try {
+          await probe.connect();
+          const addr = (await probe.call('SENTINEL', 'get-master-addr-by-name', name)) as string[] | null;
+          return addr?.[1] === String(masterPort);
+        } finally {
+          probe.disconnect();
+        }
+      });
+    } catch (error) {
+      await sentinel.dispose();
+      throw error;
+    }
+    return sentinel;
+  }
+
+  async dispose(): Promise<void> {
+    await this.server.kill();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
