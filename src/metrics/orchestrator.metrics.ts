@@ -68,7 +68,7 @@ export const metricProviders = [
 @Injectable()
 export class OrchestratorMetrics {
   private readonly name: string;
-  private readonly settledChildren = new Map<string, { inc(): void }>();
+  private readonly settledChildren = new Map<string, { inc(value?: number): void }>();
 
   constructor(
     @Inject(appConfig.KEY) app: AppConfig,
@@ -145,15 +145,16 @@ export class OrchestratorMetrics {
     this.deadLetters.inc({ reason: code });
   }
 
-  /** Per message: the labelled child is looked up once, not hashed from its labels every time. */
-  settled(consumer: string, action: string): void {
+  /** Per message (or per batch of acks): the labelled child is looked up once, not hashed from its labels every time. */
+  settled(consumer: string, action: string, count = 1): void {
+    if (count === 0) return;
     const key = `${consumer}\u0000${action}`;
     let child = this.settledChildren.get(key);
     if (!child) {
       child = this.settledCounter.labels({ consumer, action });
       this.settledChildren.set(key, child);
     }
-    child.inc();
+    child.inc(count);
   }
 
   sweeperError(): void {

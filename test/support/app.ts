@@ -94,15 +94,14 @@ export class AppProcess {
   async waitReady(timeoutMs = 20000): Promise<void> {
     let exited = false;
     void this.exitCode.then(() => (exited = true));
-    await waitFor(
+    // An exit ends the wait at once (a thrown error would only be kept until the timeout).
+    const outcome = await waitFor(
       'the service to be ready',
-      async () => {
-        if (exited) throw new Error(`the service exited:\n${this.lines.slice(-20).join('\n')}`);
-        return (await this.get('/health/ready')).status === 200;
-      },
+      async () => (exited ? 'exited' : (await this.get('/health/ready')).status === 200 && 'ready'),
       timeoutMs,
       100,
     );
+    if (outcome === 'exited') throw new Error(`the service exited before it was ready:\n${this.lines.slice(-20).join('\n')}`);
   }
 
   /** The value of one metric sample (sum over label sets matching `labels`). */

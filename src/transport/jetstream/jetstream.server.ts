@@ -52,6 +52,13 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   /** Handlers by route pattern, looked up once at listen (Nest normalises patterns on every lookup). */
   private readonly handlers = new Map<string, MessageHandler>();
   private closing = false;
+  /**
+   * Acks held until the event loop's current turn ends, by consumer: sent together, they leave in one
+   * socket write instead of one each (the client flushes once per microtask checkpoint, and the handlers
+   * of one batch of pulled messages finish in different checkpoints).
+   */
+  private readonly pendingAcks = new Map<string, JsMsg[]>();
+  private ackFlush: NodeJS.Immediate | undefined;
 
   constructor(
     private readonly nats: NatsConnectionService,
@@ -167,13 +174,14 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   }
 
   private async settleMessage(route: ConsumerRoute, msg: JsMsg, outcome: Outcome): Promise<void> {
-    const s = settle(outcome, msg.info.deliveryCount, this.config);
-    // Built only for the log lines of the unhappy paths (msg.info parses the reply subject on each access).
+    // msg.info parses the reply subject on each access: read only on the unhappy paths.
+    const s = settle(outcome, () => msg.info.deliveryCount, this.config);
     const where = () => ({ consumer: route.durable, subject: msg.subject, seq: msg.info.streamSequence, deliveries: msg.info.deliveryCount });
     switch (s.action) {
       case 'ack':
-        msg.ack();
-        break;
+        this.ackSoon(route.durable, msg);
+        // Counted when sent (flushAcks).
+        return;
       case 'nak':
         this.log.warn({ msg: 'message will be retried', ...where(), delay_ms: s.delayMs, reason: s.reason });
         msg.nak(s.delayMs);
@@ -198,12 +206,43 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     this.metrics.settled(route.durable, s.action);
   }
 
+  private ackSoon(consumer: string, msg: JsMsg): void {
+    let batch = this.pendingAcks.get(consumer);
+    if (!batch) {
+      batch = [];
+      this.pendingAcks.set(consumer, batch);
+    }
+    batch.push(msg);
+    this.ackFlush ??= setImmediate(() => this.flushAcks());
+  }
+
+  /** Sends the held acks. An ack that cannot be sent (connection closed) only means a redelivery, which is harmless. */
+  private flushAcks(): void {
+    if (this.ackFlush) clearImmediate(this.ackFlush);
+    this.ackFlush = undefined;
+    for (const [consumer, batch] of this.pendingAcks) {
+      if (batch.length === 0) continue;
+      this.pendingAcks.set(consumer, []);
+      let sent = 0;
+      for (const msg of batch) {
+        try {
+          msg.ack();
+          sent++;
+        } catch (error) {
+          this.log.warn({ msg: 'ack not sent, the message will be redelivered', consumer, error: describeError(error) });
+        }
+      }
+      this.metrics.settled(consumer, 'ack', sent);
+    }
+  }
+
   /** Stops pulling, lets in-flight messages finish and settle. NATS itself is drained after this. */
   async close(): Promise<void> {
     this.closing = true;
     for (const sub of this.subscriptions) sub.stop();
     await Promise.allSettled([...this.inFlight]);
     await Promise.allSettled(this.loops);
+    this.flushAcks();
   }
 
   on(): never {

@@ -18,14 +18,17 @@ export type Settlement =
   | { action: 'nak'; delayMs: number; reason: string }
   | { action: 'dead-letter'; reason: string; code: string };
 
+const ACK: Settlement = Object.freeze({ action: 'ack' });
+
 export interface SettlementOptions {
   maxDeliveries: number;
   nakDelayMs: number;
   nakMaxDelayMs: number;
 }
 
-export function settle(outcome: Outcome, deliveryCount: number, options: SettlementOptions): Settlement {
-  if (outcome.ok) return { action: 'ack' };
+/** `deliveryCount` is read only for a failure (parsing a message's delivery info costs, and most messages succeed). */
+export function settle(outcome: Outcome, deliveryCount: () => number, options: SettlementOptions): Settlement {
+  if (outcome.ok) return ACK;
   const { error } = outcome;
   const reason = describeError(error);
   if (!isRetryable(error)) {
@@ -36,10 +39,11 @@ export function settle(outcome: Outcome, deliveryCount: number, options: Settlem
   if (error instanceof BackpressureError) {
     return { action: 'nak', delayMs: options.nakMaxDelayMs > 0 ? Math.min(options.nakDelayMs * 4, options.nakMaxDelayMs) : 0, reason };
   }
-  if (deliveryCount >= options.maxDeliveries) {
-    return { action: 'dead-letter', code: 'max_deliveries', reason: `max_deliveries: delivered ${deliveryCount} times, last error: ${reason}` };
+  const deliveries = deliveryCount();
+  if (deliveries >= options.maxDeliveries) {
+    return { action: 'dead-letter', code: 'max_deliveries', reason: `max_deliveries: delivered ${deliveries} times, last error: ${reason}` };
   }
-  return { action: 'nak', delayMs: backoff(deliveryCount, options), reason };
+  return { action: 'nak', delayMs: backoff(deliveries, options), reason };
 }
 
 /** nakDelay * 2^(n-1), capped: 0.5 s, 1 s, 2 s ... 30 s with the defaults. */
