@@ -421,7 +421,10 @@ async function phaseProfile(n, inbound) {
     // Only the samples between the first and the last decision (start-up and shutdown left out); the
     // profile starts with the process, within a few ms of the spawn.
     const fromMs = run.start_to_first_decision_s * 1000;
-    const summary = summarizeProfile(JSON.parse(readFileSync(join(dir, file), 'utf8')), 30, { fromMs, toMs: fromMs + run.seconds * 1000 });
+    const profile = readFileSync(join(dir, file), 'utf8');
+    // Kept (not committed) for a closer look: Chrome DevTools or VS Code open it.
+    writeFileSync(join(RESULTS_DIR, 'service.cpuprofile'), profile);
+    const summary = summarizeProfile(JSON.parse(profile), 30, { fromMs, toMs: fromMs + run.seconds * 1000 });
     writeFileSync(
       join(RESULTS_DIR, 'profile.txt'),
       `CPU profile of the service (node --cpu-prof) over ${n} workflows of the throughput backlog (${run.decisions_per_s} decisions/s while profiled), first to last decision\n\n${formatSummary(summary)}\n`,
