@@ -294,7 +294,7 @@ function read(r: Reader) {
     retentionSeconds: r.int('RETENTION_SECONDS', 86400, 1, 30 * 86400, 'How long a finished workflow stays in Redis (inspection, and de-duplication of repeated triggers).'),
     sweepIntervalMs: r.int('SWEEP_INTERVAL_MS', 250, 10, 60000, 'Sweeper period: timeouts fire within about this long after their deadline.'),
     sweepBatch: r.int('SWEEP_BATCH', 500, 1, 100000, 'Due workflows taken per shard per sweep step (the sweeper loops without sleeping while a batch is full).'),
-    claimLeaseMs: r.int('CLAIM_LEASE_MS', 1500, 100, 600000, 'How long a claim (evaluation or publish in progress) is held before another replica may take it over; with the sweep interval, it bounds how late a timeout can be when its claimer dies (1.5 s + 0.25 s by default).'),
+    claimLeaseMs: r.int('CLAIM_LEASE_MS', 1500, 100, 600000, 'How long a timeout being decided, or a recorded decision being published, is left to the replica doing it before another replica takes it over; with the sweep interval, it bounds how late a timeout can be when its claimer dies (1.5 s + 0.25 s by default).'),
   };
   if (workflow.defaultTimeoutSeconds > workflow.maxTimeoutSeconds) {
     throw new ConfigValidationError(

@@ -22,9 +22,8 @@ export interface StoredWorkflow {
   requiredAgents: string[];
   metadata: JsonObject;
   triggerJson: string;
-  /** Number of signal changes; for inspection. */
+  /** Number of signal changes: a decision is recorded only on the version it was evaluated on. */
   version: number;
-  claimKind: SweepJobKind | null;
   /** The recorded decision message, once finished. */
   decisionJson: string | null;
   published: boolean;
@@ -41,7 +40,14 @@ export type AddSignalResult =
   | { kind: 'late'; status: string }
   | { kind: 'buffered' | 'orphaned' };
 
-export type SweepJobKind = 'timeout' | 'evaluate' | 'publish';
+export type SweepJobKind = 'timeout' | 'publish';
+
+export type RecordResult =
+  | { kind: 'recorded' }
+  /** A signal arrived since the evaluated snapshot: the current one, to evaluate again. */
+  | { kind: 'outdated'; workflow: StoredWorkflow }
+  /** Not open any more: timed out by the sweeper, decided by another caller, or gone (status ''). */
+  | { kind: 'closed'; status: string };
 export interface SweepJob {
   kind: SweepJobKind;
   workflow: StoredWorkflow;
@@ -108,7 +114,6 @@ export class WorkflowRepository {
         metadata: input.metadata,
         triggerJson: input.triggerJson,
         version: 0,
-        claimKind: null,
         decisionJson: null,
         published: false,
         finishedMs: null,
@@ -135,18 +140,23 @@ export class WorkflowRepository {
   }
 
   /**
-   * Claims an open workflow for evaluation. Returns the workflow to evaluate — `known` (the snapshot
-   * the caller decided on) when it is still current, else the current one — or null when it is not
-   * open (someone else has it, or it ended).
+   * Records the decision evaluated on `evaluated` (by its version) and makes the workflow final, unless
+   * it changed since (record-3.lua). Exactly one caller records.
    */
-  async claim(corrId: string, token: string, leaseMs: number, known?: StoredWorkflow): Promise<StoredWorkflow | null> {
-    const k = this.keys.forWorkflow(corrId);
-    const reply = (await this.script('claim')(k.wf, k.sig, k.deadlines, corrId, token, leaseMs, known?.version ?? '')) as Reply;
-    if (reply[0] === 1 && known) return { ...known, status: 'evaluating', claimKind: 'evaluate' };
-    return reply[0] === 0 ? null : parseWorkflow(corrId, reply, 2);
+  async record(evaluated: StoredWorkflow, status: FinalStatus, decisionJson: string, leaseMs: number): Promise<RecordResult> {
+    const k = this.keys.forWorkflow(evaluated.corrId);
+    const reply = (await this.script('record')(k.wf, k.sig, k.deadlines, evaluated.corrId, evaluated.version, status, decisionJson, leaseMs)) as Reply;
+    switch (reply[0]) {
+      case 1:
+        return { kind: 'recorded' };
+      case 2:
+        return { kind: 'outdated', workflow: parseWorkflow(evaluated.corrId, reply, 2) };
+      default:
+        return { kind: 'closed', status: String(reply[1]) };
+    }
   }
 
-  /** Records the decision; false when the claim was lost (another replica took over). */
+  /** Records the decision of a workflow the sweeper claimed (timeout); false when the claim was lost (its lease ran out and another replica took over). */
   async finish(corrId: string, token: string, status: FinalStatus, decisionJson: string, leaseMs: number): Promise<boolean> {
     const k = this.keys.forWorkflow(corrId);
     const reply = (await this.script('finish')(k.wf, k.deadlines, corrId, token, status, decisionJson, leaseMs)) as Reply;
@@ -248,7 +258,6 @@ function toStoredWorkflow(corrId: string, wf: Record<string, string>, sig: Recor
     metadata: JSON.parse(wf.meta ?? '{}') as JsonObject,
     triggerJson: wf.trigger ?? '{}',
     version: Number(wf.ver ?? 0),
-    claimKind: (wf.claim_kind as SweepJobKind | undefined) ?? null,
     decisionJson: wf.decision ?? null,
     published: wf.published === '1',
     finishedMs: wf.finished ? Number(wf.finished) : null,

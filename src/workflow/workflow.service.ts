@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import { appConfig, workflowConfig, type AppConfig, type WorkflowConfig } from '../config/configuration.js';
 import { BackpressureError, BadInputError, describeError } from '../common/errors.js';
 import { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
@@ -10,6 +9,8 @@ import { WorkflowRepository, type StoredWorkflow, type SweepJob } from './workfl
 import { WorkflowStatus, type Decision, type FinalStatus, type JsonObject, type WorkflowContext } from './workflow.types.js';
 
 const OPEN = new Set<string>([WorkflowStatus.InProgress, WorkflowStatus.WaitingForAgents]);
+/** Evaluations of one handler on snapshots that keep changing (signals arriving meanwhile) before it leaves the workflow to later handlers. */
+const MAX_RECORD_ATTEMPTS = 5;
 
 /**
  * The workflow life cycle (SPEC "Workflows"). Every step is one atomic Redis script; this class only
@@ -129,70 +130,79 @@ export class WorkflowService {
     return Number.isFinite(at) && Date.now() - at > this.config.agentTimeoutSeconds * 1000;
   }
 
-  /** Asks the strategy whether it can decide; if so, claims the workflow (one caller wins) and decides. */
+  /**
+   * Asks the strategy whether it can decide; if so, evaluates and records the decision on the version it
+   * evaluated (record-3.lua: exactly one caller records). Should a signal have arrived in between, the
+   * current snapshot comes back and is evaluated in turn: a decision is always the strategy's answer to
+   * the signals stored with it. Nothing is claimed while the strategy runs, so a crash here leaves the
+   * workflow open for its next signal, a redelivery, or its deadline.
+   */
   private async decideIfReady(workflow: StoredWorkflow, receivedAt?: number): Promise<void> {
-    if (!OPEN.has(workflow.status)) return;
-    const strategy = this.strategies.get(workflow.workflowType);
-    const ctx = toContext(workflow);
-    let ready: boolean;
-    let failure: unknown;
-    try {
-      ready = await strategy.canDecide(ctx);
-    } catch (error) {
-      // A throwing strategy ends the workflow as failed, whichever of its methods threw.
-      ready = true;
-      failure = error;
+    let current = workflow;
+    for (let attempt = 1; attempt <= MAX_RECORD_ATTEMPTS; attempt++) {
+      if (!OPEN.has(current.status)) return;
+      const ctx = toContext(current);
+      let ready: boolean;
+      let failure: unknown;
+      try {
+        ready = await this.strategies.get(current.workflowType).canDecide(ctx);
+      } catch (error) {
+        // A throwing strategy ends the workflow as failed, whichever of its methods threw.
+        ready = true;
+        failure = error;
+      }
+      if (!ready) return;
+      const outcome = await this.evaluate(ctx, 'evaluate', failure);
+      const recorded = await this.repository.record(current, outcome.status, outcome.json, this.config.claimLeaseMs);
+      if (recorded.kind === 'recorded') {
+        await this.publish(current, outcome.json, outcome.status, outcome.decision.action, receivedAt);
+        return;
+      }
+      if (recorded.kind === 'closed') {
+        this.logger.debug({ msg: 'decided elsewhere', corr_id: ctx.corrId, workflow_id: ctx.workflowId, status: recorded.status });
+        return;
+      }
+      current = recorded.workflow;
     }
-    if (!ready) return;
-    const token = randomUUID();
-    const claimed = await this.repository.claim(workflow.corrId, token, this.config.claimLeaseMs, workflow);
-    if (!claimed) return;
-    // Unchanged since canDecide saw it: evaluate the same context instead of parsing it all again.
-    const current = claimed.version === workflow.version ? { ...ctx, status: claimed.status } : undefined;
-    await this.decide(claimed, 'evaluate', token, receivedAt, failure, current);
+    // Signals keep arriving faster than the strategy runs: the handler of the last one decides.
+    this.logger.debug({ msg: 'workflow still changing, left to its next signal', corr_id: current.corrId, workflow_id: current.workflowId });
   }
 
   /**
-   * Runs the strategy on a claimed workflow, records the decision, then publishes it. `failure`: the
+   * Runs the strategy (or, for a timeout, its onTimeout) and builds the decision message. `failure`: the
    * strategy already threw (in canDecide), so the workflow ends as failed without evaluating.
    */
-  private async decide(
-    workflow: StoredWorkflow,
+  private async evaluate(
+    ctx: WorkflowContext,
     kind: 'evaluate' | 'timeout',
-    token: string,
-    receivedAt?: number,
     failure?: unknown,
-    context?: WorkflowContext,
-  ): Promise<void> {
-    const ctx = context ?? toContext(workflow);
-    let status: FinalStatus;
-    let decision: Decision;
-    let json: string;
+  ): Promise<{ status: FinalStatus; decision: Decision; json: string }> {
     try {
       if (failure !== undefined) throw failure;
-      const strategy = this.strategies.get(workflow.workflowType);
-      if (kind === 'timeout') {
-        decision = strategy.onTimeout ? await strategy.onTimeout(ctx) : defaultTimeoutDecision(ctx);
-        status = WorkflowStatus.Timeout;
-      } else {
-        decision = await strategy.evaluate(ctx);
-        status = WorkflowStatus.Completed;
-      }
+      const strategy = this.strategies.get(ctx.workflowType);
+      const timeout = kind === 'timeout';
+      const decision = timeout ? (strategy.onTimeout ? await strategy.onTimeout(ctx) : defaultTimeoutDecision(ctx)) : await strategy.evaluate(ctx);
       if (typeof decision !== 'object' || decision === null || typeof decision.action !== 'string') {
         throw new Error('the strategy returned no decision object with a string "action"');
       }
-      json = JSON.stringify(toDecisionMessage(ctx, this.app.name, status, decision));
+      const status = timeout ? WorkflowStatus.Timeout : WorkflowStatus.Completed;
+      return { status, decision, json: JSON.stringify(toDecisionMessage(ctx, this.app.name, status, decision)) };
     } catch (error) {
       this.logger.error({ msg: 'strategy failed', corr_id: ctx.corrId, workflow_id: ctx.workflowId, kind, error: describeError(error) });
-      status = WorkflowStatus.Failed;
-      decision = { action: 'error', reason: 'strategy_error', error: describeError(error) };
-      json = JSON.stringify(toDecisionMessage(ctx, this.app.name, status, decision));
+      const decision: Decision = { action: 'error', reason: 'strategy_error', error: describeError(error) };
+      return { status: WorkflowStatus.Failed, decision, json: JSON.stringify(toDecisionMessage(ctx, this.app.name, WorkflowStatus.Failed, decision)) };
     }
-    if (!(await this.repository.finish(workflow.corrId, token, status, json, this.config.claimLeaseMs))) {
-      this.logger.debug({ msg: 'claim lost to another replica', corr_id: ctx.corrId, workflow_id: ctx.workflowId });
+  }
+
+  /** Times out a workflow the sweeper claimed with `token`: the timeout decision, recorded by the claim holder only, then published. */
+  private async timeOut(workflow: StoredWorkflow, token: string): Promise<void> {
+    const ctx = toContext(workflow);
+    const outcome = await this.evaluate(ctx, 'timeout');
+    if (!(await this.repository.finish(workflow.corrId, token, outcome.status, outcome.json, this.config.claimLeaseMs))) {
+      this.logger.debug({ msg: 'timeout claim lost to another replica', corr_id: ctx.corrId, workflow_id: ctx.workflowId });
       return;
     }
-    await this.publish(workflow, json, status, decision.action, receivedAt);
+    await this.publish(workflow, outcome.json, outcome.status, outcome.decision.action);
   }
 
   /**
@@ -225,9 +235,6 @@ export class WorkflowService {
       await this.publish(wf, wf.decisionJson, message.status, message.decision.action);
       return;
     }
-    if (job.kind === 'evaluate') {
-      this.logger.warn({ msg: 're-evaluating a workflow whose claimer stopped', corr_id: wf.corrId, workflow_id: wf.workflowId });
-    }
-    await this.decide(wf, job.kind, token);
+    await this.timeOut(wf, token);
   }
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { parseSettings } from '../../src/config/env.schema.js';
-import { WorkflowRepository } from '../../src/workflow/workflow.repository.js';
+import { WorkflowRepository, type StoredWorkflow } from '../../src/workflow/workflow.repository.js';
 import { uniqueId } from '../support/env.js';
 
 /** Helpers shared by the `WorkflowRepository` integration specs (not a spec itself). */
@@ -90,4 +90,27 @@ export function corrIdsInShard(repo: WorkflowRepository, shard: number, count: n
     if (repo.keys.shardOf(id) === shard) ids.push(id);
   }
   return ids;
+}
+
+/**
+ * Gets `corrId` into `evaluating` under `token` the only way there is now: the sweeper claiming it for its
+ * timeout (sweep-1.lua). The workflow must be due (started with `timeoutMs: 0`) and the only due one of the
+ * repository's prefix (isolatedRepository): this throws rather than claim other workflows along with it.
+ * Returns the snapshot the sweep returned (status `evaluating`).
+ */
+export async function claimDue(repo: WorkflowRepository, corrId: string, token: string, leaseMs = 10_000): Promise<StoredWorkflow> {
+  const until = Date.now() + 5_000;
+  for (;;) {
+    const { jobs } = await repo.sweep(100, leaseMs, token);
+    const others = jobs.filter((j) => j.workflow.corrId !== corrId).map((j) => `${j.workflow.corrId} (${j.kind})`);
+    if (others.length > 0) throw new Error(`claimDue(${corrId}): the sweep also took ${others.join(', ')}`);
+    const job = jobs.find((j) => j.workflow.corrId === corrId);
+    if (job) {
+      if (job.kind !== 'timeout' || job.workflow.status !== 'evaluating') throw new Error(`claimDue(${corrId}): a ${job.kind} job, ${job.workflow.status}`);
+      return job.workflow;
+    }
+    // Not due yet by Redis's clock (started with a timeout > 0, or the same millisecond).
+    if (Date.now() > until) throw new Error(`claimDue(${corrId}): not claimed within 5 s (not due, or not open?)`);
+    await sleep(5);
+  }
 }

@@ -1,11 +1,11 @@
 import type { Redis } from 'ioredis';
 import { uniqueId } from '../support/env.js';
 import { isolatedRepository, scriptedRedis } from '../support/redis.js';
-import { expectWithin, hashTag, keysOf, signalJson, startInput, timed, totalDeadlines } from './repository-fixtures.js';
+import { claimDue, expectWithin, hashTag, keysOf, signalJson, startInput, timed, totalDeadlines } from './repository-fixtures.js';
 
 /**
  * `WorkflowRepository` against a real Redis: start-workflow-5.lua, add-signal-4.lua (and the early-signal
- * buffer), inspect, countActive, key layout. Claim/finish/publish and sweep/reap have their own specs.
+ * buffer), inspect, countActive, key layout. Record/finish/publish and sweep/reap have their own specs.
  */
 let redis: Redis;
 
@@ -49,7 +49,6 @@ describe('start (start-workflow-5.lua)', () => {
       metadata: input.metadata,
       triggerJson: input.triggerJson,
       version: 0,
-      claimKind: null,
       decisionJson: null,
       published: false,
       finishedMs: null,
@@ -117,9 +116,8 @@ describe('start (start-workflow-5.lua)', () => {
   it('a start for a finished workflow is a duplicate too, with the final status and decision', async () => {
     const repo = isolatedRepository(redis, 2);
     const corrId = uniqueId('dupfin');
-    await repo.start(startInput(corrId));
-    expect(await repo.claim(corrId, 'tok', 10_000)).not.toBeNull();
-    expect(await repo.finish(corrId, 'tok', 'completed', '{"action":"trade"}', 10_000)).toBe(true);
+    const started = await repo.start(startInput(corrId));
+    expect(await repo.record(started.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
     expect(await repo.markPublished(corrId, 60_000)).not.toBeNull();
 
     const again = await repo.start(startInput(corrId));
@@ -268,16 +266,22 @@ describe('addSignal (add-signal-4.lua)', () => {
   });
 
   it.each([
-    ['evaluating', false],
-    ['completed', true],
-  ] as const)('on a %s workflow the signal is late and changes nothing', async (status, finish) => {
+    ['evaluating', 'claimed by the sweeper'],
+    ['timeout', 'timed out by the sweeper'],
+    ['completed', 'recorded'],
+  ] as const)('on a workflow %s (%s): the signal is late and changes nothing', async (status, _how) => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('late');
-    await repo.start(startInput(corrId));
+    await repo.start(startInput(corrId, { timeoutMs: status === 'completed' ? 60_000 : 0 }));
     const risk = signalJson('risk', 0.5);
-    await repo.addSignal(corrId, 'risk', risk, 5_000);
-    expect(await repo.claim(corrId, 'tok', 10_000)).not.toBeNull();
-    if (finish) expect(await repo.finish(corrId, 'tok', 'completed', '{"action":"no_trade"}', 10_000)).toBe(true);
+    const added = await repo.addSignal(corrId, 'risk', risk, 5_000);
+    if (added.kind !== 'added') throw new Error(added.kind);
+    if (status === 'completed') {
+      expect(await repo.record(added.workflow, 'completed', '{"action":"no_trade"}', 10_000)).toEqual({ kind: 'recorded' });
+    } else {
+      await claimDue(repo, corrId, 'tok');
+      if (status === 'timeout') expect(await repo.finish(corrId, 'tok', 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
+    }
     const k = repo.keys.forWorkflow(corrId);
     const wfBefore = await redis.hgetall(k.wf);
     const scoreBefore = await redis.zscore(k.deadlines, corrId);
@@ -295,10 +299,10 @@ describe('addSignal (add-signal-4.lua)', () => {
   it('on a published workflow the signal is late too (status kept for the retention period)', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('latepub');
-    await repo.start(startInput(corrId));
-    await repo.claim(corrId, 'tok', 10_000);
-    await repo.finish(corrId, 'tok', 'timeout', '{"action":"timeout"}', 10_000);
-    await repo.markPublished(corrId, 60_000);
+    await repo.start(startInput(corrId, { timeoutMs: 0 }));
+    await claimDue(repo, corrId, 'tok');
+    expect(await repo.finish(corrId, 'tok', 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
+    expect(await repo.markPublished(corrId, 60_000)).not.toBeNull();
 
     expect(await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), 5_000)).toEqual({ kind: 'late', status: 'timeout' });
     expect(await redis.exists(repo.keys.forWorkflow(corrId).sig)).toBe(0);
@@ -314,16 +318,34 @@ describe('inspect', () => {
   it('returns the stored workflow with its signals, as the scripts return it', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('insp');
-    await repo.start(startInput(corrId));
+    await repo.start(startInput(corrId, { timeoutMs: 0 }));
     const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.3), 5_000);
     if (added.kind !== 'added') throw new Error(`expected added, got ${added.kind}`);
-    const claimed = await repo.claim(corrId, 'tok', 10_000);
+    expect((await repo.inspect(corrId)).workflow).toEqual(added.workflow);
+    const claimed = await claimDue(repo, corrId, 'tok');
 
     const inspection = await repo.inspect(corrId);
 
     expect(inspection.early).toEqual({});
     expect(inspection.workflow).toEqual(claimed);
-    expect(inspection.workflow).toMatchObject({ status: 'evaluating', claimKind: 'evaluate', version: 1, signals: added.workflow.signals });
+    expect(inspection.workflow).toEqual({ ...added.workflow, status: 'evaluating' });
+  });
+
+  it('returns what record-3.lua returns for an outdated snapshot; once recorded, the decision and finish time', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('insp-rec');
+    const started = await repo.start(startInput(corrId));
+    const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.3), 5_000);
+    if (added.kind !== 'added') throw new Error(`expected added, got ${added.kind}`);
+    const outdated = await repo.record(started.workflow, 'completed', '{"action":"trade"}', 10_000);
+    expect(outdated).toEqual({ kind: 'outdated', workflow: (await repo.inspect(corrId)).workflow });
+    expect(await repo.record(added.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
+
+    const inspected = (await repo.inspect(corrId)).workflow;
+
+    const finished = Number(await redis.hget(repo.keys.forWorkflow(corrId).wf, 'finished'));
+    expect(finished).toBeGreaterThanOrEqual(added.workflow.startedMs);
+    expect(inspected).toEqual({ ...added.workflow, status: 'completed', decisionJson: '{"action":"trade"}', published: false, finishedMs: finished });
   });
 });
 
@@ -332,12 +354,11 @@ describe('countActive', () => {
     const repo = isolatedRepository(redis, 4);
     expect(await repo.countActive()).toBe(0);
     const ids = Array.from({ length: 6 }, (_, i) => uniqueId(`act${i}`));
-    for (const id of ids) await repo.start(startInput(id));
-    // ids[0..1] open, ids[2] claimed, ids[3] finished unpublished, ids[4..5] published.
-    await repo.claim(ids[2], 't2', 10_000);
-    for (const id of ids.slice(3)) {
-      await repo.claim(id, 't', 10_000);
-      expect(await repo.finish(id, 't', 'completed', '{"action":"trade"}', 10_000)).toBe(true);
+    const started = await Promise.all(ids.map((id, i) => repo.start(startInput(id, { timeoutMs: i === 2 ? 0 : 60_000 }))));
+    // ids[0..1] open, ids[2] claimed by the sweeper, ids[3] recorded unpublished, ids[4..5] published.
+    await claimDue(repo, ids[2], 't2');
+    for (const s of started.slice(3)) {
+      expect(await repo.record(s.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
     }
     await repo.markPublished(ids[4], 60_000);
     await repo.markPublished(ids[5], 60_000);
@@ -377,10 +398,14 @@ describe('corr_ids with : . - _ and other punctuation', () => {
     expect(keys.sort()).toEqual([k.deadlines, k.sig, k.wf].sort());
     for (const key of keys) expect(hashTag(key)).toBe(tag);
 
-    const claimed = await repo.claim(corrId, 'tok', 10_000);
-    expect(claimed?.corrId).toBe(corrId);
-    expect(claimed?.signals).toEqual({ momentum: signalJson('momentum', 0.8), risk: signalJson('risk', 0.6) });
-    expect(await repo.finish(corrId, 'tok', 'completed', '{"action":"trade"}', 10_000)).toBe(true);
+    // Recording on the start's snapshot is outdated: the current one comes back, parsed under this corr_id.
+    const outdated = await repo.record(started.workflow, 'completed', '{"action":"trade"}', 10_000);
+    if (outdated.kind !== 'outdated') throw new Error(outdated.kind);
+    expect(outdated.workflow.corrId).toBe(corrId);
+    expect(outdated.workflow.workflowId).toBe(`trading:${corrId}`);
+    expect(outdated.workflow.signals).toEqual({ momentum: signalJson('momentum', 0.8), risk: signalJson('risk', 0.6) });
+    expect(outdated.workflow).toEqual((await repo.inspect(corrId)).workflow);
+    expect(await repo.record(outdated.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
     expect(await repo.markPublished(corrId, 60_000)).toEqual({ startedMs: started.workflow.startedMs, finishedMs: expect.any(Number) as number });
     expect(await redis.zscore(k.deadlines, corrId)).toBeNull();
     expect(await redis.hget(k.wf, 'published')).toBe('1');

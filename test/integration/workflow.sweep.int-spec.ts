@@ -47,7 +47,8 @@ describe('sweep (sweep-1.lua)', () => {
     const due = uniqueId('due');
     const far = uniqueId('far');
     const started = await repo.start(startInput(due, { timeoutMs: 30 }));
-    await repo.addSignal(due, 'momentum', signalJson('momentum', 0.6), 5_000);
+    const added = await repo.addSignal(due, 'momentum', signalJson('momentum', 0.6), 5_000);
+    if (added.kind !== 'added') throw new Error(added.kind);
     await repo.start(startInput(far, { timeoutMs: 600_000 }));
     const kFar = repo.keys.forWorkflow(far);
     const farBefore = await redis.hgetall(kFar.wf);
@@ -62,29 +63,29 @@ describe('sweep (sweep-1.lua)', () => {
     expect(job.workflow).toEqual({
       ...started.workflow,
       status: 'evaluating',
-      claimKind: 'timeout',
       version: 1,
       signals: { momentum: signalJson('momentum', 0.6) },
     });
     const k = repo.keys.forWorkflow(due);
-    expect(await redis.hmget(k.wf, 'status', 'claim', 'claim_kind')).toEqual(['evaluating', 'sweep-T', 'timeout']);
+    expect(await redis.hmget(k.wf, 'status', 'claim')).toEqual(['evaluating', 'sweep-T']);
     expectWithin(Number(await redis.zscore(k.deadlines, due)), before + 20_000, after + 20_000);
     expect(await redis.hgetall(kFar.wf)).toEqual(farBefore);
     expect(await redis.zscore(kFar.deadlines, far)).toBe(farScore);
     expect(result.remaining).toBe(2);
     expect(result.full).toBe(false);
 
-    // Leased: a second sweep right away does not return it again, nor can it be claimed.
+    // Leased: a second sweep right away does not return it again, nor can a signal's handler record a decision on it.
     const again = await repo.sweep(100, 20_000, 'sweep-U');
     expect(again.jobs).toEqual([]);
     expect(again.remaining).toBe(2);
     expect(await redis.hget(k.wf, 'claim')).toBe('sweep-T');
-    expect(await repo.claim(due, 'late-claimer', 10_000)).toBeNull();
+    expect(await repo.record(added.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'closed', status: 'evaluating' });
+    expect(await redis.hmget(k.wf, 'status', 'claim', 'decision')).toEqual(['evaluating', 'sweep-T', null]);
     // The sweeper's token finishes it.
     expect(await repo.finish(due, 'sweep-T', 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
   });
 
-  it('a timeout claim whose lease expired (claimer died) comes back as timeout, under the new token', async () => {
+  it('a timeout claim whose lease expired (claimer died) comes back as timeout, under the new token; the old token cannot finish', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('retimeout');
     await repo.start(startInput(corrId, { timeoutMs: 30 }));
@@ -95,19 +96,20 @@ describe('sweep (sweep-1.lua)', () => {
     const job = await waitFor('the expired timeout claim to come back', async () => jobFor((await repo.sweep(100, 60_000, 'sweep-2')).jobs, corrId));
 
     expect(job.kind).toBe('timeout');
-    expect(job.workflow.claimKind).toBe('timeout');
+    expect(job.workflow.status).toBe('evaluating');
     const k = repo.keys.forWorkflow(corrId);
-    expect(await redis.hmget(k.wf, 'status', 'claim', 'claim_kind')).toEqual(['evaluating', 'sweep-2', 'timeout']);
+    expect(await redis.hmget(k.wf, 'status', 'claim')).toEqual(['evaluating', 'sweep-2']);
     expect(await repo.finish(corrId, 'sweep-1', 'timeout', '{"by":1}', 10_000)).toBe(false);
+    expect(await redis.hmget(k.wf, 'status', 'claim', 'decision')).toEqual(['evaluating', 'sweep-2', null]);
     expect(await repo.finish(corrId, 'sweep-2', 'timeout', '{"by":2}', 10_000)).toBe(true);
+    expect(await redis.hmget(k.wf, 'status', 'decision')).toEqual(['timeout', '{"by":2}']);
   });
 
-  it('a finished but unpublished workflow whose lease expired is a publish job (decision unchanged, not re-claimed)', async () => {
+  it('a recorded but unpublished workflow whose lease expired is a publish job (decision unchanged, not claimed)', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('publish');
-    await repo.start(startInput(corrId, { timeoutMs: 300_000 }));
-    await repo.claim(corrId, 'tok', 60_000);
-    expect(await repo.finish(corrId, 'tok', 'completed', '{"action":"trade","x":1}', 50)).toBe(true);
+    const started = await repo.start(startInput(corrId, { timeoutMs: 300_000 }));
+    expect(await repo.record(started.workflow, 'completed', '{"action":"trade","x":1}', 50)).toEqual({ kind: 'recorded' });
     const k = repo.keys.forWorkflow(corrId);
     const wfBefore = await redis.hgetall(k.wf);
     await waitUntilDue(repo, [corrId]);
@@ -132,10 +134,9 @@ describe('sweep (sweep-1.lua)', () => {
     const early = uniqueId('notyet');
     await repo.start(startInput(gone, { timeoutMs: 30 }));
     await repo.addSignal(gone, 'risk', signalJson('risk', 0.5), 5_000);
-    await repo.start(startInput(published));
-    await repo.claim(published, 'tok', 10_000);
-    await repo.finish(published, 'tok', 'completed', '{}', 10_000);
-    await repo.markPublished(published, 60_000);
+    const publishedStart = await repo.start(startInput(published));
+    expect(await repo.record(publishedStart.workflow, 'completed', '{}', 10_000)).toEqual({ kind: 'recorded' });
+    expect(await repo.markPublished(published, 60_000)).not.toBeNull();
     const notYet = await repo.start(startInput(early, { timeoutMs: 600_000 }));
     const deadlines = repo.keys.deadlines(0);
     await redis.del(repo.keys.forWorkflow(gone).wf);
@@ -157,12 +158,11 @@ describe('sweep (sweep-1.lua)', () => {
   it('`remaining` is the total ZCARD over shards after the step (= countActive)', async () => {
     const repo = isolatedRepository(redis, 4);
     const ids = Array.from({ length: 12 }, (_, i) => uniqueId(`rem${i}`));
-    for (const [i, id] of ids.entries()) await repo.start(startInput(id, { timeoutMs: i < 5 ? 20 : 600_000 }));
-    // Two finished and published: out of the index.
-    for (const id of ids.slice(10)) {
-      await repo.claim(id, 't', 10_000);
-      await repo.finish(id, 't', 'completed', '{}', 10_000);
-      await repo.markPublished(id, 60_000);
+    const started = await Promise.all(ids.map((id, i) => repo.start(startInput(id, { timeoutMs: i < 5 ? 20 : 600_000 }))));
+    // Two recorded and published: out of the index.
+    for (const s of started.slice(10)) {
+      expect(await repo.record(s.workflow, 'completed', '{}', 10_000)).toEqual({ kind: 'recorded' });
+      expect(await repo.markPublished(s.workflow.corrId, 60_000)).not.toBeNull();
     }
     await waitUntilDue(repo, ids.slice(0, 5));
 
@@ -250,7 +250,7 @@ describe('sweep (sweep-1.lua)', () => {
         returned.push(job.workflow.corrId);
         holderOf.set(job.workflow.corrId, sweepers[i].token);
         expect(job.kind).toBe('timeout');
-        expect(job.workflow.claimKind).toBe('timeout');
+        expect(job.workflow.status).toBe('evaluating');
       }
     });
     expect(returned).toHaveLength(200);
@@ -310,13 +310,17 @@ describe('script cache loss (a Redis restart: SCRIPT FLUSH)', () => {
   it('every script still runs, on the client and in the sweep/reap pipelines (EVALSHA falls back to EVAL)', async () => {
     const repo = isolatedRepository(redis, 2);
     const corrId = uniqueId('flush');
-    await repo.start(startInput(corrId, { timeoutMs: 20 }));
+    const started = await repo.start(startInput(corrId, { timeoutMs: 20 }));
     await repo.addSignal(uniqueId('flush-early'), 'risk', signalJson('risk', 0.5), 20);
     await waitUntilDue(repo, [corrId]);
 
     await redis.script('FLUSH');
 
     expect((await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.5), 5_000)).kind).toBe('added');
+    await redis.script('FLUSH');
+    // The start's snapshot is outdated by that signal: refused, with the current one.
+    const outdated = await repo.record(started.workflow, 'completed', '{}', 1_000);
+    expect(outdated.kind === 'outdated' && outdated.workflow.version).toBe(1);
     await redis.script('FLUSH');
     const { jobs } = await repo.sweep(10, 60_000, 'after-flush');
     expect(jobs.map((j) => [j.kind, j.workflow.corrId])).toEqual([['timeout', corrId]]);
@@ -329,6 +333,6 @@ describe('script cache loss (a Redis restart: SCRIPT FLUSH)', () => {
     await redis.script('FLUSH');
     expect((await repo.start(startInput(corrId))).kind).toBe('duplicate');
     await redis.script('FLUSH');
-    expect(await repo.claim(corrId, 'x', 1_000)).toBeNull();
+    expect(await repo.record(started.workflow, 'completed', '{}', 1_000)).toEqual({ kind: 'closed', status: 'timeout' });
   });
 });

@@ -1,6 +1,7 @@
 --[[
-  Records the decision of a claimed workflow: final status + the decision message, not yet published
-  (no `published` field until mark-published sets it to 1).
+  Records the decision of a workflow the sweeper claimed for its timeout (sweep-1.lua): final status +
+  the decision message, not yet published (no `published` field until mark-published sets it to 1).
+  (Decisions on signals are recorded by record-3.lua, without a claim.)
   Only the current claim holder can finish; a claimer whose lease was taken over gets 'lost'.
   The due index entry moves to now + lease, so that if this replica dies before publishing,
   the sweeper publishes the recorded decision.

@@ -11,8 +11,8 @@
   Output: { remaining, due, job, job, ... } where remaining = ZCARD after the step, due = the number of
           due entries read (<= limit; a full batch means more may be due, even if some were stale), and each job is
           { corr_id, kind, wf..., '|', sig... }, kind one of:
-            'timeout'   an open workflow passed its deadline: claimed, to time out
-            'evaluate'  a claim for evaluation whose holder died (lease expired): re-claimed
+            'timeout'   an open workflow passed its deadline, or a timeout claim whose holder died (lease
+                        expired): claimed, to time out
             'publish'   a recorded decision not marked published (publisher died): publish it
   Entries whose workflow is gone or already published are removed.
 ]]
@@ -25,7 +25,7 @@ local reply = { 0, 0 }
 
 for _, corr in ipairs(due) do
   local wf_key = ARGV[1] .. 'wf:' .. corr
-  local wf = redis.call('HMGET', wf_key, 'status', 'deadline', 'claim_kind', 'published')
+  local wf = redis.call('HMGET', wf_key, 'status', 'deadline', 'published')
   local status = wf[1]
   local kind = nil
   if not status then
@@ -37,8 +37,8 @@ for _, corr in ipairs(due) do
       redis.call('ZADD', KEYS[1], tonumber(wf[2]), corr)
     end
   elseif status == 'evaluating' then
-    kind = wf[3] or 'evaluate'
-  elseif wf[4] ~= '1' then
+    kind = 'timeout'
+  elseif wf[3] ~= '1' then
     kind = 'publish'
   else
     redis.call('ZREM', KEYS[1], corr)
@@ -46,7 +46,7 @@ for _, corr in ipairs(due) do
 
   if kind then
     if kind ~= 'publish' then
-      redis.call('HSET', wf_key, 'status', 'evaluating', 'claim', ARGV[4], 'claim_kind', kind)
+      redis.call('HSET', wf_key, 'status', 'evaluating', 'claim', ARGV[4])
     end
     redis.call('ZADD', KEYS[1], now + lease, corr)
     reply[#reply + 1] = append_snapshot({ corr, kind }, wf_key, ARGV[1] .. 'sig:' .. corr)
