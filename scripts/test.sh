@@ -18,8 +18,8 @@ export REDIS_PORT="${TEST_REDIS_PORT:-16379}"
 export SERVERS_DIR="${TMPDIR:-/tmp}/meta-agent-test-servers-${NATS_PORT}"
 trap 'bash scripts/servers.sh stop >/dev/null 2>&1 || true' EXIT
 bash scripts/servers.sh start
-# promtool and prometheus for the deploy tests (Debian's prometheus package, installed when missing).
-bash scripts/ensure-prometheus.sh
+# promtool, prometheus and docker-compose for the deploy tests (Debian packages, installed when missing).
+bash scripts/ensure-tools.sh
 
 export TEST_NATS_URL="nats://127.0.0.1:${NATS_PORT}"
 export TEST_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}"

@@ -11,10 +11,10 @@ export const OPERATIONS_FILE = join(ROOT, 'docs', 'OPERATIONS.md');
 /** The scrape job the rules and the dashboard expect (the ServiceMonitor's Service name). */
 export const JOB = 'meta-agent-orchestrator';
 
-/** A tool from Debian's prometheus package (scripts/ensure-prometheus.sh installs it). */
+/** A tool from Debian's prometheus package (scripts/ensure-tools.sh installs it). */
 export function promBin(name: 'promtool' | 'prometheus'): string {
   const found = ['/usr/bin', '/usr/local/bin', '/usr/sbin'].map((d) => join(d, name)).find((p) => existsSync(p));
-  if (!found) throw new Error(`${name} is not installed: run \`bash scripts/ensure-prometheus.sh\` (npm test does)`);
+  if (!found) throw new Error(`${name} is not installed: run \`bash scripts/ensure-tools.sh\` (npm test does)`);
   return found;
 }
 

@@ -22,7 +22,7 @@ import {
 } from './observability.js';
 
 /* The rules and the dashboard checked by Prometheus's own tools, and the service scraped by a real
- * Prometheus server. Needs Debian's prometheus package (scripts/ensure-prometheus.sh, run by npm test). */
+ * Prometheus server. Needs Debian's prometheus package (scripts/ensure-tools.sh, run by npm test). */
 
 const dashboardQueries = panels(dashboard())
   .filter((p) => p.type !== 'row')
