@@ -69,7 +69,11 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
   /** One pass over all shards: hands out the due jobs (without waiting for them). @returns true when a shard had more due than one batch. */
   async sweepOnce(): Promise<boolean> {
     const token = `sweep:${randomUUID()}`;
-    const { jobs, remaining, full } = await this.repository.sweep(this.config.sweepBatch, this.config.claimLeaseMs, token);
+    // Claim no more than there is room to run now: a claimed job that waits behind thousands of others
+    // outlives its lease, is claimed again by the next sweep, and its first run is wasted work.
+    const room = Math.max(this.maxJobs - this.jobs.size, 0);
+    const perShard = Math.max(1, Math.min(this.config.sweepBatch, Math.ceil(room / this.repository.keys.shards)));
+    const { jobs, remaining, full } = await this.repository.sweep(perShard, this.config.claimLeaseMs, token);
     this.workflows.setActiveCount(remaining);
     for (const job of jobs) {
       const run: Promise<void> = this.workflows
