@@ -27,6 +27,8 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
    */
   private readonly jobs = new Set<Promise<void>>();
   private readonly maxJobs: number;
+  /** Set while the loop waits for the running jobs to drop to half of maxJobs (a storm of due workflows). */
+  private wakeWhenRoom: (() => void) | undefined;
 
   constructor(
     private readonly repository: WorkflowRepository,
@@ -53,7 +55,8 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
     try {
       // Hand out no more while this many jobs run (a storm of due workflows): waiting here is what
       // keeps memory and Redis load bounded, and jobs not started would only be re-claimed after the lease.
-      while (this.jobs.size >= this.maxJobs) await Promise.race(this.jobs);
+      // The wait lasts until half have finished, so that the next sweep claims a batch worth its round trip.
+      if (this.jobs.size >= this.maxJobs) await new Promise<void>((resolve) => (this.wakeWhenRoom = resolve));
       more = await this.sweepOnce();
     } catch (error) {
       this.metrics.sweeperError();
@@ -82,7 +85,13 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
           this.metrics.sweeperError();
           this.logger.warn({ msg: 'sweep job failed, retried after the lease', corr_id: job.workflow.corrId, kind: job.kind, error: describeError(error) });
         })
-        .finally(() => this.jobs.delete(run));
+        .finally(() => {
+          this.jobs.delete(run);
+          if (this.wakeWhenRoom && this.jobs.size <= this.maxJobs / 2) {
+            this.wakeWhenRoom();
+            this.wakeWhenRoom = undefined;
+          }
+        });
       this.jobs.add(run);
     }
     return full;
