@@ -176,12 +176,13 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   private async settleMessage(route: ConsumerRoute, msg: JsMsg, outcome: Outcome): Promise<void> {
     // msg.info parses the reply subject on each access: read only on the unhappy paths.
     const s = settle(outcome, () => msg.info.deliveryCount, this.config);
+    if (s.action === 'ack') {
+      // Counted when sent (flushAcks).
+      this.ackSoon(route.durable, msg);
+      return;
+    }
     const where = () => ({ consumer: route.durable, subject: msg.subject, seq: msg.info.streamSequence, deliveries: msg.info.deliveryCount });
     switch (s.action) {
-      case 'ack':
-        this.ackSoon(route.durable, msg);
-        // Counted when sent (flushAcks).
-        return;
       case 'nak':
         this.log.warn({ msg: 'message will be retried', ...where(), delay_ms: s.delayMs, reason: s.reason });
         msg.nak(s.delayMs);
