@@ -1,3 +1,4 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import { AppProcess, freePort } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
 import { useInfra } from '../support/infra.js';
@@ -82,6 +83,40 @@ it('SIGTERM: readiness goes false, the process drains and exits 0', async () => 
   const exit = app.stop('SIGTERM');
   expect(await exit).toBe(0);
   expect(app.logs('"msg":"stopped"')).toHaveLength(1);
+});
+
+it('SIGTERM under load: nothing pulled is lost or decided twice; what was on the wire waits for the ack wait', async () => {
+  // What the replica had received is settled (acked once its effect is stored, or handed back); messages
+  // the server had already sent when the subscription ended never reach it and are redelivered after
+  // ACK_WAIT_MS (docs/OPERATIONS.md "Shutdown"): at most the MAX_IN_FLIGHT pulled ahead per consumer.
+  const ids = Array.from({ length: 150 }, (_, i) => uniqueId(`drain${i}`));
+  const env = { META_AGENT_ACK_WAIT_MS: '2000', META_AGENT_MAX_IN_FLIGHT: '32' };
+  const first = await AppProcess.start(env);
+  await Promise.all(
+    ids.map(async (id) => {
+      await infra.bus.publish(TRIGGER_SUBJECT, trigger(id));
+      await infra.bus.publish(agentSubject('momentum'), momentum(id));
+      await infra.bus.publish(agentSubject('risk'), risk(id));
+    }),
+  );
+  await infra.bus.waitFor('DECISIONS', 1, 20000);
+  expect(await first.stop('SIGTERM')).toBe(0);
+  const jsm = await jetstreamManager(infra.bus.nc);
+  for (const consumer of ['trading_decision_meta_agent-trigger-consumer', 'trading_decision_meta_agent-enriched-consumer']) {
+    const ackPending = (await jsm.consumers.info('SIGNALS', consumer)).num_ack_pending;
+    expect({ consumer, withinPullAhead: ackPending <= 32 }).toEqual({ consumer, withinPullAhead: true });
+  }
+  const second = await AppProcess.start(env);
+  try {
+    await infra.bus.waitFor('DECISIONS', ids.length, 30000);
+    await new Promise((r) => setTimeout(r, 2500)); // one more ack wait: nothing else may come
+    const decisions = (await infra.bus.read('DECISIONS')).map(parse);
+    expect(decisions).toHaveLength(ids.length);
+    expect(new Set(decisions.map((d) => d.corr_id))).toEqual(new Set(ids));
+    expect(decisions.filter((d) => d.status !== 'completed')).toEqual([]);
+  } finally {
+    expect(await second.stop()).toBe(0);
+  }
 });
 
 describe('Redis outage', () => {
