@@ -85,7 +85,8 @@ export class WorkflowService {
       timeout_seconds: timeoutSeconds,
       early_signals: result.earlyCount,
     });
-    if (result.earlyCount > 0) await this.decideIfReady(result.workflow, receivedAt);
+    // Early signals may complete it, and a strategy may decide on the trigger alone.
+    await this.decideIfReady(result.workflow, receivedAt);
   }
 
   async handleSignal(data: JsonObject, text: string, receivedAt?: number): Promise<void> {

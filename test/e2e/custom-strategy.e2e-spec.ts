@@ -28,7 +28,7 @@ afterAll(async () => {
 
 it('registers the added providers beside the built-in one', () => {
   const line = app.logs('decision strategies registered')[0];
-  expect(JSON.parse(line).types.sort()).toEqual(['explode', 'fragile', 'quorum', 'trading']);
+  expect(JSON.parse(line).types.sort()).toEqual(['explode', 'fragile', 'instant', 'quorum', 'trading']);
 });
 
 it('a registered provider serves its workflow type', async () => {
@@ -39,6 +39,16 @@ it('a registered provider serves its workflow type', async () => {
   const d = await waitForDecision(bus, id);
   expect(d).toMatchObject({ workflow_type: 'quorum', workflow_id: `quorum:${id}`, status: 'completed', metadata: { kind: 'quorum' } });
   expect(d.decision).toEqual({ action: 'agree', voters: ['momentum', 'risk'] });
+});
+
+it('a strategy that needs no agent decides on the trigger alone, at once', async () => {
+  const id = uniqueId('instant');
+  const sent = Date.now();
+  await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'instant', instrument: 'SPY' }));
+  const d = await waitForDecision(bus, id);
+  expect(d).toMatchObject({ status: 'completed', decision: { action: 'acknowledge', instrument: 'SPY' }, source_signals: [] });
+  // Long before its 60 s timeout.
+  expect(Date.now() - sent).toBeLessThan(5000);
 });
 
 it("a provider's onTimeout builds its timeout decision", async () => {
