@@ -145,7 +145,10 @@ export class WorkflowRepository {
    */
   async record(evaluated: StoredWorkflow, status: FinalStatus, decisionJson: string, leaseMs: number): Promise<RecordResult> {
     const k = this.keys.forWorkflow(evaluated.corrId);
-    const reply = (await this.script('record')(k.wf, k.sig, k.deadlines, evaluated.corrId, evaluated.version, status, decisionJson, leaseMs)) as Reply;
+    const reply = (await this.script('record')(
+      k.wf, k.sig, k.deadlines,
+      evaluated.corrId, evaluated.version, status, decisionJson, leaseMs, evaluated.startedMs,
+    )) as Reply;
     switch (reply[0]) {
       case 1:
         return { kind: 'recorded' };

@@ -112,6 +112,30 @@ describe('record (record-3.lua)', () => {
     expect(await redis.hmget(k.wf, 'status', 'decision')).toEqual(['completed', '{"on":2}']);
   });
 
+  it('on a newer workflow of the same corr_id (the evaluated one expired after its retention): closed, nothing changed', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('rec-reused');
+    await repo.start(startInput(corrId));
+    const stale = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.7), 5_000);
+    if (stale.kind !== 'added') throw new Error(stale.kind);
+    // The first workflow ends and its keys expire; a new trigger opens another one with the same corr_id,
+    // and it reaches the same version.
+    const k = repo.keys.forWorkflow(corrId);
+    await redis.del(k.wf, k.sig);
+    await redis.zrem(k.deadlines, corrId);
+    await new Promise((r) => setTimeout(r, 5));
+    await repo.start(startInput(corrId));
+    const fresh = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), 5_000);
+    if (fresh.kind !== 'added') throw new Error(fresh.kind);
+    expect(fresh.workflow.version).toBe(stale.workflow.version);
+    expect(fresh.workflow.startedMs).not.toBe(stale.workflow.startedMs);
+    const wfBefore = await redis.hgetall(k.wf);
+
+    expect(await repo.record(stale.workflow, 'completed', '{"stale":true}', 10_000)).toEqual({ kind: 'closed', status: 'waiting_for_agents' });
+    expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
+    expect(await repo.record(fresh.workflow, 'completed', '{"fresh":true}', 10_000)).toEqual({ kind: 'recorded' });
+  });
+
   it('on an unknown, a sweeper-claimed (evaluating), a timed-out, a recorded or a published workflow: closed with its status, nothing created or changed', async () => {
     const repo = isolatedRepository(redis, 4);
 

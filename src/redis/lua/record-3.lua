@@ -14,16 +14,19 @@
 
   ARGV[1] corr_id   ARGV[2] version evaluated   ARGV[3] final status (completed|failed)
   ARGV[4] decision message (JSON, exactly the bytes to publish)   ARGV[5] lease ms
+  ARGV[6] start time (`started`, ms) of the workflow evaluated: a handler that stalled past the retention
+          period must not record onto a new workflow of the same corr_id
 
   Output: { 1, now }                      recorded
           { 2, 0, wf..., '|', sig... }    outdated: a signal arrived since; the current snapshot
-          { 0, status }                   not open: the sweeper claimed it (timeout) or it is final (or missing: status '')
+          { 0, status }                   not open: the sweeper claimed it (timeout) or it is final (or missing: status
+                                          ''), or it is another workflow of the same corr_id
 ]]
 -- @include common.lua
 
-local wf = redis.call('HMGET', KEYS[1], 'status', 'ver')
+local wf = redis.call('HMGET', KEYS[1], 'status', 'ver', 'started')
 local status = wf[1]
-if status ~= 'in_progress' and status ~= 'waiting_for_agents' then
+if (status ~= 'in_progress' and status ~= 'waiting_for_agents') or wf[3] ~= ARGV[6] then
   return { 0, status or '' }
 end
 if (wf[2] or '0') ~= ARGV[2] then
