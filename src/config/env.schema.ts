@@ -276,7 +276,7 @@ function read(r: Reader) {
     sentinelPassword: r.secret('REDIS_SENTINEL_PASSWORD', 'Password of the Sentinels themselves (when they require one).'),
     prefix: r.string('REDIS_PREFIX', 'ma', 'Key prefix (inside the hash tag), so several orchestrators can share one Redis.', /^[A-Za-z0-9_.-]{1,32}$/, 'a prefix of letters, digits, _ . -'),
     shards: r.int('REDIS_SHARDS', 16, 1, 1024, 'Number of shards (hash tags) workflows are spread over; change only on an empty Redis.'),
-    commandTimeoutMs: r.int('REDIS_COMMAND_TIMEOUT_MS', 5000, 50, 120000, 'A Redis command (or the connect at start) failing after this is a transient error: the message is retried.'),
+    commandTimeoutMs: r.int('REDIS_COMMAND_TIMEOUT_MS', 5000, 50, 120000, 'A Redis command failing after this is a transient error: the message is retried. At start, the connect fails after this when Redis or the Sentinels report errors; a Redis still loading its data is waited for up to 60 s.'),
   };
 
   const workflow = {
@@ -293,7 +293,7 @@ function read(r: Reader) {
     earlySignalGraceSeconds: r.int('EARLY_SIGNAL_GRACE_SECONDS', 30, 0, 86400, 'How long a signal that arrived before its trigger is kept for it (0: such signals are orphaned at once).'),
     retentionSeconds: r.int('RETENTION_SECONDS', 86400, 1, 30 * 86400, 'How long a finished workflow stays in Redis (inspection, and de-duplication of repeated triggers).'),
     sweepIntervalMs: r.int('SWEEP_INTERVAL_MS', 250, 10, 60000, 'Sweeper period: timeouts fire within about this long after their deadline.'),
-    sweepBatch: r.int('SWEEP_BATCH', 500, 1, 100000, 'Bounds the sweeper on each replica: at most this many due workflows per shard per step, and at most 4 × this many jobs (timeouts, publishes) running at once; a step claims no more than there is room to run (the sweeper loops without sleeping while a shard has more due).'),
+    sweepBatch: r.int('SWEEP_BATCH', 500, 1, 100000, 'Bounds the sweeper on each replica: at most this many due workflows per shard per step, and at most 4 × this many jobs (timeouts, publishes; at least 2 × REDIS_SHARDS) running at once; a step claims no more than there is room to run (the sweeper loops without sleeping while a shard has more due).'),
     claimLeaseMs: r.int('CLAIM_LEASE_MS', 1500, 100, 600000, 'How long a timeout being decided, or a recorded decision being published, is left to the replica doing it before another replica takes it over; with the sweep interval, it bounds how late a timeout can be when its claimer dies (1.5 s + 0.25 s by default).'),
   };
   if (workflow.defaultTimeoutSeconds > workflow.maxTimeoutSeconds) {

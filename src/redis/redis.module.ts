@@ -10,6 +10,9 @@ import { defineScripts } from './redis-scripts.js';
  * Owns the Redis connection: connects at start (failing start-up with a clear message if Redis does not
  * answer), loads the Lua scripts, and closes last on shutdown, after the transport stopped consuming.
  */
+/** The longest start-up waits for a Redis that answers without error but is not ready (loading its data). */
+const STARTUP_WAIT_MS = 60_000;
+
 @Injectable()
 export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
@@ -22,8 +25,10 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
   async onModuleInit(): Promise<void> {
     // The socket error says why (ECONNREFUSED, WRONGPASS, a TLS failure); connect() itself often only
     // says the connection closed. Through Sentinel, the client asks the Sentinels again and again while
-    // none names the master (wrong master name, Sentinel password or address), so the connect is bounded
-    // by the command timeout, and what the Sentinels answered is the reason given.
+    // none names the master (wrong master name, Sentinel password or address): once the command timeout
+    // has passed with errors reported, start-up fails, and what the Sentinels answered is the reason given.
+    // A Redis that answers but is still loading its data reports no error: it is waited for, up to
+    // STARTUP_WAIT_MS.
     let lastError: Error | undefined;
     let sentinelError: Error | undefined;
     const remember = (error: Error) => (lastError = error);
@@ -32,7 +37,12 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
     this.redis.on('sentinelError', rememberSentinel);
     const ms = this.config.commandTimeoutMs;
     try {
-      await Promise.race([this.redis.connect(), sleep(ms, undefined, { ref: false }).then(() => Promise.reject(new Error(`not connected after ${ms} ms`)))]);
+      const connected = this.redis.connect().then(() => true);
+      const started = Date.now();
+      while (!(await Promise.race([connected, sleep(ms, false, { ref: false })]))) {
+        const waited = Date.now() - started;
+        if (sentinelError || lastError || waited >= STARTUP_WAIT_MS) throw new Error(`not connected after ${waited} ms`);
+      }
       await this.redis.ping();
     } catch (error) {
       this.redis.disconnect();

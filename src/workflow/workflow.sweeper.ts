@@ -29,6 +29,7 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
   private readonly maxJobs: number;
   /** Set while the loop waits for the running jobs to drop to half of maxJobs (a storm of due workflows). */
   private wakeWhenRoom: (() => void) | undefined;
+  private stopping = false;
 
   constructor(
     private readonly repository: WorkflowRepository,
@@ -37,7 +38,8 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
     @Inject(workflowConfig.KEY) private readonly config: WorkflowConfig,
   ) {
     this.loop = new BackgroundLoop(() => this.step(), config.sweepIntervalMs);
-    this.maxJobs = config.sweepBatch * 4;
+    // At least two per shard, so that a sweep always has room for one per shard (see sweepOnce).
+    this.maxJobs = Math.max(config.sweepBatch * 4, repository.keys.shards * 2);
   }
 
   onApplicationBootstrap(): void {
@@ -45,6 +47,8 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.stopping = true;
+    this.wakeUp();
     await this.loop.stop();
     await Promise.allSettled([...this.jobs]);
   }
@@ -56,7 +60,8 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
       // Hand out no more while this many jobs run (a storm of due workflows): waiting here is what
       // keeps memory and Redis load bounded, and jobs not started would only be re-claimed after the lease.
       // The wait lasts until half have finished, so that the next sweep claims a batch worth its round trip.
-      if (this.jobs.size >= this.maxJobs) await new Promise<void>((resolve) => (this.wakeWhenRoom = resolve));
+      if (this.roomPerShard() === 0) await new Promise<void>((resolve) => (this.wakeWhenRoom = resolve));
+      if (this.stopping) return false;
       more = await this.sweepOnce();
     } catch (error) {
       this.metrics.sweeperError();
@@ -74,8 +79,7 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
     const token = `sweep:${randomUUID()}`;
     // Claim no more than there is room to run now: a claimed job that waits behind thousands of others
     // outlives its lease, is claimed again by the next sweep, and its first run is wasted work.
-    const room = Math.max(this.maxJobs - this.jobs.size, 0);
-    const perShard = Math.max(1, Math.min(this.config.sweepBatch, Math.ceil(room / this.repository.keys.shards)));
+    const perShard = Math.max(1, this.roomPerShard());
     const { jobs, remaining, full } = await this.repository.sweep(perShard, this.config.claimLeaseMs, token);
     this.workflows.setActiveCount(remaining);
     for (const job of jobs) {
@@ -87,14 +91,23 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
         })
         .finally(() => {
           this.jobs.delete(run);
-          if (this.wakeWhenRoom && this.jobs.size <= this.maxJobs / 2) {
-            this.wakeWhenRoom();
-            this.wakeWhenRoom = undefined;
-          }
+          if (this.jobs.size <= this.maxJobs / 2) this.wakeUp();
         });
       this.jobs.add(run);
     }
     return full;
+  }
+
+  /** Due workflows one sweep may claim per shard: its share of the room left under maxJobs, at most SWEEP_BATCH. */
+  private roomPerShard(): number {
+    const room = Math.max(this.maxJobs - this.jobs.size, 0);
+    return Math.min(this.config.sweepBatch, Math.floor(room / this.repository.keys.shards));
+  }
+
+  private wakeUp(): void {
+    const wake = this.wakeWhenRoom;
+    this.wakeWhenRoom = undefined;
+    wake?.();
   }
 
   private async reapEarlySignals(): Promise<void> {

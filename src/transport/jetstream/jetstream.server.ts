@@ -140,6 +140,12 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
             continue;
           }
           await slots.acquire();
+          if (this.closing) {
+            // close() began while this one waited for a slot: hand it back too, not start it.
+            slots.release();
+            msg.nak();
+            continue;
+          }
           const task = this.process(route, msg).finally(() => {
             slots.release();
             this.inFlight.delete(task);
@@ -224,16 +230,21 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     for (const [consumer, batch] of this.pendingAcks) {
       if (batch.length === 0) continue;
       this.pendingAcks.set(consumer, []);
-      let sent = 0;
+      let failed = 0;
+      let lastError: unknown;
       for (const msg of batch) {
         try {
           msg.ack();
-          sent++;
         } catch (error) {
-          this.log.warn({ msg: 'ack not sent, the message will be redelivered', consumer, error: describeError(error) });
+          failed++;
+          lastError = error;
         }
       }
-      this.metrics.settled(consumer, 'ack', sent);
+      this.metrics.settled(consumer, 'ack', batch.length - failed);
+      if (failed > 0) {
+        this.metrics.settled(consumer, 'ack_failed', failed);
+        this.log.warn({ msg: 'acks not sent, the messages will be redelivered', consumer, count: failed, error: describeError(lastError) });
+      }
     }
   }
 
@@ -241,8 +252,9 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   async close(): Promise<void> {
     this.closing = true;
     for (const sub of this.subscriptions) sub.stop();
-    await Promise.allSettled([...this.inFlight]);
     await Promise.allSettled(this.loops);
+    // The loops start nothing once closing; wait for what they had started, then send its acks.
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
     this.flushAcks();
   }
 
