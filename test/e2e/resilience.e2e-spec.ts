@@ -89,33 +89,40 @@ it('SIGTERM under load: nothing pulled is lost or decided twice; what was on the
   // What the replica had received is settled (acked once its effect is stored, or handed back); messages
   // the server had already sent when the subscription ended never reach it and are redelivered after
   // ACK_WAIT_MS (docs/OPERATIONS.md "Shutdown"): at most the MAX_IN_FLIGHT pulled ahead per consumer.
-  const ids = Array.from({ length: 150 }, (_, i) => uniqueId(`drain${i}`));
-  const env = { META_AGENT_ACK_WAIT_MS: '2000', META_AGENT_MAX_IN_FLIGHT: '32' };
+  const ids = Array.from({ length: 400 }, (_, i) => uniqueId(`drain${i}`));
+  const env = { META_AGENT_ACK_WAIT_MS: '2000', META_AGENT_MAX_IN_FLIGHT: '32', META_AGENT_MAX_CONCURRENT_WORKFLOWS: '100000' };
   const first = await AppProcess.start(env);
-  await Promise.all(
-    ids.map(async (id) => {
-      await infra.bus.publish(TRIGGER_SUBJECT, trigger(id));
-      await infra.bus.publish(agentSubject('momentum'), momentum(id));
-      await infra.bus.publish(agentSubject('risk'), risk(id));
-    }),
-  );
-  await infra.bus.waitFor('DECISIONS', 1, 20000);
-  expect(await first.stop('SIGTERM')).toBe(0);
-  const jsm = await jetstreamManager(infra.bus.nc);
-  for (const consumer of ['trading_decision_meta_agent-trigger-consumer', 'trading_decision_meta_agent-enriched-consumer']) {
-    const ackPending = (await jsm.consumers.info('SIGNALS', consumer)).num_ack_pending;
-    expect({ consumer, withinPullAhead: ackPending <= 32 }).toEqual({ consumer, withinPullAhead: true });
-  }
-  const second = await AppProcess.start(env);
+  let second: AppProcess | undefined;
   try {
-    await infra.bus.waitFor('DECISIONS', ids.length, 30000);
+    await Promise.all(
+      ids.map(async (id) => {
+        await infra.bus.publish(TRIGGER_SUBJECT, trigger(id));
+        await infra.bus.publish(agentSubject('momentum'), momentum(id));
+        await infra.bus.publish(agentSubject('risk'), risk(id));
+      }),
+    );
+    await infra.bus.waitFor('DECISIONS', 1, 20000);
+    expect(await first.stop('SIGTERM')).toBe(0);
+    const jsm = await jetstreamManager(infra.bus.nc);
+    for (const consumer of ['trading_decision_meta_agent-trigger-consumer', 'trading_decision_meta_agent-enriched-consumer']) {
+      const ackPending = (await jsm.consumers.info('SIGNALS', consumer)).num_ack_pending;
+      expect({ consumer, withinPullAhead: ackPending <= 32 }).toEqual({ consumer, withinPullAhead: true });
+    }
+    second = await AppProcess.start(env);
+    await infra.bus.waitFor('DECISIONS', ids.length, 60000);
     await new Promise((r) => setTimeout(r, 2500)); // one more ack wait: nothing else may come
     const decisions = (await infra.bus.read('DECISIONS')).map(parse);
     expect(decisions).toHaveLength(ids.length);
     expect(new Set(decisions.map((d) => d.corr_id))).toEqual(new Set(ids));
     expect(decisions.filter((d) => d.status !== 'completed')).toEqual([]);
+    // The stream drops a repeated decision by its id, so count what the two replicas published: each
+    // workflow's decision once, and the stop really came in the middle (both replicas decided some).
+    const published = [first, second].map((app) => app.logs('"msg":"decision published"').length);
+    expect(published.every((n) => n > 0)).toBe(true);
+    expect(published[0] + published[1]).toBe(ids.length);
   } finally {
-    expect(await second.stop()).toBe(0);
+    if (first.child.exitCode === null) await first.stop();
+    if (second) expect(await second.stop()).toBe(0);
   }
 });
 
