@@ -1,0 +1,86 @@
+import { jest } from '@jest/globals';
+import type { WorkflowConfig } from '../config/configuration.js';
+import type { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
+import type { SweepJob, WorkflowRepository } from './workflow.repository.js';
+import type { WorkflowService } from './workflow.service.js';
+
+// As in workflow.service.spec.ts: the metrics class would pull in the Prometheus module.
+jest.unstable_mockModule('../metrics/orchestrator.metrics.js', () => ({ OrchestratorMetrics: class {} }));
+const { WorkflowSweeper } = await import('./workflow.sweeper.js');
+
+/*
+ * The sweeper's bound on claimed work with a scripted repository: a sweep claims no more than the room
+ * left under maxJobs, split over the shards; when full, the loop waits until half the jobs have ended.
+ */
+
+function setUp(sweepBatch: number, shards: number) {
+  const limits: number[] = [];
+  const finishers: (() => void)[] = [];
+  const repository = {
+    keys: { shards },
+    // Every shard has plenty due: the sweep returns `limit` jobs per shard.
+    sweep: jest.fn(async (limit: number) => {
+      limits.push(limit);
+      const jobs: SweepJob[] = Array.from({ length: limit * shards }, () => ({ kind: 'timeout', workflow: {} as SweepJob['workflow'] }));
+      return { jobs, remaining: 1_000_000, full: true };
+    }),
+    reapEarly: jest.fn(async () => ({ buffers: 0, signals: 0 })),
+  };
+  const workflows = {
+    setActiveCount: () => undefined,
+    runSweepJob: () => new Promise<void>((resolve) => finishers.push(resolve)),
+  };
+  const metrics = new Proxy({}, { get: () => () => undefined });
+  const config = { sweepBatch, sweepIntervalMs: 1000, claimLeaseMs: 1500, cleanupIntervalMs: 60_000 } as unknown as WorkflowConfig;
+  const sweeper = new WorkflowSweeper(repository as unknown as WorkflowRepository, workflows as unknown as WorkflowService, metrics as OrchestratorMetrics, config);
+  const step = () => (sweeper as unknown as { step(): Promise<boolean> }).step();
+  /** Ends the `n` oldest running jobs. */
+  const finish = async (n: number) => {
+    for (const f of finishers.splice(0, n)) f();
+    await new Promise((r) => setImmediate(r));
+  };
+  return { sweeper, step, finish, limits, running: () => finishers.length };
+}
+
+describe('WorkflowSweeper: claimed work is bounded by the room to run it', () => {
+  it('claims at most 4 x SWEEP_BATCH, split over the shards; when full it waits for half, then claims the freed room', async () => {
+    const t = setUp(10, 4); // maxJobs 40
+    await t.step();
+    expect(t.limits).toEqual([10]);
+    expect(t.running()).toBe(40);
+
+    let swept = false;
+    const next = t.step().then(() => (swept = true));
+    await t.finish(19); // 21 still running: more than half
+    expect(swept).toBe(false);
+    await t.finish(1); // 20: half
+    await next;
+    expect(t.limits).toEqual([10, 5]); // room 20 over 4 shards
+    expect(t.running()).toBe(40);
+  });
+
+  it('with more shards than 4 x SWEEP_BATCH, keeps room for one per shard and never claims beyond it', async () => {
+    const t = setUp(1, 16); // maxJobs max(4, 32) = 32
+    await t.step();
+    expect(t.limits).toEqual([1]);
+    expect(t.running()).toBe(16);
+    await t.step();
+    expect(t.limits).toEqual([1, 1]);
+    expect(t.running()).toBe(32);
+    const next = t.step();
+    await t.finish(16);
+    await next;
+    expect(t.running()).toBeLessThanOrEqual(32);
+  });
+
+  it('on shutdown, a loop waiting for room stops without claiming more', async () => {
+    const t = setUp(10, 4);
+    await t.step();
+    const waiting = t.step();
+    const destroyed = t.sweeper.onModuleDestroy();
+    await waiting;
+    expect(t.limits).toEqual([10]);
+    await t.finish(40);
+    await destroyed;
+  });
+});
