@@ -10,7 +10,7 @@ import { uniqueId, waitFor } from '../support/env.js';
 import { useInfra } from '../support/infra.js';
 import { PrivateRedis } from '../support/servers.js';
 import { openBus } from '../support/nats.js';
-import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
+import { agentSubject, DEFAULT_CONSUMERS, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
 
 /*
  * Regression tests of the defects the fault-injection suite found (test/faults, docs/RELIABILITY.md),
@@ -18,7 +18,7 @@ import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, w
  */
 const infra = useInfra({ each: true });
 
-const TRIGGER_CONSUMER = 'trading_decision_meta_agent-trigger-consumer';
+const TRIGGER_CONSUMER = DEFAULT_CONSUMERS.trigger;
 
 it('a dead-lettered message is terminated for good: not redelivered after the ack wait, nothing left pending', async () => {
   // Before: `term(reason)` — nats-server before 2.10 ignores a +TERM with a reason, so every dead letter came

@@ -3,7 +3,7 @@ import { AppProcess, freePort } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
 import { useInfra } from '../support/infra.js';
 import { PrivateRedis } from '../support/servers.js';
-import { agentSubject, decisionsFor, momentum, parse, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
+import { agentSubject, DEFAULT_CONSUMERS, decisionsFor, momentum, parse, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
 
 /*
  * Crashes, restarts, replicas and a Redis outage, with real processes. The fault-injection suite of
@@ -104,7 +104,7 @@ it('SIGTERM under load: nothing pulled is lost or decided twice; what was on the
     await infra.bus.waitFor('DECISIONS', 1, 20000);
     expect(await first.stop('SIGTERM')).toBe(0);
     const jsm = await jetstreamManager(infra.bus.nc);
-    for (const consumer of ['trading_decision_meta_agent-trigger-consumer', 'trading_decision_meta_agent-enriched-consumer']) {
+    for (const consumer of [DEFAULT_CONSUMERS.trigger, DEFAULT_CONSUMERS.agents]) {
       const ackPending = (await jsm.consumers.info('SIGNALS', consumer)).num_ack_pending;
       expect({ consumer, withinPullAhead: ackPending <= 32 }).toEqual({ consumer, withinPullAhead: true });
     }
@@ -229,10 +229,10 @@ it('a deleted consumer is provisioned again and consuming resumes', async () => 
   const app = await AppProcess.start();
   try {
     const jsm = await (await import('@nats-io/jetstream')).jetstreamManager(infra.bus.nc);
-    await jsm.consumers.delete('SIGNALS', 'trading_decision_meta_agent-trigger-consumer');
+    await jsm.consumers.delete('SIGNALS', DEFAULT_CONSUMERS.trigger);
     await waitFor('the consumer to come back', async () => {
       try {
-        return (await jsm.consumers.info('SIGNALS', 'trading_decision_meta_agent-trigger-consumer')) !== undefined;
+        return (await jsm.consumers.info('SIGNALS', DEFAULT_CONSUMERS.trigger)) !== undefined;
       } catch {
         return false;
       }

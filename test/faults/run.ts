@@ -24,6 +24,7 @@ import { check, type CheckResult, type DeadLetter, type Inspection, type StoredD
 import { HostileInjector } from './hostile.js';
 import { LoadGenerator, prng } from './load.js';
 import { NatsServer, portOpen, ProcessBook, RedisServer, Replica } from './procs.js';
+import { DEFAULT_CONSUMERS } from '../support/signals.js';
 
 type Fault = 'kill' | 'nats' | 'redis' | 'rolling';
 
@@ -62,7 +63,7 @@ const REDIS_PORT = Number(process.env.FAULTS_REDIS_PORT ?? 30379);
 const HTTP_BASE_PORT = Number(process.env.FAULTS_HTTP_PORT ?? 31000);
 const REPLICAS = 3;
 const LATENESS_BOUND_MS = 2000;
-const CONSUMERS = ['trading_decision_meta_agent-trigger-consumer', 'trading_decision_meta_agent-enriched-consumer'];
+const CONSUMERS = [DEFAULT_CONSUMERS.trigger, DEFAULT_CONSUMERS.agents];
 
 let activeBook: ProcessBook | undefined;
 const log = (msg: string) => process.stdout.write(`[faults ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);

@@ -1,4 +1,5 @@
 import type { JsMsg } from '@nats-io/jetstream';
+import { parseSettings } from '../../src/config/env.schema.js';
 import type { Bus } from './nats.js';
 import { waitFor } from './env.js';
 
@@ -35,6 +36,8 @@ export function risk(corrId: string, extra: Record<string, unknown> = {}) {
 
 export const TRIGGER_SUBJECT = 'signals.normalized';
 export const agentSubject = (agent: string) => `signals.enriched.${agent}`;
+/** The service's durable consumers on `SIGNALS` under default settings (`trigger`, `agents`), from the config schema. */
+export const DEFAULT_CONSUMERS = parseSettings({}).nats.consumers;
 
 export interface DecisionMessage {
   corr_id: string;
