@@ -215,6 +215,7 @@ describe('bad input', () => {
     ['a confidence above 1', agentSubject('risk'), { corr_id: 'ok-3', agent_name: 'risk', confidence: 1.5 }, 'validation_failed'],
     ['an unknown workflow type', TRIGGER_SUBJECT, { corr_id: 'ok-4', side: 'buy', strength: 0.9, workflow_type: 'nope' }, 'unknown_workflow_type'],
     ['an unknown agent', agentSubject('astrology'), { corr_id: 'ok-5', agent_name: 'astrology', confidence: 0.5 }, 'unknown_agent'],
+    ['an agent speaking for another', agentSubject('risk'), { corr_id: 'ok-8', agent_name: 'momentum', confidence: 0.9 }, 'agent_mismatch'],
     ['a __proto__ key', TRIGGER_SUBJECT, '{"corr_id":"ok-6","side":"buy","strength":0.9,"__proto__":{"x":1}}', 'forbidden_key'],
     ['an oversized payload', TRIGGER_SUBJECT, { corr_id: 'ok-7', side: 'buy', strength: 0.9, pad: 'x'.repeat(300 * 1024) }, 'payload_too_large'],
   ];
@@ -234,7 +235,7 @@ describe('bad input', () => {
       expect(letter!.headers?.get(DeadLetterHeaders.Reason)).toMatch(new RegExp(`^${code}: .+`));
       expect(letter!.headers?.get('X-Test')).toBe('kept');
     }
-    for (const id of ['ok-1', 'ok-2', 'ok-3', 'ok-4', 'ok-5', 'ok-6', 'ok-7']) expect((await app.get(`/workflows/${id}`)).status).toBe(404);
+    for (const id of ['ok-1', 'ok-2', 'ok-3', 'ok-4', 'ok-5', 'ok-6', 'ok-7', 'ok-8']) expect((await app.get(`/workflows/${id}`)).status).toBe(404);
     expect(await app.metric('meta_agent_dead_letters_total')).toBeGreaterThanOrEqual(cases.length);
 
     // ...and the service is still working.

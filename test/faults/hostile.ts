@@ -131,7 +131,8 @@ const CASES: Case[] = [
     (agent): Case =>
       (c) => onSig(`unknown agent ${agent}`, j(sig(c, { agent_name: agent })), { dl: ['unknown_agent'] }, agent.replace(/[^A-Za-z0-9_-]/g, '') || 'x'),
   ),
-  (c) => onSig('agent on the wrong subject', j(sig(c, { agent_name: 'intruder' })), { dl: ['unknown_agent'] }, 'risk'),
+  (c) => onSig('agent on the wrong subject', j(sig(c, { agent_name: 'intruder' })), { dl: ['agent_mismatch'] }, 'risk'),
+  (c) => onSig('an agent speaking for another', j(sig(c)), { dl: ['agent_mismatch'] }, 'risk'),
   ...['nonexistent', 'rebalance', '__proto__', 'constructor', 'tostring'].map(
     (type): Case =>
       (c) => onTrig(`unknown workflow type ${type}`, j(trig(c, { workflow_type: type })), { dl: ['unknown_workflow_type'] }),
@@ -147,8 +148,8 @@ const CASES: Case[] = [
   (c) => (c.rng() < 0.15 ? onSig('huge payload', j(sig(c, { blob: 'A'.repeat(300 * 1024) })), { dl: ['payload_too_large'] }) : onSig('not json: text', 'x', { dl: INVALID_JSON })),
   // Odd but valid: must be accepted, and change nothing.
   (c) => ({ ...onSig('future timestamp', j(sig(c, { corr_id: c.stray(), timestamp: '2999-12-31T23:59:59.999Z' })), { accept: true }) }),
-  (c) => ({ ...onSig('unicode in free fields', j(sig(c, { corr_id: c.stray(), signal_type: 'αβγ 🚀', analysis: { note: 'ü\u202e\u0000\u2028' } })), { accept: true }, 'sentiment') }),
-  (c) => ({ ...onSig('moderate nesting', j(sig(c, { corr_id: c.stray(), analysis: JSON.parse(nest(30, '{"a":', '}', '1')) as unknown })), { accept: true }, 'risk') }),
+  (c) => ({ ...onSig('unicode in free fields', j(sig(c, { corr_id: c.stray(), signal_type: 'αβγ 🚀', analysis: { note: 'ü\u202e\u0000\u2028' } }, 'sentiment')), { accept: true }, 'sentiment') }),
+  (c) => ({ ...onSig('moderate nesting', j(sig(c, { corr_id: c.stray(), analysis: JSON.parse(nest(30, '{"a":', '}', '1')) as unknown }, 'risk')), { accept: true }, 'risk') }),
   (c) => ({ ...onSig('key separators in corr_id', j(sig(c, { corr_id: `${c.stray()}:wf:sig:early` })), { accept: true }) }),
   (c) => ({ ...onSig('harmless extra fields', j(sig(c, { corr_id: c.stray(), proto: 1, __proto: 2, prototypes: [], constructors: 'x' })), { accept: true }) }),
   (c) => ({ ...onTrig('declined: no side, future time', j(trig(c, { corr_id: c.stray(), side: undefined, normalized_at: '2999-01-01T00:00:00Z' })), { accept: true }) }),
