@@ -28,6 +28,19 @@ export class BadInputError extends OrchestratorError {
   }
 }
 
+/**
+ * A message delivered more than MAX_DELIVERIES times without being settled: the handlers that ran it crashed
+ * or hung. It is dead-lettered before its handler runs again, so it cannot take the replicas down one by one.
+ */
+export class PoisonMessageError extends OrchestratorError {
+  readonly code = 'max_deliveries';
+  readonly retryable = false;
+
+  constructor(deliveries: number, maxDeliveries: number) {
+    super(`delivered ${deliveries} times (META_AGENT_MAX_DELIVERIES is ${maxDeliveries}) without being settled: its handler crashed or hung; not run again`);
+  }
+}
+
 /** A dependency (Redis, NATS) failed or timed out; the same message may succeed later. */
 export class TransientError extends OrchestratorError {
   readonly code = 'transient';

@@ -121,7 +121,8 @@ export class OrchestratorMetrics {
     this.signals.inc({ meta_agent: this.name, source_agent: agent });
   }
 
-  duplicate(kind: 'trigger' | 'signal' | 'decision'): void {
+  /** `superseded`: an older revision of an agent's signal, delivered after a later one was stored. */
+  duplicate(kind: 'trigger' | 'signal' | 'superseded' | 'decision'): void {
     this.duplicates.inc({ kind });
   }
 

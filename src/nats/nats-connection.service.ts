@@ -4,6 +4,7 @@ import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions,
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { appConfig, natsConfig, type AppConfig, type NatsConfig } from '../config/configuration.js';
 import { redactUrl } from '../config/env.schema.js';
+import { natsServerVersionProblem } from './server-version.js';
 
 /**
  * Server URLs without credentials, and the credentials a URL carried (`nats://user:pass@host` or
@@ -52,6 +53,7 @@ export class NatsConnectionService implements OnModuleInit, OnApplicationShutdow
   private nc?: NatsConnection;
   private js?: JetStreamClient;
   private jsm?: JetStreamManager;
+  private disconnected = false;
 
   constructor(
     @Inject(natsConfig.KEY) private readonly config: NatsConfig,
@@ -78,13 +80,21 @@ export class NatsConnectionService implements OnModuleInit, OnApplicationShutdow
         { cause: error },
       );
     }
+    // A server older than the supported minimum (2.10) stops start-up with one line, not a slow service.
+    const tooOld = natsServerVersionProblem(this.nc.info?.version);
+    if (tooOld) {
+      await this.nc.close().catch(() => undefined);
+      throw new Error(tooOld);
+    }
     this.js = jetstream(this.nc, { timeout: this.config.connectTimeoutMs });
-    this.logger.log({ msg: 'connected', servers: redactUrl(this.config.servers) });
+    this.logger.log({ msg: 'connected', servers: redactUrl(this.config.servers), server_version: this.nc.info?.version });
     void this.watchStatus(this.nc);
   }
 
   private async watchStatus(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
+      if (s.type === 'disconnect') this.disconnected = true;
+      if (s.type === 'reconnect') this.disconnected = false;
       if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
         this.logger.warn({ msg: `nats ${s.type}`, server: 'server' in s ? redactUrl(String(s.server)) : undefined });
       }
@@ -104,6 +114,11 @@ export class NatsConnectionService implements OnModuleInit, OnApplicationShutdow
   get manager(): JetStreamManager {
     if (!this.jsm) throw new Error('NATS is not connected yet');
     return this.jsm;
+  }
+
+  /** Connected now (not closed, draining, or waiting to reconnect). */
+  isConnected(): boolean {
+    return this.nc !== undefined && !this.nc.isClosed() && !this.nc.isDraining() && !this.disconnected;
   }
 
   /** Connected and JetStream answering (for readiness). */

@@ -27,7 +27,7 @@ export class SignalsController {
 
   @EventPattern<string>(TRIGGER_PATTERN)
   async onTrigger(@Payload(messageValidationPipe) trigger: TriggerDto, @Ctx() ctx: JetStreamContext): Promise<void> {
-    await this.workflows.handleTrigger(trigger as unknown as Record<string, unknown>, ctx.getText());
+    await this.workflows.handleTrigger(trigger as unknown as Record<string, unknown>, ctx.getText(), ctx.getMeta());
   }
 
   /**
@@ -42,6 +42,6 @@ export class SignalsController {
     if (signal.agent_name !== subjectAgent) {
       throw new BadInputError('agent_mismatch', `agent_name "${signal.agent_name}" is not the agent of subject ${subject} ("${subjectAgent}")`);
     }
-    await this.workflows.handleSignal(signal as unknown as Record<string, unknown>, ctx.getText(), ctx.getReceivedAt());
+    await this.workflows.handleSignal(signal as unknown as Record<string, unknown>, ctx.getText(), ctx.getMeta());
   }
 }

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { Admission } from './admission.js';
 import { DecisionPublisher } from './decision.publisher.js';
 import { SignalsController } from './signals.controller.js';
 import { StrategiesModule } from './strategies/strategies.module.js';
@@ -12,7 +13,7 @@ import { WorkflowsController } from './workflows.controller.js';
 @Module({
   imports: [DiscoveryModule, StrategiesModule],
   controllers: [SignalsController, WorkflowsController],
-  providers: [WorkflowRepository, StrategyRegistry, WorkflowService, WorkflowSweeper, DecisionPublisher],
+  providers: [WorkflowRepository, StrategyRegistry, Admission, WorkflowService, WorkflowSweeper, DecisionPublisher],
   exports: [WorkflowRepository, WorkflowService],
 })
 export class WorkflowModule {}

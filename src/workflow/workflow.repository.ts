@@ -10,6 +10,14 @@ export function workflowIdOf(workflowType: string, corrId: string): string {
   return `${workflowType}:${corrId}`;
 }
 
+/**
+ * The decision's `Nats-Msg-Id`: the workflow *instance* (its id and start time). A corr_id triggered again
+ * after its workflow expired is a new instance, and its decision is not taken for a duplicate of the old one.
+ */
+export function decisionMessageId(workflow: { workflowId: string; startedMs: number }): string {
+  return `${workflow.workflowId}@${workflow.startedMs}`;
+}
+
 /** A workflow as stored in Redis. Signals and trigger stay the JSON text received. */
 export interface StoredWorkflow {
   corrId: string;
@@ -36,11 +44,38 @@ export type StartResult =
   | { kind: 'duplicate'; workflow: StoredWorkflow };
 
 export type AddSignalResult =
-  | { kind: 'added' | 'duplicate'; workflow: StoredWorkflow }
+  /** duplicate: this message was stored already; superseded: a later revision (higher stream sequence) is stored. */
+  | { kind: 'added' | 'duplicate' | 'superseded'; workflow: StoredWorkflow }
   | { kind: 'late'; status: string }
-  | { kind: 'buffered' | 'orphaned' };
+  /** buffer-superseded: the early buffer holds this agent's message or a later revision already. */
+  | { kind: 'buffered' | 'orphaned' | 'buffer-superseded' };
 
-export type SweepJobKind = 'timeout' | 'publish';
+export interface AddSignalOptions {
+  /** How long a signal that arrived before its trigger is kept (0: orphaned at once). */
+  graceMs: number;
+  /** The signal's JetStream stream sequence: a lower one never replaces a higher one. */
+  sequence: number;
+  /** When JetStream stored the signal (ms): the early grace counts from it. */
+  storedAtMs: number;
+  /** A stored signal makes the sweeper look at the workflow this long after, unless a decision came first. */
+  checkMs: number;
+  /** Safety-net lifetime of an early buffer (the reaper deletes it first). */
+  earlyTtlMs: number;
+}
+
+export type SweepJobKind = 'timeout' | 'check' | 'publish';
+
+export interface SweepResult {
+  jobs: SweepJob[];
+  /** Due entries Redis refused to read (wrong key type, ...): looked at again in a minute. */
+  broken: { corrId: string; error: string }[];
+  /** Shards whose sweep failed this time. */
+  errors: { shard: number; error: Error }[];
+  remaining: number;
+  full: boolean;
+  /** Redis's clock at the sweep (ms). */
+  redisNowMs: number;
+}
 
 export type RecordResult =
   | { kind: 'recorded' }
@@ -87,12 +122,14 @@ export class WorkflowRepository {
     requiredAgents: string[];
     metadata: JsonObject;
     triggerJson: string;
+    /** See `AddSignalOptions.checkMs`: applies when early signals are moved in. */
+    checkMs: number;
   }): Promise<StartResult> {
     const k = this.keys.forWorkflow(input.corrId);
     const reply = (await this.script('startWorkflow')(
       k.wf, k.sig, k.early, k.deadlines, k.earlyDue,
       input.corrId, input.workflowType, input.timeoutMs,
-      JSON.stringify(input.requiredAgents), JSON.stringify(input.metadata), input.triggerJson,
+      JSON.stringify(input.requiredAgents), JSON.stringify(input.metadata), input.triggerJson, input.checkMs,
     )) as Reply;
     if (reply[0] === 0) return { kind: 'duplicate', workflow: parseWorkflow(input.corrId, reply, 2) };
     const earlyCount = Number(reply[2]);
@@ -122,18 +159,25 @@ export class WorkflowRepository {
     };
   }
 
-  async addSignal(corrId: string, agent: string, signalJson: string, graceMs: number): Promise<AddSignalResult> {
+  async addSignal(corrId: string, agent: string, signalJson: string, options: AddSignalOptions): Promise<AddSignalResult> {
     const k = this.keys.forWorkflow(corrId);
-    const reply = (await this.script('addSignal')(k.wf, k.sig, k.early, k.earlyDue, corrId, agent, signalJson, graceMs)) as Reply;
+    const reply = (await this.script('addSignal')(
+      k.wf, k.sig, k.early, k.earlyDue, k.deadlines,
+      corrId, agent, signalJson, options.graceMs, options.sequence, options.storedAtMs, options.checkMs, options.earlyTtlMs,
+    )) as Reply;
     switch (reply[0]) {
       case 1:
         return { kind: 'added', workflow: parseWorkflow(corrId, reply, 2) };
       case 2:
         return { kind: 'duplicate', workflow: parseWorkflow(corrId, reply, 2) };
+      case 6:
+        return { kind: 'superseded', workflow: parseWorkflow(corrId, reply, 2) };
       case 3:
         return { kind: 'late', status: String(reply[1]) };
       case 4:
         return { kind: 'buffered' };
+      case 7:
+        return { kind: 'buffer-superseded' };
       default:
         return { kind: 'orphaned' };
     }
@@ -159,49 +203,69 @@ export class WorkflowRepository {
     }
   }
 
-  /** Records the decision of a workflow the sweeper claimed (timeout); false when the claim was lost (its lease ran out and another replica took over). */
-  async finish(corrId: string, token: string, status: FinalStatus, decisionJson: string, leaseMs: number): Promise<boolean> {
-    const k = this.keys.forWorkflow(corrId);
-    const reply = (await this.script('finish')(k.wf, k.deadlines, corrId, token, status, decisionJson, leaseMs)) as Reply;
+  /**
+   * Records the timeout decision of a workflow the sweeper claimed; false when it is no longer being timed
+   * out (another claimant finished it first). Any claimant may finish: the snapshot is frozen once claimed.
+   */
+  async finish(workflow: StoredWorkflow, status: FinalStatus, decisionJson: string, leaseMs: number): Promise<boolean> {
+    const k = this.keys.forWorkflow(workflow.corrId);
+    const reply = (await this.script('finish')(k.wf, k.deadlines, workflow.corrId, workflow.startedMs, status, decisionJson, leaseMs)) as Reply;
+    return reply[0] === 1;
+  }
+
+  /** After a sweeper check found the workflow not ready: its due entry goes back to the deadline, unless it changed since. */
+  async rest(workflow: StoredWorkflow): Promise<boolean> {
+    const k = this.keys.forWorkflow(workflow.corrId);
+    const reply = (await this.script('rest')(k.wf, k.deadlines, workflow.corrId, workflow.version, workflow.startedMs)) as Reply;
     return reply[0] === 1;
   }
 
   /** Marks the decision published; returns the workflow's start and finish times the first time only. */
-  async markPublished(corrId: string, retentionMs: number): Promise<{ startedMs: number; finishedMs: number } | null> {
-    const k = this.keys.forWorkflow(corrId);
-    const reply = (await this.script('markPublished')(k.wf, k.sig, k.deadlines, corrId, retentionMs)) as Reply;
+  async markPublished(workflow: StoredWorkflow, retentionMs: number): Promise<{ startedMs: number; finishedMs: number } | null> {
+    const k = this.keys.forWorkflow(workflow.corrId);
+    const reply = (await this.script('markPublished')(k.wf, k.sig, k.deadlines, workflow.corrId, retentionMs, workflow.startedMs)) as Reply;
     return reply[0] === 1 ? { startedMs: Number(reply[1]), finishedMs: Number(reply[2]) } : null;
   }
 
-  /** One sweeper step over every shard, in one round trip. `remaining` is the number of unfinished or unpublished workflows. */
-  async sweep(limit: number, leaseMs: number, token: string): Promise<{ jobs: SweepJob[]; remaining: number; full: boolean }> {
+  /**
+   * One sweeper step over every shard, in one round trip. `remaining` is the number of unfinished or
+   * unpublished workflows. A shard whose script fails is reported in `errors`: the jobs the other shards
+   * handed out (already claimed) still run.
+   */
+  async sweep(limit: number, leaseMs: number): Promise<SweepResult> {
     const pipeline = this.redis.pipeline() as unknown as Record<string, ScriptCommand> & { exec(): Promise<[Error | null, unknown][]> };
     for (let shard = 0; shard < this.keys.shards; shard++) {
-      void pipeline.sweep(this.keys.deadlines(shard), this.keys.shardPrefix(shard), limit, leaseMs, token);
+      void pipeline.sweep(this.keys.deadlines(shard), this.keys.shardPrefix(shard), limit, leaseMs);
     }
     const results = await pipeline.exec();
-    const jobs: SweepJob[] = [];
-    let remaining = 0;
-    let full = false;
-    for (const [error, value] of results) {
-      if (error) throw error;
+    const out: SweepResult = { jobs: [], broken: [], errors: [], remaining: 0, full: false, redisNowMs: 0 };
+    for (const [shard, [error, value]] of results.entries()) {
+      if (error) {
+        out.errors.push({ shard, error });
+        continue;
+      }
       const reply = value as Reply;
-      remaining += Number(reply[0]);
+      out.remaining += Number(reply[0]);
       // Due entries read, not jobs: stale entries removed from a full batch still mean more may be due.
-      if (Number(reply[1]) >= limit) full = true;
-      for (let i = 2; i < reply.length; i++) {
+      if (Number(reply[1]) >= limit) out.full = true;
+      out.redisNowMs = Number(reply[2]);
+      for (let i = 3; i < reply.length; i++) {
         const job = reply[i] as Reply;
-        jobs.push({ kind: job[1] as SweepJobKind, workflow: parseWorkflow(String(job[0]), job, 2) });
+        if (job[1] === 'broken') out.broken.push({ corrId: String(job[0]), error: String(job[2]) });
+        else out.jobs.push({ kind: job[1] as SweepJobKind, workflow: parseWorkflow(String(job[0]), job, 2) });
       }
     }
-    return { jobs, remaining, full };
+    return out;
   }
 
-  /** Deletes early-signal buffers past their grace period; returns the number of signals orphaned. */
-  async reapEarly(limit: number): Promise<{ buffers: number; signals: number }> {
+  /**
+   * Deletes early-signal buffers past their grace period whose due time is below `watermarkMs` (JetStream's
+   * time up to which every trigger was processed); returns the number of signals orphaned.
+   */
+  async reapEarly(limit: number, watermarkMs: number): Promise<{ buffers: number; signals: number }> {
     const pipeline = this.redis.pipeline() as unknown as Record<string, ScriptCommand> & { exec(): Promise<[Error | null, unknown][]> };
     for (let shard = 0; shard < this.keys.shards; shard++) {
-      void pipeline.reapEarly(this.keys.earlyDue(shard), this.keys.shardPrefix(shard), limit);
+      void pipeline.reapEarly(this.keys.earlyDue(shard), this.keys.shardPrefix(shard), limit, Math.floor(watermarkMs));
     }
     let buffers = 0;
     let signals = 0;

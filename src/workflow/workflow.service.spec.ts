@@ -1,6 +1,8 @@
 import { jest } from '@jest/globals';
 import type { AppConfig, WorkflowConfig } from '../config/configuration.js';
 import type { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
+import type { FlowControl } from '../transport/jetstream/flow-control.js';
+import type { Admission } from './admission.js';
 import type { DecisionPublisher } from './decision.publisher.js';
 import type { StrategyRegistry } from './strategies/strategy.registry.js';
 import type { RecordResult, StoredWorkflow, WorkflowRepository } from './workflow.repository.js';
@@ -58,8 +60,10 @@ function setUp(records: RecordResult[]) {
       return next;
     }),
     markPublished: jest.fn(async () => ({ startedMs: 1_000, finishedMs: 2_000 })),
+    rest: jest.fn(async () => true),
+    finish: jest.fn(async () => true),
   };
-  const publisher = { publish: jest.fn(async () => ({ duplicate: false })) };
+  const publisher = { publish: jest.fn(async () => ({ duplicate: false })), wasPublished: jest.fn(async () => false), duplicateWindowMs: 120_000 };
   const metrics = new Proxy({}, { get: () => () => undefined });
   const config = { requiredAgents: ['a', 'b'], optionalAgents: [], agentTimeoutSeconds: 0, earlySignalGraceSeconds: 5, claimLeaseMs: 1500, retentionSeconds: 60 };
   const service = new WorkflowService(
@@ -67,11 +71,14 @@ function setUp(records: RecordResult[]) {
     { get: () => strategy } as unknown as StrategyRegistry,
     publisher as unknown as DecisionPublisher,
     metrics as OrchestratorMetrics,
+    { enter: async () => undefined, started: () => undefined, abandoned: () => undefined, finished: () => undefined, setCount: () => undefined } as unknown as Admission,
+    { registerProbe: () => undefined } as unknown as FlowControl,
     config as unknown as WorkflowConfig,
     { name: 'test-orchestrator' } as AppConfig,
   );
-  const handle = () => service.handleSignal({ corr_id: 'c1', agent_name: 'b', confidence: 0.6 }, signal('b', 0.6));
-  return { handle, repository, publisher, recorded, evaluated };
+  const meta = { sequence: 7, storedAtMs: Date.now(), receivedAt: 0, hold: <T>(work: Promise<T>) => work };
+  const handle = () => service.handleSignal({ corr_id: 'c1', agent_name: 'b', confidence: 0.6 }, signal('b', 0.6), meta);
+  return { handle, service, repository, publisher, recorded, evaluated };
 }
 
 describe('WorkflowService: deciding on a signal', () => {
@@ -81,7 +88,8 @@ describe('WorkflowService: deciding on a signal', () => {
     expect(t.recorded).toHaveLength(1);
     expect(t.recorded[0]).toMatchObject({ version: 2, status: 'completed' });
     expect(JSON.parse(t.recorded[0].json)).toMatchObject({ corr_id: 'c1', workflow_id: 'vote:c1', status: 'completed', decision: { action: 'vote', agents: ['a', 'b'] } });
-    expect(t.publisher.publish).toHaveBeenCalledWith(t.recorded[0].json, 'vote:c1');
+    // The message id names the workflow instance: its id and start time.
+    expect(t.publisher.publish).toHaveBeenCalledWith(t.recorded[0].json, 'vote:c1@1000');
     expect(t.repository.markPublished).toHaveBeenCalledTimes(1);
   });
 
@@ -116,5 +124,51 @@ describe('WorkflowService: deciding on a signal', () => {
     await t.handle();
     expect(t.evaluated).toEqual([]);
     expect(t.repository.record).not.toHaveBeenCalled();
+  });
+});
+
+describe('WorkflowService: sweeper jobs', () => {
+  it("a 'check' job decides a ready workflow its handler left (the signal's handler died or lost its reply)", async () => {
+    const t = setUp([{ kind: 'recorded' }]);
+    await t.service.runSweepJob({ kind: 'check', workflow: snapshot(2, ['a', 'b']) }, Date.now());
+    expect(t.recorded.map((r) => r.version)).toEqual([2]);
+    expect(t.publisher.publish).toHaveBeenCalledTimes(1);
+    expect(t.repository.rest).not.toHaveBeenCalled();
+  });
+
+  it("a 'check' job on a workflow that cannot decide yet puts it back to its deadline (rest), on the version checked", async () => {
+    const t = setUp([]);
+    await t.service.runSweepJob({ kind: 'check', workflow: snapshot(1, ['a']) }, Date.now());
+    expect(t.repository.record).not.toHaveBeenCalled();
+    expect(t.repository.rest).toHaveBeenCalledTimes(1);
+    expect((t.repository.rest.mock.calls[0] as unknown as [StoredWorkflow])[0].version).toBe(1);
+  });
+
+  it('a re-publish within the duplicate window relies on the message id; past it the stream is searched first', async () => {
+    const finished = { ...snapshot(2, ['a', 'b']), status: 'completed' as const, finishedMs: 5_000, decisionJson: JSON.stringify({ status: 'completed', decision: { action: 'vote' } }) };
+    const young = setUp([]);
+    await young.service.runSweepJob({ kind: 'publish', workflow: finished }, 5_000 + 10_000);
+    expect(young.publisher.wasPublished).not.toHaveBeenCalled();
+    expect(young.publisher.publish).toHaveBeenCalledWith(finished.decisionJson, 'vote:c1@1000');
+
+    const old = setUp([]);
+    old.publisher.wasPublished.mockImplementation(async () => true);
+    await old.service.runSweepJob({ kind: 'publish', workflow: finished }, 5_000 + 100_000);
+    expect(old.publisher.wasPublished).toHaveBeenCalledWith('vote:c1@1000', 5_000 - 30_000);
+    expect(old.publisher.publish).not.toHaveBeenCalled();
+    expect(old.repository.markPublished).toHaveBeenCalledTimes(1);
+
+    const lost = setUp([]);
+    await lost.service.runSweepJob({ kind: 'publish', workflow: finished }, 5_000 + 100_000);
+    expect(lost.publisher.wasPublished).toHaveBeenCalledTimes(1);
+    expect(lost.publisher.publish).toHaveBeenCalledTimes(1);
+  });
+
+  it('a timeout finished first by another claimant publishes nothing', async () => {
+    const t = setUp([]);
+    t.repository.finish.mockImplementation(async () => false);
+    await t.service.runSweepJob({ kind: 'timeout', workflow: { ...snapshot(1, ['a']), status: 'evaluating' } }, Date.now());
+    expect(t.repository.finish).toHaveBeenCalledTimes(1);
+    expect(t.publisher.publish).not.toHaveBeenCalled();
   });
 });

@@ -1,16 +1,25 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { appConfig, workflowConfig, type AppConfig, type WorkflowConfig } from '../config/configuration.js';
-import { BackpressureError, BadInputError, describeError } from '../common/errors.js';
+import { BadInputError, describeError } from '../common/errors.js';
 import { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
+import { FlowControl } from '../transport/jetstream/flow-control.js';
+import type { DeliveryMeta } from '../transport/jetstream/jetstream.context.js';
+import { Admission } from './admission.js';
 import { DecisionPublisher } from './decision.publisher.js';
 import { StrategyRegistry } from './strategies/strategy.registry.js';
 import { defaultTimeoutDecision, toContext, toDecisionMessage, toTriggerSignal } from './workflow-context.js';
-import { WorkflowRepository, type StoredWorkflow, type SweepJob } from './workflow.repository.js';
+import { decisionMessageId, WorkflowRepository, type StoredWorkflow, type SweepJob } from './workflow.repository.js';
 import { WorkflowStatus, type Decision, type FinalStatus, type JsonObject, type WorkflowContext } from './workflow.types.js';
 
 const OPEN = new Set<string>([WorkflowStatus.InProgress, WorkflowStatus.WaitingForAgents]);
 /** Evaluations of one handler on snapshots that keep changing (signals arriving meanwhile) before it leaves the workflow to later handlers. */
 const MAX_RECORD_ATTEMPTS = 5;
+
+/** What a message handler passes on about its message (the transport's delivery info). */
+export type MessageMeta = Pick<DeliveryMeta, 'sequence' | 'storedAtMs' | 'receivedAt' | 'hold'>;
+
+type Readiness = 'decided' | 'not-ready' | 'closed' | 'changing';
+
 
 /**
  * The workflow life cycle (SPEC "Workflows"). Every step is one atomic Redis script; this class only
@@ -22,28 +31,30 @@ const MAX_RECORD_ATTEMPTS = 5;
 export class WorkflowService {
   private readonly logger = new Logger('WorkflowService');
   private readonly knownAgents: Set<string> | null;
-  /** Unfinished workflows across replicas, as last counted in Redis (plus starts since): back-pressure reads it. */
-  private activeEstimate = 0;
 
   constructor(
     private readonly repository: WorkflowRepository,
     private readonly strategies: StrategyRegistry,
     private readonly publisher: DecisionPublisher,
     private readonly metrics: OrchestratorMetrics,
+    private readonly admission: Admission,
+    flow: FlowControl,
     @Inject(workflowConfig.KEY) private readonly config: WorkflowConfig,
     @Inject(appConfig.KEY) private readonly app: AppConfig,
   ) {
     const known = [...config.requiredAgents, ...config.optionalAgents];
     this.knownAgents = known.length > 0 ? new Set(known) : null;
+    // While Redis does not answer, the transport stops pulling and holds what failed (FlowControl).
+    flow.registerProbe('redis', () => this.repository.ping());
   }
 
   /** Called by the sweeper with the count it read from Redis. */
   setActiveCount(count: number): void {
-    this.activeEstimate = count;
+    this.admission.setCount(count);
     this.metrics.setActive(count);
   }
 
-  async handleTrigger(data: JsonObject, text: string, receivedAt?: number): Promise<void> {
+  async handleTrigger(data: JsonObject, text: string, meta: MessageMeta): Promise<void> {
     const corrId = String(data.corr_id);
     const type = typeof data.workflow_type === 'string' ? data.workflow_type : this.config.defaultType;
     const strategy = this.strategies.get(type);
@@ -53,28 +64,35 @@ export class WorkflowService {
       this.logger.debug({ msg: 'trigger declined by strategy', corr_id: corrId, workflow_type: type });
       return;
     }
-    if (this.activeEstimate >= this.config.maxConcurrentWorkflows) {
-      throw new BackpressureError(`${this.activeEstimate} active workflows, the limit is ${this.config.maxConcurrentWorkflows}`);
-    }
     const definition = await strategy.define(trigger);
     const requested = typeof data.timeout_seconds === 'number' ? data.timeout_seconds : undefined;
     const timeoutSeconds = Math.min(requested ?? definition.timeoutSeconds ?? this.config.defaultTimeoutSeconds, this.config.maxTimeoutSeconds);
-    const result = await this.repository.start({
-      corrId,
-      workflowType: type,
-      timeoutMs: Math.round(timeoutSeconds * 1000),
-      requiredAgents: definition.requiredAgents,
-      metadata: definition.metadata ?? {},
-      triggerJson: text,
-    });
+    // Back-pressure: wait for room (the message is held meanwhile, using up no delivery).
+    await this.admission.enter(meta.hold);
+    let result;
+    try {
+      result = await this.repository.start({
+        corrId,
+        workflowType: type,
+        timeoutMs: Math.round(timeoutSeconds * 1000),
+        requiredAgents: definition.requiredAgents,
+        metadata: definition.metadata ?? {},
+        triggerJson: text,
+        checkMs: this.config.claimLeaseMs,
+      });
+    } catch (error) {
+      this.admission.abandoned();
+      throw error;
+    }
     if (result.kind === 'duplicate') {
+      this.admission.abandoned();
       this.metrics.duplicate('trigger');
       this.logger.debug({ msg: 'duplicate trigger', corr_id: corrId, workflow_id: result.workflow.workflowId, status: result.workflow.status });
       // A redelivery may find the work of its first delivery half done (early signals applied, not evaluated).
-      await this.decideIfReady(result.workflow, receivedAt);
+      await this.decideIfReady(result.workflow, meta.receivedAt);
       return;
     }
-    this.activeEstimate++;
+    this.admission.started();
     this.metrics.workflowStarted(type);
     this.logger.log({
       msg: 'workflow started',
@@ -86,22 +104,32 @@ export class WorkflowService {
       early_signals: result.earlyCount,
     });
     // Early signals may complete it, and a strategy may decide on the trigger alone.
-    await this.decideIfReady(result.workflow, receivedAt);
+    await this.decideIfReady(result.workflow, meta.receivedAt);
   }
 
-  async handleSignal(data: JsonObject, text: string, receivedAt?: number): Promise<void> {
+  async handleSignal(data: JsonObject, text: string, meta: MessageMeta): Promise<void> {
     const corrId = String(data.corr_id);
     const agent = String(data.agent_name);
     if (this.knownAgents && !this.knownAgents.has(agent)) {
       throw new BadInputError('unknown_agent', `agent "${agent}" is not in META_AGENT_REQUIRED_AGENTS or META_AGENT_OPTIONAL_AGENTS`);
     }
-    if (this.isStale(data.timestamp)) {
+    if (this.isStale(data.timestamp, meta.storedAtMs)) {
       this.metrics.lateSignal('stale');
       this.logger.warn({ msg: 'stale signal ignored', corr_id: corrId, agent, timestamp: data.timestamp });
       return;
     }
-    const result = await this.repository.addSignal(corrId, agent, text, this.config.earlySignalGraceSeconds * 1000);
+    const result = await this.repository.addSignal(corrId, agent, text, {
+      graceMs: this.config.earlySignalGraceSeconds * 1000,
+      sequence: meta.sequence,
+      storedAtMs: meta.storedAtMs,
+      checkMs: this.config.claimLeaseMs,
+      earlyTtlMs: Math.max(this.config.earlySignalGraceSeconds * 2000 + 60_000, this.config.retentionSeconds * 1000),
+    });
     switch (result.kind) {
+      case 'buffer-superseded':
+        this.metrics.duplicate('superseded');
+        this.logger.debug({ msg: 'early signal not stored: a later revision (or this one) is buffered', corr_id: corrId, agent });
+        return;
       case 'buffered':
         this.metrics.signalReceived(agent);
         this.metrics.earlySignal();
@@ -117,18 +145,28 @@ export class WorkflowService {
       case 'duplicate':
         this.metrics.duplicate('signal');
         break;
+      case 'superseded':
+        // An older revision delivered again after a later one was stored: it changes nothing.
+        this.metrics.duplicate('superseded');
+        this.logger.debug({ msg: 'signal superseded by a later revision, not stored', corr_id: corrId, agent, seq: meta.sequence });
+        break;
       case 'added':
         this.metrics.signalReceived(agent);
         break;
     }
-    await this.decideIfReady(result.workflow, receivedAt);
+    // Also after a duplicate: a redelivery may find the work of its first delivery half done.
+    await this.decideIfReady(result.workflow, meta.receivedAt);
   }
 
-  /** A signal older than AGENT_TIMEOUT_SECONDS (by its own timestamp) is not used; 0 turns this off. */
-  private isStale(timestamp: unknown): boolean {
+  /**
+   * A signal that was already older than AGENT_TIMEOUT_SECONDS (by its own timestamp) when JetStream stored
+   * it is not used; 0 turns this off. Judged by JetStream's time, not by when a replica got to it: a
+   * backlog built up during an outage is not stale.
+   */
+  private isStale(timestamp: unknown, storedAtMs: number): boolean {
     if (this.config.agentTimeoutSeconds <= 0 || typeof timestamp !== 'string') return false;
     const at = Date.parse(timestamp);
-    return Number.isFinite(at) && Date.now() - at > this.config.agentTimeoutSeconds * 1000;
+    return Number.isFinite(at) && storedAtMs - at > this.config.agentTimeoutSeconds * 1000;
   }
 
   /**
@@ -138,10 +176,10 @@ export class WorkflowService {
    * the signals stored with it. Nothing is claimed while the strategy runs, so a crash here leaves the
    * workflow open for its next signal, a redelivery, or its deadline.
    */
-  private async decideIfReady(workflow: StoredWorkflow, receivedAt?: number): Promise<void> {
+  private async decideIfReady(workflow: StoredWorkflow, receivedAt?: number): Promise<{ readiness: Readiness; workflow: StoredWorkflow }> {
     let current = workflow;
     for (let attempt = 1; attempt <= MAX_RECORD_ATTEMPTS; attempt++) {
-      if (!OPEN.has(current.status)) return;
+      if (!OPEN.has(current.status)) return { readiness: 'closed', workflow: current };
       const ctx = toContext(current);
       let ready: boolean;
       let failure: unknown;
@@ -152,21 +190,23 @@ export class WorkflowService {
         ready = true;
         failure = error;
       }
-      if (!ready) return;
+      if (!ready) return { readiness: 'not-ready', workflow: current };
       const outcome = await this.evaluate(ctx, 'evaluate', failure);
       const recorded = await this.repository.record(current, outcome.status, outcome.json, this.config.claimLeaseMs);
       if (recorded.kind === 'recorded') {
-        await this.publish(current, outcome.json, outcome.status, outcome.decision.action, receivedAt);
-        return;
+        await this.publish(current, outcome.json, outcome.status, outcome.decision.action, { receivedAt });
+        return { readiness: 'decided', workflow: current };
       }
       if (recorded.kind === 'closed') {
         this.logger.debug({ msg: 'decided elsewhere', corr_id: ctx.corrId, workflow_id: ctx.workflowId, status: recorded.status });
-        return;
+        return { readiness: 'closed', workflow: current };
       }
       current = recorded.workflow;
     }
-    // Signals keep arriving faster than the strategy runs: the handler of the last one decides.
+    // Signals keep arriving faster than the strategy runs: the handler of the last one decides (and the
+    // sweeper's check, should that handler die).
     this.logger.debug({ msg: 'workflow still changing, left to its next signal', corr_id: current.corrId, workflow_id: current.workflowId });
+    return { readiness: 'changing', workflow: current };
   }
 
   /**
@@ -195,30 +235,51 @@ export class WorkflowService {
     }
   }
 
-  /** Times out a workflow the sweeper claimed with `token`: the timeout decision, recorded by the claim holder only, then published. */
-  private async timeOut(workflow: StoredWorkflow, token: string): Promise<void> {
+  /** Times out a workflow the sweeper claimed: the timeout decision, recorded by the first claimant to finish, then published. */
+  private async timeOut(workflow: StoredWorkflow): Promise<void> {
     const ctx = toContext(workflow);
     const outcome = await this.evaluate(ctx, 'timeout');
-    if (!(await this.repository.finish(workflow.corrId, token, outcome.status, outcome.json, this.config.claimLeaseMs))) {
-      this.logger.debug({ msg: 'timeout claim lost to another replica', corr_id: ctx.corrId, workflow_id: ctx.workflowId });
+    if (!(await this.repository.finish(workflow, outcome.status, outcome.json, this.config.claimLeaseMs))) {
+      this.logger.debug({ msg: 'timed out by another claimant first', corr_id: ctx.corrId, workflow_id: ctx.workflowId });
       return;
     }
-    await this.publish(workflow, outcome.json, outcome.status, outcome.decision.action);
+    await this.publish(workflow, outcome.json, outcome.status, outcome.decision.action, {});
   }
 
   /**
    * Publishes a recorded decision and marks it published. A failure here loses nothing: the decision is
    * in Redis and its due-index entry brings it back to the sweeper after the claim lease.
+   *
+   * `age`: how long ago (Redis's clock) the decision was recorded, for a re-publish by the sweeper. Past the
+   * stream's duplicate window (less a margin) JetStream would store a second copy of a decision published
+   * before, so the stream is searched for it first (DecisionPublisher.wasPublished).
    */
-  private async publish(workflow: StoredWorkflow, json: string, status: string, action: string, receivedAt?: number): Promise<void> {
+  private async publish(
+    workflow: StoredWorkflow,
+    json: string,
+    status: string,
+    action: string,
+    options: { receivedAt?: number; ageMs?: number },
+  ): Promise<void> {
     const log = { corr_id: workflow.corrId, workflow_id: workflow.workflowId };
+    const msgId = decisionMessageId(workflow);
     try {
-      const { duplicate } = await this.publisher.publish(json, workflow.workflowId);
-      if (duplicate) this.metrics.duplicate('decision');
-      const marked = await this.repository.markPublished(workflow.corrId, this.config.retentionSeconds * 1000);
+      const margin = Math.min(this.publisher.duplicateWindowMs / 2, 30_000);
+      let already = false;
+      if (options.ageMs !== undefined && options.ageMs > this.publisher.duplicateWindowMs - margin) {
+        already = await this.publisher.wasPublished(msgId, (workflow.finishedMs ?? workflow.startedMs) - margin);
+        this.logger.warn({ msg: 'decision older than the duplicate window: searched the stream for it', ...log, found: already });
+      }
+      if (already) this.metrics.duplicate('decision');
+      else {
+        const { duplicate } = await this.publisher.publish(json, msgId);
+        if (duplicate) this.metrics.duplicate('decision');
+      }
+      const marked = await this.repository.markPublished(workflow, this.config.retentionSeconds * 1000);
       if (!marked) return;
+      this.admission.finished();
       this.metrics.workflowFinished(workflow.workflowType, status, action, (marked.finishedMs - marked.startedMs) / 1000);
-      if (receivedAt !== undefined) this.metrics.decisionLatency(workflow.workflowType, (performance.now() - receivedAt) / 1000);
+      if (options.receivedAt !== undefined) this.metrics.decisionLatency(workflow.workflowType, (performance.now() - options.receivedAt) / 1000);
       if (status === WorkflowStatus.Timeout) this.metrics.timeoutLateness((Date.now() - workflow.deadlineMs) / 1000);
       this.logger.log({ msg: 'decision published', ...log, status, action });
     } catch (error) {
@@ -226,16 +287,26 @@ export class WorkflowService {
     }
   }
 
-  /** One job the sweeper found due (see sweep-1.lua). */
-  async runSweepJob(job: SweepJob, token: string): Promise<void> {
+  /** One job the sweeper found due (see sweep-1.lua). `redisNowMs`: Redis's clock at the sweep. */
+  async runSweepJob(job: SweepJob, redisNowMs: number): Promise<void> {
     const wf = job.workflow;
-    if (job.kind === 'publish') {
-      if (!wf.decisionJson) return;
-      const message = JSON.parse(wf.decisionJson) as { status: string; decision: { action: string } };
-      this.logger.warn({ msg: 'publishing a decision left unpublished', corr_id: wf.corrId, workflow_id: wf.workflowId });
-      await this.publish(wf, wf.decisionJson, message.status, message.decision.action);
-      return;
+    switch (job.kind) {
+      case 'publish': {
+        if (!wf.decisionJson) return;
+        const message = JSON.parse(wf.decisionJson) as { status: string; decision: { action: string } };
+        this.logger.warn({ msg: 'publishing a decision left unpublished', corr_id: wf.corrId, workflow_id: wf.workflowId });
+        await this.publish(wf, wf.decisionJson, message.status, message.decision.action, { ageMs: redisNowMs - (wf.finishedMs ?? redisNowMs) });
+        return;
+      }
+      case 'check': {
+        // A signal was stored and no decision followed: the handler that stored it died, or lost the reply.
+        const { readiness, workflow } = await this.decideIfReady(wf);
+        if (readiness === 'decided') this.logger.warn({ msg: 'decided a ready workflow its handler had left', corr_id: wf.corrId, workflow_id: wf.workflowId });
+        if (readiness === 'not-ready') await this.repository.rest(workflow);
+        return;
+      }
+      case 'timeout':
+        await this.timeOut(wf);
     }
-    await this.timeOut(wf, token);
   }
 }

@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
-import type { WorkflowConfig } from '../config/configuration.js';
+import type { NatsConfig, WorkflowConfig } from '../config/configuration.js';
+import type { NatsConnectionService } from '../nats/nats-connection.service.js';
 import type { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
 import type { SweepJob, WorkflowRepository } from './workflow.repository.js';
 import type { WorkflowService } from './workflow.service.js';
@@ -22,7 +23,7 @@ function setUp(sweepBatch: number, shards: number) {
     sweep: jest.fn(async (limit: number) => {
       limits.push(limit);
       const jobs: SweepJob[] = Array.from({ length: limit * shards }, () => ({ kind: 'timeout', workflow: {} as SweepJob['workflow'] }));
-      return { jobs, remaining: 1_000_000, full: true };
+      return { jobs, broken: [], errors: [], remaining: 1_000_000, full: true, redisNowMs: Date.now() };
     }),
     reapEarly: jest.fn(async () => ({ buffers: 0, signals: 0 })),
   };
@@ -32,7 +33,16 @@ function setUp(sweepBatch: number, shards: number) {
   };
   const metrics = new Proxy({}, { get: () => () => undefined });
   const config = { sweepBatch, sweepIntervalMs: 1000, claimLeaseMs: 1500, cleanupIntervalMs: 60_000 } as unknown as WorkflowConfig;
-  const sweeper = new WorkflowSweeper(repository as unknown as WorkflowRepository, workflows as unknown as WorkflowService, metrics as OrchestratorMetrics, config);
+  const nats = { manager: { consumers: { info: async () => ({ num_pending: 0, num_ack_pending: 0 }) } } };
+  const natsSettings = { streams: { signals: 'S' }, consumers: { trigger: 't' }, subjects: { trigger: 'x' } };
+  const sweeper = new WorkflowSweeper(
+    repository as unknown as WorkflowRepository,
+    workflows as unknown as WorkflowService,
+    metrics as OrchestratorMetrics,
+    nats as unknown as NatsConnectionService,
+    config,
+    natsSettings as unknown as NatsConfig,
+  );
   const step = () => (sweeper as unknown as { step(): Promise<boolean> }).step();
   /** Ends the `n` oldest running jobs. */
   const finish = async (n: number) => {

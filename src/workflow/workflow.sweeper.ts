@@ -1,9 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
-import { workflowConfig, type WorkflowConfig } from '../config/configuration.js';
+import { natsConfig, workflowConfig, type NatsConfig, type WorkflowConfig } from '../config/configuration.js';
 import { BackgroundLoop } from '../common/background-loop.js';
 import { describeError } from '../common/errors.js';
 import { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
+import { NatsConnectionService } from '../nats/nats-connection.service.js';
+import { consumerWatermark } from '../transport/jetstream/progress.js';
 import { WorkflowRepository } from './workflow.repository.js';
 import { WorkflowService } from './workflow.service.js';
 
@@ -35,7 +36,9 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
     private readonly repository: WorkflowRepository,
     private readonly workflows: WorkflowService,
     private readonly metrics: OrchestratorMetrics,
+    private readonly nats: NatsConnectionService,
     @Inject(workflowConfig.KEY) private readonly config: WorkflowConfig,
+    @Inject(natsConfig.KEY) private readonly natsSettings: NatsConfig,
   ) {
     this.loop = new BackgroundLoop(() => this.step(), config.sweepIntervalMs);
     // At least two per shard, so that a sweep always has room for one per shard (see sweepOnce).
@@ -76,15 +79,23 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
 
   /** One pass over all shards: hands out the due jobs (without waiting for them). @returns true when a shard had more due than one batch. */
   async sweepOnce(): Promise<boolean> {
-    const token = `sweep:${randomUUID()}`;
     // Claim no more than there is room to run now: a claimed job that waits behind thousands of others
     // outlives its lease, is claimed again by the next sweep, and its first run is wasted work.
     const perShard = Math.max(1, this.roomPerShard());
-    const { jobs, remaining, full } = await this.repository.sweep(perShard, this.config.claimLeaseMs, token);
-    this.workflows.setActiveCount(remaining);
+    const { jobs, remaining, full, redisNowMs, errors, broken } = await this.repository.sweep(perShard, this.config.claimLeaseMs);
+    // A shard that fails (a script error on one of its keys) must not stall the others: their jobs run.
+    for (const { shard, error } of errors) {
+      this.metrics.sweeperError();
+      this.logger.warn({ msg: 'sweep of a shard failed, retrying next interval', shard, error: describeError(error) });
+    }
+    for (const b of broken) {
+      this.metrics.sweeperError();
+      this.logger.error({ msg: 'due workflow unreadable in Redis, looked at again in a minute', corr_id: b.corrId, error: b.error });
+    }
+    if (errors.length === 0) this.workflows.setActiveCount(remaining);
     for (const job of jobs) {
       const run: Promise<void> = this.workflows
-        .runSweepJob(job, token)
+        .runSweepJob(job, redisNowMs)
         .catch((error: unknown) => {
           this.metrics.sweeperError();
           this.logger.warn({ msg: 'sweep job failed, retried after the lease', corr_id: job.workflow.corrId, kind: job.kind, error: describeError(error) });
@@ -112,7 +123,11 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
 
   private async reapEarlySignals(): Promise<void> {
     try {
-      const { buffers, signals } = await this.repository.reapEarly(this.config.sweepBatch);
+      // Only buffers whose grace ended before the trigger consumer's progress: the early signals of
+      // triggers still waiting in the stream (back-pressure, an outage, a backlog) live until they start.
+      const { streams, consumers, subjects } = this.natsSettings;
+      const watermark = await consumerWatermark(this.nats.manager, streams.signals, consumers.trigger, subjects.trigger);
+      const { buffers, signals } = await this.repository.reapEarly(this.config.sweepBatch, watermark);
       this.metrics.orphaned(signals);
       if (buffers > 0) this.logger.warn({ msg: 'early signals orphaned: their trigger never came', buffers, signals });
     } catch (error) {

@@ -5,6 +5,8 @@
   KEYS[1] wf   KEYS[2] sig   KEYS[3] deadlines
 
   ARGV[1] corr_id   ARGV[2] retention ms
+  ARGV[3] start time (`started`, ms) of the workflow whose decision was published: a publisher that stalled
+          past the retention period must not mark a newer workflow of the same corr_id
 
   Output: { 1, started ms, finished ms }   marked now (count the decision once, here)
           { 0 }                            already marked, or not finished, or missing
@@ -16,7 +18,7 @@ local status = wf[1]
 if status ~= 'completed' and status ~= 'timeout' and status ~= 'failed' then
   return { 0 }
 end
-if wf[2] == '1' then
+if wf[2] == '1' or wf[3] ~= ARGV[3] then
   return { 0 }
 end
 

@@ -9,6 +9,7 @@
 
   ARGV[1] corr_id   ARGV[2] workflow_type   ARGV[3] timeout ms
   ARGV[4] required agents (JSON array)    ARGV[5] metadata (JSON)   ARGV[6] trigger (JSON, as received)
+  ARGV[7] check delay ms (see add-signal-5.lua): with early signals applied, the due entry is now + this
 
   The hash keeps only what cannot be derived (corr_id is in the key name, workflow_id is
   <type>:<corr_id>, the timeout is deadline - started, `published` is absent until it is 1): every
@@ -30,12 +31,20 @@ end
 local now = now_ms()
 local deadline = now + tonumber(ARGV[3])
 
+-- The early buffer holds agent -> signal and q:<agent> -> its stream sequence (add-signal-5.lua); the
+-- sequences go to the workflow hash, where later revisions are compared with them.
 local early = redis.call('HGETALL', KEYS[3])
-local early_count = #early / 2
-if early_count > 0 then
-  redis.call('HSET', KEYS[2], unpack(early))
-  redis.call('DEL', KEYS[3])
+local signals, seqs = {}, {}
+for i = 1, #early, 2 do
+  local target = string.sub(early[i], 1, 2) == 'q:' and seqs or signals
+  target[#target + 1] = early[i]
+  target[#target + 1] = early[i + 1]
 end
+local early_count = #signals / 2
+if early_count > 0 then
+  redis.call('HSET', KEYS[2], unpack(signals))
+end
+redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[5], ARGV[1])
 
 redis.call('HSET', KEYS[1],
@@ -44,7 +53,10 @@ redis.call('HSET', KEYS[1],
   'started', now, 'deadline', deadline,
   'agents', ARGV[4], 'meta', ARGV[5], 'trigger', ARGV[6],
   'ver', early_count)
-redis.call('ZADD', KEYS[4], deadline, ARGV[1])
+if #seqs > 0 then
+  redis.call('HSET', KEYS[1], unpack(seqs))
+end
+redis.call('ZADD', KEYS[4], early_count > 0 and math.min(deadline, now + tonumber(ARGV[7])) or deadline, ARGV[1])
 
 if early_count == 0 then
   return { 1, now, 0 }

@@ -6,50 +6,64 @@
   KEYS[1] deadlines   the shard's due index (zset corr_id -> due ms)
 
   ARGV[1] key prefix of the shard, e.g. '{ma:3}:' (workflow keys are prefix .. 'wf:' .. corr_id)
-  ARGV[2] limit   ARGV[3] lease ms   ARGV[4] claim token
+  ARGV[2] limit   ARGV[3] lease ms
 
-  Output: { remaining, due, job, job, ... } where remaining = ZCARD after the step, due = the number of
-          due entries read (<= limit; a full batch means more may be due, even if some were stale), and each job is
-          { corr_id, kind, wf..., '|', sig... }, kind one of:
+  Output: { remaining, due, now, job, job, ... } where remaining = ZCARD after the step, due = the number of
+          due entries read (<= limit; a full batch means more may be due, even if some were stale), now =
+          Redis's clock, and each job is { corr_id, kind, wf..., '|', sig... }, kind one of:
             'timeout'   an open workflow passed its deadline, or a timeout claim whose holder died (lease
-                        expired): claimed, to time out
+                        expired): claimed (status evaluating), to time out
+            'check'     an open workflow due before its deadline: a signal was stored and no decision
+                        followed within the check delay (its handler died, or its reply was lost): see
+                        whether it can decide now
             'publish'   a recorded decision not marked published (publisher died): publish it
+          or { corr_id, 'broken', error } for an entry whose keys Redis refused to read (it is looked at
+          again in a minute; the other entries and shards go on).
   Entries whose workflow is gone or already published are removed.
 ]]
 -- @include common.lua
 
+local BROKEN_RETRY_MS = 60000
+
 local now = now_ms()
 local lease = tonumber(ARGV[3])
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-local reply = { 0, 0 }
+local reply = { 0, 0, now }
 
 for _, corr in ipairs(due) do
   local wf_key = ARGV[1] .. 'wf:' .. corr
-  local wf = redis.call('HMGET', wf_key, 'status', 'deadline', 'published')
-  local status = wf[1]
-  local kind = nil
-  if not status then
-    redis.call('ZREM', KEYS[1], corr)
-  elseif status == 'in_progress' or status == 'waiting_for_agents' then
-    if tonumber(wf[2]) <= now then
-      kind = 'timeout'
-    else
-      redis.call('ZADD', KEYS[1], tonumber(wf[2]), corr)
-    end
-  elseif status == 'evaluating' then
-    kind = 'timeout'
-  elseif wf[3] ~= '1' then
-    kind = 'publish'
+  local wf = redis.pcall('HMGET', wf_key, 'status', 'deadline', 'published')
+  if wf.err then
+    redis.call('ZADD', KEYS[1], now + BROKEN_RETRY_MS, corr)
+    reply[#reply + 1] = { corr, 'broken', wf.err }
   else
-    redis.call('ZREM', KEYS[1], corr)
-  end
-
-  if kind then
-    if kind ~= 'publish' then
-      redis.call('HSET', wf_key, 'status', 'evaluating', 'claim', ARGV[4])
+    local status = wf[1]
+    local kind = nil
+    if not status then
+      redis.call('ZREM', KEYS[1], corr)
+    elseif status == 'in_progress' or status == 'waiting_for_agents' then
+      kind = tonumber(wf[2]) <= now and 'timeout' or 'check'
+    elseif status == 'evaluating' then
+      kind = 'timeout'
+    elseif wf[3] ~= '1' then
+      kind = 'publish'
+    else
+      redis.call('ZREM', KEYS[1], corr)
     end
-    redis.call('ZADD', KEYS[1], now + lease, corr)
-    reply[#reply + 1] = append_snapshot({ corr, kind }, wf_key, ARGV[1] .. 'sig:' .. corr)
+
+    if kind then
+      if kind == 'timeout' then
+        redis.call('HSET', wf_key, 'status', 'evaluating')
+      end
+      redis.call('ZADD', KEYS[1], now + lease, corr)
+      local ok, job = pcall(append_snapshot, { corr, kind }, wf_key, ARGV[1] .. 'sig:' .. corr)
+      if ok then
+        reply[#reply + 1] = job
+      else
+        redis.call('ZADD', KEYS[1], now + BROKEN_RETRY_MS, corr)
+        reply[#reply + 1] = { corr, 'broken', tostring(job) }
+      end
+    end
   end
 end
 

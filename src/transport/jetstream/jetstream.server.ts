@@ -1,57 +1,84 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CustomTransportStrategy, Server, type MessageHandler } from '@nestjs/microservices';
-import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { natsConfig, type NatsConfig } from '../../config/configuration.js';
-import { describeError } from '../../common/errors.js';
+import { describeError, isRetryable, PoisonMessageError } from '../../common/errors.js';
 import { OrchestratorMetrics } from '../../metrics/orchestrator.metrics.js';
 import { NatsConnectionService } from '../../nats/nats-connection.service.js';
 import { DeadLetterPublisher } from './dead-letter.publisher.js';
-import { JetStreamContext } from './jetstream.context.js';
+import { FlowControl } from './flow-control.js';
+import { JetStreamContext, type DeliveryMeta } from './jetstream.context.js';
 import { decodePayload } from './payload.js';
 import { provisionJetStream, type ConsumerRoute } from './provisioning.js';
 import { settle, type Outcome } from './settlement.js';
 
-/** Handler patterns: `@EventPattern(TRIGGER_PATTERN)` gets the trigger consumer's messages, and so on. */
-export const TRIGGER_PATTERN = 'signals.normalized';
-export const AGENT_SIGNAL_PATTERN = 'signals.enriched.*';
+import { AGENT_SIGNAL_PATTERN, TRIGGER_PATTERN } from './patterns.js';
+
+export { AGENT_SIGNAL_PATTERN, TRIGGER_PATTERN };
 
 const RESUBSCRIBE_DELAY_MS = 1000;
+/** Pull requests wait at most this long for messages before the loop asks again. */
+const FETCH_EXPIRES_MS = 5000;
+/** A payload is at most the server's max_payload; the pull's byte budget leaves room for subject and headers. */
+const MESSAGE_OVERHEAD_BYTES = 16 * 1024;
 
 /** A counting semaphore: at most `limit` messages of one consumer in flight. */
 class Slots {
   private used = 0;
-  private readonly waiters: (() => void)[] = [];
-  constructor(private readonly limit: number) {}
-  async acquire(): Promise<void> {
-    if (this.used < this.limit) {
-      this.used++;
-      return;
+  private wake: (() => void) | undefined;
+  private want = 0;
+  constructor(readonly limit: number) {}
+
+  /** Waits until at least `min` slots are free; returns how many are. */
+  async room(min: number): Promise<number> {
+    while (this.limit - this.used < min) {
+      this.want = min;
+      await new Promise<void>((resolve) => (this.wake = resolve));
     }
-    await new Promise<void>((resolve) => this.waiters.push(resolve));
+    return this.limit - this.used;
   }
+
+  take(): void {
+    this.used++;
+  }
+
   release(): void {
-    const next = this.waiters.shift();
-    if (next) next();
-    else this.used--;
+    this.used--;
+    if (this.wake && this.limit - this.used >= this.want) {
+      const wake = this.wake;
+      this.wake = undefined;
+      wake();
+    }
+  }
+
+  /** Lets a waiting `room()` look again (closing). */
+  interrupt(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
   }
 }
 
 /**
- * The JetStream transport: durable pull consumers shared by all replicas, a bounded number of messages
- * in flight per consumer, and settlement (ack / nak with delay / dead-letter + term) only after the
- * handler returned or threw — see settlement.ts.
+ * The JetStream transport: durable pull consumers shared by all replicas, pulled in batches no larger
+ * than the room left (at most `maxInFlight` messages and `maxPullBytes` bytes per consumer), and
+ * settlement (ack / nak with delay / dead-letter + term) only after the handler returned or threw — see
+ * settlement.ts. A route pulls only while FlowControl lets it (back-pressure, a dependency outage): what
+ * is not pulled waits in the stream, where it uses up no delivery.
  */
 @Injectable()
 export class JetStreamServer extends Server implements CustomTransportStrategy {
   private readonly log = new Logger('JetStreamServer');
-  private readonly subscriptions = new Set<ConsumerMessages>();
+  private readonly batches = new Set<{ stop(): void }>();
+  private readonly slots = new Map<string, Slots>();
   private readonly inFlight = new Set<Promise<void>>();
   private readonly loops: Promise<void>[] = [];
   /** Handlers by route pattern, looked up once at listen (Nest normalises patterns on every lookup). */
   private readonly handlers = new Map<string, MessageHandler>();
   private closing = false;
+  private pullBytes = 0;
   /**
    * Acks held until the event loop's current turn ends, by consumer: sent together, they leave in one
    * socket write instead of one each (the client flushes once per microtask checkpoint, and the handlers
@@ -64,6 +91,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     private readonly nats: NatsConnectionService,
     private readonly deadLetters: DeadLetterPublisher,
     private readonly metrics: OrchestratorMetrics,
+    private readonly flow: FlowControl,
     @Inject(natsConfig.KEY) private readonly config: NatsConfig,
   ) {
     super();
@@ -77,7 +105,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     ];
   }
 
-  /** Provisions (or checks) streams and consumers, then starts consuming; a failure rejects start-up. */
+  /** Provisions (or checks) streams and consumers, then starts pulling; a failure rejects start-up. */
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
       const routes = this.routes();
@@ -88,9 +116,12 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         this.handlers.set(route.pattern, handler);
       }
       await provisionJetStream(this.nats.manager, this.config, routes);
+      // Every message must fit in one pull, or the consumer would stall on it: the budget is at least the
+      // largest message the server accepts.
+      this.pullBytes = Math.max(this.config.maxPullBytes, this.nats.connection.info?.max_payload ?? 0) + MESSAGE_OVERHEAD_BYTES;
       for (const route of routes) {
-        const first = await this.subscribe(route);
-        this.loops.push(this.consumeLoop(route, first));
+        const consumer = await this.nats.jetstream.consumers.get(route.stream, route.durable);
+        this.loops.push(this.pullLoop(route, consumer));
         this.log.log({ msg: 'consuming', stream: route.stream, consumer: route.durable, filter: route.filterSubject });
       }
       callback();
@@ -99,66 +130,50 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     }
   }
 
-  private async subscribe(route: ConsumerRoute): Promise<ConsumerMessages> {
-    const consumer = await this.nats.jetstream.consumers.get(route.stream, route.durable);
-    // Missing stream or consumer ends the subscription (instead of waiting for them to come back), so
-    // that the loop below can provision them again.
-    const messages = await consumer.consume({ max_messages: this.config.maxInFlight, abort_on_missing_resource: true });
-    this.subscriptions.add(messages);
-    void this.watch(route, messages);
-    return messages;
-  }
-
-  private async watch(route: ConsumerRoute, messages: ConsumerMessages): Promise<void> {
-    for await (const status of messages.status()) {
-      if (status.type === 'heartbeats_missed' || status.type === 'consumer_deleted' || status.type === 'consumer_not_found' || status.type === 'stream_not_found') {
-        this.log.warn({ msg: `consumer ${status.type.replace(/_/g, ' ')}`, consumer: route.durable });
-      }
-    }
-  }
-
   /**
-   * Feeds one consumer's messages to the handler, at most `maxInFlight` at once. Should the
-   * subscription end while the service is not closing (consumer deleted, stream recreated), it
-   * subscribes again after a pause: a replica never silently stops consuming.
+   * Feeds one consumer's messages to the handler, at most `maxInFlight` at once: it pulls a batch as large
+   * as the room left once half the slots are free, and only while the route is open. Should pulling fail
+   * while the service is not closing (consumer deleted, stream recreated, NATS away), it provisions and
+   * looks the consumer up again after a pause: a replica never silently stops consuming.
    */
-  private async consumeLoop(route: ConsumerRoute, first: ConsumerMessages): Promise<void> {
+  private async pullLoop(route: ConsumerRoute, first: Consumer): Promise<void> {
     const slots = new Slots(this.config.maxInFlight);
-    let messages: ConsumerMessages | undefined = first;
+    this.slots.set(route.pattern, slots);
+    let consumer: Consumer | undefined = first;
+    const half = Math.max(1, Math.ceil(slots.limit / 2));
     while (!this.closing) {
       try {
-        if (!messages) {
-          // A subscription that ended may mean the consumer or stream is gone: put them back first.
+        await this.flow.waitOpen(route.pattern);
+        const room = await slots.room(half);
+        if (this.closing) break;
+        if (!consumer) {
+          // A failed pull may mean the consumer or stream is gone: put them back first.
           await provisionJetStream(this.nats.manager, this.config, [route]);
-          messages = await this.subscribe(route);
-          if (this.closing) messages.stop();
+          consumer = await this.nats.jetstream.consumers.get(route.stream, route.durable);
         }
-        for await (const msg of messages) {
-          if (this.closing) {
-            // Pulled but not started: hand it straight back so another replica takes it now.
-            msg.nak();
-            continue;
+        const batch = await consumer.fetch({ max_messages: room, max_bytes: this.pullBytes, expires: FETCH_EXPIRES_MS });
+        this.batches.add(batch);
+        try {
+          for await (const msg of batch) {
+            if (this.closing) {
+              // Pulled but not started: hand it straight back so another replica takes it now.
+              msg.nak();
+              continue;
+            }
+            slots.take();
+            const task = this.process(route, msg).finally(() => {
+              slots.release();
+              this.inFlight.delete(task);
+            });
+            this.inFlight.add(task);
           }
-          await slots.acquire();
-          if (this.closing) {
-            // close() began while this one waited for a slot: hand it back too, not start it.
-            slots.release();
-            msg.nak();
-            continue;
-          }
-          const task = this.process(route, msg).finally(() => {
-            slots.release();
-            this.inFlight.delete(task);
-          });
-          this.inFlight.add(task);
+        } finally {
+          this.batches.delete(batch);
         }
       } catch (error) {
-        if (!this.closing) this.log.error({ msg: 'consumer subscription failed', consumer: route.durable, error: describeError(error) });
-      }
-      if (messages) this.subscriptions.delete(messages);
-      messages = undefined;
-      if (!this.closing) {
-        this.log.warn({ msg: 'consumer subscription ended, subscribing again', consumer: route.durable });
+        if (this.closing) break;
+        consumer = undefined;
+        this.log.warn({ msg: 'pulling failed, trying again', consumer: route.durable, error: describeError(error) });
         await sleep(RESUBSCRIBE_DELAY_MS);
       }
     }
@@ -166,28 +181,67 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
 
   private async process(route: ConsumerRoute, msg: JsMsg): Promise<void> {
     const receivedAt = performance.now();
+    // The delivery info is parsed from the reply subject on each access of msg.info: read it once.
+    const info = msg.info;
     let outcome: Outcome;
-    try {
-      const payload = decodePayload(msg.data, this.config.maxMessageBytes);
-      const handler = this.handlers.get(route.pattern)!;
-      const result: unknown = await handler(payload.value, new JetStreamContext(msg, payload.text, receivedAt));
-      if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
-      outcome = { ok: true };
-    } catch (error) {
-      outcome = { ok: false, error };
+    if (info.deliveryCount > this.config.maxDeliveries) {
+      // Delivered again and again without being settled: its handler crashed or hung the replicas that
+      // ran it. It is not run once more.
+      await this.settleMessage(route, msg, { ok: false, error: new PoisonMessageError(info.deliveryCount, this.config.maxDeliveries) }, info.deliveryCount);
+      return;
     }
-    await this.settleMessage(route, msg, outcome);
+    const meta: DeliveryMeta = {
+      sequence: info.streamSequence,
+      storedAtMs: Math.floor(info.timestampNanos / 1e6),
+      deliveryCount: info.deliveryCount,
+      receivedAt,
+      hold: (work) => this.hold(msg, work),
+    };
+    for (;;) {
+      try {
+        const payload = decodePayload(msg.data, this.config.maxMessageBytes);
+        const handler = this.handlers.get(route.pattern)!;
+        const result: unknown = await handler(payload.value, new JetStreamContext(msg, payload.text, meta));
+        if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
+        outcome = { ok: true };
+      } catch (error) {
+        outcome = { ok: false, error };
+        // A dependency that is down fails every message alike: hold this one (no delivery used up) and run
+        // it again once the dependency answers, instead of naking it until it is dead-lettered.
+        if (isRetryable(error) && !this.closing && !(await this.flow.dependenciesUp())) {
+          await this.hold(msg, this.flow.waitOpen(route.pattern));
+          if (!this.closing) continue;
+        }
+      }
+      break;
+    }
+    await this.settleMessage(route, msg, outcome, info.deliveryCount);
   }
 
-  private async settleMessage(route: ConsumerRoute, msg: JsMsg, outcome: Outcome): Promise<void> {
-    // msg.info parses the reply subject on each access: read only on the unhappy paths.
-    const s = settle(outcome, () => msg.info.deliveryCount, this.config);
+  /** Keeps `msg` from being redelivered while `work` runs: an in-progress ack every third of the ack wait. */
+  private async hold<T>(msg: JsMsg, work: Promise<T>): Promise<T> {
+    const timer = setInterval(() => {
+      try {
+        msg.working();
+      } catch {
+        /* NATS away: the message will be redelivered, which is harmless */
+      }
+    }, Math.max(500, Math.floor(this.config.ackWaitMs / 3)));
+    try {
+      return await work;
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  private async settleMessage(route: ConsumerRoute, msg: JsMsg, outcome: Outcome, deliveryCount: number): Promise<void> {
+    const s = settle(outcome, () => deliveryCount, this.config);
     if (s.action === 'ack') {
       // Counted when sent (flushAcks).
       this.ackSoon(route.durable, msg);
       return;
     }
-    const where = () => ({ consumer: route.durable, subject: msg.subject, seq: msg.info.streamSequence, deliveries: msg.info.deliveryCount });
+    const where = () => ({ consumer: route.durable, subject: msg.subject, seq: msg.info.streamSequence, deliveries: deliveryCount });
     switch (s.action) {
       case 'nak':
         this.log.warn({ msg: 'message will be retried', ...where(), delay_ms: s.delayMs, reason: s.reason });
@@ -251,7 +305,9 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   /** Stops pulling, lets in-flight messages finish and settle. NATS itself is drained after this. */
   async close(): Promise<void> {
     this.closing = true;
-    for (const sub of this.subscriptions) sub.stop();
+    this.flow.stop();
+    for (const batch of this.batches) batch.stop();
+    for (const slots of this.slots.values()) slots.interrupt();
     await Promise.allSettled(this.loops);
     // The loops start nothing once closing; wait for what they had started, then send its acks.
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);

@@ -28,12 +28,27 @@ async function infoOrNull<T>(lookup: Promise<T>): Promise<T | null> {
   }
 }
 
+/** Consumers' max_deliver: the transport dead-letters after MAX_DELIVERIES itself; the server's limit is only a backstop. */
+export const MAX_DELIVER_BACKSTOP = 10;
+
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string; subjects: string[] }, provision: boolean): Promise<void> {
   const info = await infoOrNull(jsm.streams.info(config.name));
   if (info) {
     const missing = config.subjects.filter((s) => !info.config.subjects?.includes(s));
     if (missing.length > 0) {
       throw new Error(`stream ${config.name} exists but does not capture ${missing.join(', ')} (it has ${info.config.subjects?.join(', ')})`);
+    }
+    // A shorter de-duplication window than configured would let a re-published decision be stored twice
+    // sooner than the service assumes (docs/ARCHITECTURE.md, "Decision identity"): widen it, or refuse.
+    const wanted = config.duplicate_window ?? 0;
+    const has = info.config.duplicate_window ?? 0;
+    if (wanted > has) {
+      if (!provision) {
+        throw new Error(
+          `stream ${config.name} has a duplicate window of ${Math.round(has / 1e6)} ms, below META_AGENT_DUPLICATE_WINDOW_MS (${Math.round(wanted / 1e6)} ms): widen it or lower the setting`,
+        );
+      }
+      await jsm.streams.update(config.name, { ...info.config, duplicate_window: wanted });
     }
     return;
   }
@@ -43,11 +58,16 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
 
 async function ensureConsumer(jsm: JetStreamManager, route: ConsumerRoute, config: NatsConfig, provision: boolean): Promise<void> {
   const info = await infoOrNull(jsm.consumers.info(route.stream, route.durable));
+  const maxDeliver = config.maxDeliveries + MAX_DELIVER_BACKSTOP;
   if (info) {
     if (info.config.filter_subject !== route.filterSubject) {
       throw new Error(
         `consumer ${route.durable} on ${route.stream} filters "${info.config.filter_subject}", expected "${route.filterSubject}": delete it or change the settings`,
       );
+    }
+    // Consumers made by an earlier version (unlimited max_deliver) or with another ack wait follow the settings.
+    if (provision && (info.config.max_deliver !== maxDeliver || info.config.ack_wait !== nanos(config.ackWaitMs))) {
+      await jsm.consumers.update(route.stream, route.durable, { max_deliver: maxDeliver, ack_wait: nanos(config.ackWaitMs) });
     }
     return;
   }
@@ -58,9 +78,9 @@ async function ensureConsumer(jsm: JetStreamManager, route: ConsumerRoute, confi
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: nanos(config.ackWaitMs),
-    // Unlimited here: the settlement policy counts deliveries and dead-letters on the last one,
-    // so that no message is silently given up by the server.
-    max_deliver: -1,
+    // The transport dead-letters a message delivered more than MAX_DELIVERIES times before running it
+    // again; the server's own limit is a backstop above that, should dead-lettering itself keep failing.
+    max_deliver: maxDeliver,
     max_ack_pending: Math.max(config.maxInFlight * 16, 1000),
   });
 }

@@ -1,0 +1,66 @@
+--[[
+  Stores an agent's signal in its workflow, or buffers it when the trigger has not arrived yet.
+
+  The latest signal of an agent replaces its earlier one, where latest means stored last by JetStream:
+  each signal is kept with its stream sequence (`q:<agent>` in the workflow hash, or in the early buffer),
+  and a signal whose sequence is not above the stored one changes nothing (a redelivered older
+  revision, or the same message again). Processing order never decides.
+
+  KEYS[1] wf   KEYS[2] sig   KEYS[3] early   KEYS[4] earlyDue   KEYS[5] deadlines  (see start-workflow-5.lua)
+
+  ARGV[1] corr_id   ARGV[2] agent name   ARGV[3] signal JSON (as received)
+  ARGV[4] early-signal grace ms (0: do not buffer)
+  ARGV[5] stream sequence of the signal   ARGV[6] when JetStream stored it (ms): the grace counts from it
+  ARGV[7] check delay ms: a stored signal brings the workflow's due entry forward to now + this (never past
+          its deadline), so that a workflow made ready by a handler that then died, or whose reply was
+          lost, is decided by the sweeper instead of waiting for its deadline
+  ARGV[8] lifetime ms of an early buffer without trigger (a safety net; the early-due index reaps it)
+
+  Output: { 1, now, wf..., '|', sig... }  added; the workflow as it is now (HGETALL lists)
+          { 2, now, wf..., '|', sig... }  duplicate: this message is already stored, nothing changed
+          { 6, now, wf..., '|', sig... }  superseded: a later revision of this agent is stored, nothing changed
+          { 3, status }                   late: the workflow is evaluating or finished, nothing changed
+          { 4 }                           buffered before the trigger
+          { 5 }                           orphaned: no workflow and buffering is off
+          { 7 }                           superseded or duplicate in the early buffer, nothing changed
+]]
+-- @include common.lua
+
+local seq = tonumber(ARGV[5])
+local seq_field = 'q:' .. ARGV[2]
+
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then
+  local grace = tonumber(ARGV[4])
+  if grace <= 0 then
+    return { 5 }
+  end
+  local held = tonumber(redis.call('HGET', KEYS[3], seq_field))
+  if held and held >= seq then
+    return { 7 }
+  end
+  redis.call('HSET', KEYS[3], ARGV[2], ARGV[3], seq_field, seq)
+  redis.call('PEXPIRE', KEYS[3], tonumber(ARGV[8]))
+  -- The grace counts from the latest early signal of the workflow (GT: an older revision redelivered
+  -- later does not shorten it).
+  redis.call('ZADD', KEYS[4], 'GT', tonumber(ARGV[6]) + grace, ARGV[1])
+  return { 4 }
+end
+
+if status ~= 'in_progress' and status ~= 'waiting_for_agents' then
+  return { 3, status }
+end
+
+local now = now_ms()
+local stored = tonumber(redis.call('HGET', KEYS[1], seq_field))
+if stored and stored >= seq then
+  return append_snapshot({ stored == seq and 2 or 6, now }, KEYS[1], KEYS[2])
+end
+
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HSET', KEYS[1], 'status', 'waiting_for_agents', seq_field, seq)
+redis.call('HINCRBY', KEYS[1], 'ver', 1)
+local deadline = tonumber(redis.call('HGET', KEYS[1], 'deadline'))
+redis.call('ZADD', KEYS[5], math.min(deadline, now + tonumber(ARGV[7])), ARGV[1])
+
+return append_snapshot({ 1, now }, KEYS[1], KEYS[2])
