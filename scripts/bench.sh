@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+use_project_node bench
 ensure_node_modules bench
+use_servers bench
 
 export NATS_PORT="${BENCH_NATS_PORT:-27222}"
 export REDIS_PORT="${BENCH_REDIS_PORT:-27379}"

@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+use_project_node demo
 ensure_node_modules demo
+use_servers demo
 
 export NATS_PORT="${DEMO_NATS_PORT:-24222}"
 export REDIS_PORT="${DEMO_REDIS_PORT:-26379}"

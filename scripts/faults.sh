@@ -23,14 +23,9 @@ done
 
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+use_project_node faults
 ensure_node_modules faults
-have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
-if ! have nats-server || ! have redis-server; then
-  echo "[faults] installing nats-server and redis-server from Debian's packages" >&2
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nats-server redis-server >/dev/null
-fi
+use_servers faults
 if [ "$build" = 1 ]; then npm run build --silent; fi
 
 # Every process the harness starts is listed here; whatever is left when it ends (even if the harness

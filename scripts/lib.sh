@@ -1,4 +1,36 @@
-# Helpers shared by the scripts (sourced, not run).
+# Helpers shared by the scripts (sourced, not run): the project's Node toolchain, its servers, and Debian
+# package installs. Every script that runs the project (test.sh, demo.sh, bench.sh, faults.sh, compat.sh,
+# servers.sh, .ci/run) goes through use_project_node and use_servers, so they all run the same versions and
+# print them.
+#
+# Node (docs/OPERATIONS.md#toolchain):
+#   NODE_VERSION   the Node.js version to run under: default 22.23.5 (the baseline, Node 22 LTS), installed
+#                  once from the npm registry (package node-<os>-<arch>) into .cache/toolchain/node-<version>;
+#                  `system`: the node already on PATH (must be 22 or newer).
+# nats-server (minimum 2.10; docs/OPERATIONS.md#tested-versions):
+#   NATS_SERVER_BIN       a nats-server binary to use, as is (checked against the minimum)
+#   NATS_SERVER_VERSION   current (default): Debian unstable's package (2.15.x); minimum: Debian trixie's
+#                         (2.10.x); system: the machine's nats-server. Debian packages are fetched with
+#                         `apt-get download` from the project's own source list and unpacked with `dpkg -x`
+#                         into .cache/servers/nats-server-<version>/: the machine's apt sources and installed
+#                         packages are never changed. When they cannot be fetched (no apt-get, no network),
+#                         the machine's nats-server is used if it is 2.10 or newer.
+#   NATS_SERVER_REFRESH=1 fetch the package again (otherwise the one fetched first is kept)
+# redis-server: REDIS_SERVER_BIN, else the machine's; installed from the machine's own Debian release
+# (bookworm: 7.0) with apt-get when missing.
+#
+# The chosen binaries are exported as NATS_SERVER_BIN / REDIS_SERVER_BIN (test/support/servers.ts,
+# test/faults/procs.ts and bench/run.mjs read them) and a folder with both under their plain names is put
+# first on PATH, so a test that starts `nats-server` by name gets the same one.
+
+LIB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE_DIR="${META_AGENT_CACHE_DIR:-$LIB_ROOT/.cache}"
+PROJECT_NODE_VERSION=22.23.5
+NATS_SERVER_MIN_VERSION=2.10.0
+DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+DEBIAN_KEYRING="${DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}"
+
+lib_log() { printf '[%s] %s\n' "$1" "${*:2}" >&2; }
 
 # Prints the path of a program: on PATH, or in the sbin/bin folders Debian installs servers into
 # (/usr/sbin is not on every user's PATH).
@@ -11,11 +43,250 @@ find_bin() {
   return 1
 }
 
-# Installs the project's dependencies (npm ci) when node_modules is missing or older than the lock file.
-# $1: the tag of the calling script, for the message.
+# version_ge A B: whether dotted version A >= B (numeric parts; a suffix such as -beta.1 is ignored).
+version_ge() {
+  local a b i
+  IFS=. read -r -a a <<<"${1%%[-+]*}"
+  IFS=. read -r -a b <<<"${2%%[-+]*}"
+  for i in 0 1 2; do
+    if (( 10#${a[i]:-0} > 10#${b[i]:-0} )); then return 0; fi
+    if (( 10#${a[i]:-0} < 10#${b[i]:-0} )); then return 1; fi
+  done
+  return 0
+}
+
+# apt_install TAG PACKAGE...: installs Debian packages with the machine's apt (as root, or with sudo), without
+# letting them start their system services (a policy-rc.d that refuses every start, only for the length of
+# the install and only when the machine has none of its own: redis-server would take 6379, prometheus 9090).
+apt_install() {
+  local tag="$1"; shift
+  if ! command -v apt-get >/dev/null 2>&1; then
+    lib_log "$tag" "missing: $*; install them (Debian/Ubuntu: apt-get install -y $*) and retry"
+    return 1
+  fi
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      lib_log "$tag" "missing: $*; run as root or install them: apt-get install -y $*"
+      return 1
+    fi
+  fi
+  local policy=/usr/sbin/policy-rc.d own_policy=""
+  if [ ! -e "$policy" ]; then
+    own_policy=1
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+  fi
+  lib_log "$tag" "installing Debian's $*"
+  local status=0
+  $sudo apt-get update -qq >/dev/null || status=$?
+  if [ "$status" -eq 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null || status=$?
+  fi
+  if [ -n "$own_policy" ]; then $sudo rm -f "$policy"; fi
+  return "$status"
+}
+
+# ---- Node ----------------------------------------------------------------------------------------------
+
+node_platform_package() {
+  local os arch
+  case "$(uname -s)" in Linux) os=linux ;; Darwin) os=darwin ;; *) return 1 ;; esac
+  case "$(uname -m)" in x86_64 | amd64) arch=x64 ;; aarch64 | arm64) arch=arm64 ;; *) return 1 ;; esac
+  echo "node-$os-$arch"
+}
+
+# Installs Node $1 from the npm registry into .cache/toolchain/node-$1 (once) and prints its bin folder.
+install_node() {
+  local version="$1" tag="$2" pkg
+  pkg="$(node_platform_package)" || { lib_log "$tag" "no Node package for $(uname -s)/$(uname -m); use NODE_VERSION=system"; return 1; }
+  local dir="$CACHE_DIR/toolchain/node-$version"
+  local bin="$dir/node_modules/$pkg/bin"
+  if [ ! -x "$bin/node" ]; then
+    command -v npm >/dev/null 2>&1 || { lib_log "$tag" "npm is needed once to install Node $version (any Node.js 18+ with npm)"; return 1; }
+    lib_log "$tag" "installing Node $version ($pkg from the npm registry) into ${dir#"$LIB_ROOT"/}"
+    mkdir -p "$CACHE_DIR/toolchain"
+    local tmp; tmp="$(mktemp -d "$CACHE_DIR/toolchain/.node-$version.XXXXXX")"
+    if ! npm install --prefix "$tmp" --no-save --no-package-lock --no-audit --no-fund --loglevel=error "$pkg@$version" >&2; then
+      rm -rf "$tmp"
+      lib_log "$tag" "could not install $pkg@$version"
+      return 1
+    fi
+    # Another script may have installed it meanwhile: then keep theirs.
+    mv -T "$tmp" "$dir" 2>/dev/null || rm -rf "$tmp"
+  fi
+  echo "$bin"
+}
+
+# use_project_node TAG: puts the project's Node first on PATH (see NODE_VERSION above) and prints its version.
+use_project_node() {
+  local tag="$1" want="${NODE_VERSION:-$PROJECT_NODE_VERSION}"
+  if [ "$want" != system ] && [ "$(node -v 2>/dev/null)" != "v$want" ]; then
+    local bin
+    bin="$(install_node "$want" "$tag")" || return 1
+    export PATH="$bin:$PATH"
+    hash -r
+  fi
+  local major
+  major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+  if [ "$major" -lt 22 ]; then
+    lib_log "$tag" "Node $(node -v 2>/dev/null || echo '(none)') is too old: 22 or newer is required (unset NODE_VERSION to use the project's Node $PROJECT_NODE_VERSION)"
+    return 1
+  fi
+  if [ "${META_AGENT_NODE_SHOWN:-}" != "$(command -v node)" ]; then
+    lib_log "$tag" "node $(node -v) ($(command -v node))"
+    export META_AGENT_NODE_SHOWN; META_AGENT_NODE_SHOWN="$(command -v node)"
+  fi
+}
+
+# Installs the project's dependencies (npm ci, under the project's Node) when node_modules is missing or
+# older than the lock file. $1: the tag of the calling script, for the message.
 ensure_node_modules() {
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-    echo "[$1] installing dependencies (npm ci)"
+    echo "[$1] installing dependencies (npm ci, node $(node -v))"
     npm ci --no-audit --no-fund
+  fi
+}
+
+# ---- Servers -------------------------------------------------------------------------------------------
+
+# Prints the version of a nats-server binary (2.15.1), or nothing.
+nats_server_version() {
+  "$1" --version 2>/dev/null | sed -n 's/^nats-server: v\{0,1\}\([0-9][0-9.]*[^ ]*\).*/\1/p' | head -n 1
+}
+
+redis_server_version() {
+  "$1" --version 2>/dev/null | sed -n 's/.* v=\([0-9][0-9.]*\).*/\1/p' | head -n 1
+}
+
+# fetch_nats_server SUITE TAG: Debian SUITE's nats-server package, downloaded with apt-get from the
+# project's own source list and unpacked into .cache/servers/nats-server-<version>; prints the binary.
+# Nothing of the machine's apt configuration is written: the source list, the package lists, the cache and
+# the preferences all live in .cache/servers/apt (the keyring is Debian's, read only).
+fetch_nats_server() {
+  local suite="$1" tag="$2"
+  local root="$CACHE_DIR/servers" apt="$CACHE_DIR/servers/apt"
+  local pointer="$root/nats-server-$suite.path"
+  if [ -z "${NATS_SERVER_REFRESH:-}" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then
+    cat "$pointer"
+    return 0
+  fi
+  command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 || return 1
+  [ -r "$DEBIAN_KEYRING" ] || { lib_log "$tag" "no Debian archive keyring at $DEBIAN_KEYRING (package debian-archive-keyring)"; return 1; }
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/sources.list.d" "$apt/preferences.d" "$apt/debs"
+  {
+    echo "# The project's own source list (scripts/lib.sh): nats-server packages only, never installed."
+    echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR unstable main"
+    echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR trixie main"
+  } >"$apt/sources.list"
+  local opts=(
+    -o "Dir::Etc::SourceList=$apt/sources.list" -o "Dir::Etc::SourceParts=$apt/sources.list.d"
+    -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
+    -o "Dir::Etc::Preferences=$apt/preferences" -o "Dir::Etc::PreferencesParts=$apt/preferences.d"
+    -o Acquire::Languages=none -o Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false
+    -o APT::Get::List-Cleanup=false
+  )
+  # As root, apt downloads as the _apt user, which cannot write into the project's folder.
+  if [ "$(id -u)" -eq 0 ]; then opts+=(-o APT::Sandbox::User=root); fi
+  local deb
+  deb="$(
+    # One fetch at a time (scripts may run side by side); the lock file is ours, not apt's.
+    exec 9>"$apt/fetch.lock"
+    flock 9
+    if [ -z "${NATS_SERVER_REFRESH:-}" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then echo "cached"; exit 0; fi
+    lib_log "$tag" "fetching nats-server from Debian $suite (apt-get download, private source list in ${apt#"$LIB_ROOT"/})"
+    # Lists older than a day are fetched again; a fresh set is reused by the other suite's fetch.
+    if [ -n "${NATS_SERVER_REFRESH:-}" ] || [ -z "$(find "$apt/lists" -maxdepth 1 -name "*_dists_${suite}_InRelease" -mmin -1440 2>/dev/null)" ]; then
+      apt-get "${opts[@]}" -qq update >&2 || exit 1
+    fi
+    cd "$apt/debs" || exit 1
+    rm -f nats-server_*.deb
+    apt-get "${opts[@]}" -qq download "nats-server/$suite" >&2 || exit 1
+    ls "$apt/debs"/nats-server_*.deb 2>/dev/null | head -n 1
+  )" || return 1
+  if [ "$deb" = cached ]; then cat "$pointer"; return 0; fi
+  [ -n "$deb" ] || return 1
+  local version
+  version="$(dpkg-deb -f "$deb" Version)"
+  version="${version#*:}"
+  version="${version%%-*}"
+  version="${version%%+*}"
+  local dest="$root/nats-server-$version"
+  if [ ! -d "$dest" ]; then
+    local tmp; tmp="$(mktemp -d "$root/.nats-server-$version.XXXXXX")"
+    dpkg-deb -x "$deb" "$tmp" || { rm -rf "$tmp"; return 1; }
+    mv -T "$tmp" "$dest" 2>/dev/null || rm -rf "$tmp"
+  fi
+  local bin
+  for bin in "$dest/usr/bin/nats-server" "$dest/usr/sbin/nats-server"; do
+    if [ -x "$bin" ]; then
+      echo "$bin" >"$pointer.tmp.$$" && mv "$pointer.tmp.$$" "$pointer"
+      echo "$bin"
+      return 0
+    fi
+  done
+  lib_log "$tag" "no nats-server binary in $deb"
+  return 1
+}
+
+# use_servers TAG: chooses nats-server and redis-server (see the top of this file), exports NATS_SERVER_BIN
+# and REDIS_SERVER_BIN, puts both first on PATH, and prints their versions.
+use_servers() {
+  local tag="$1" nats="${NATS_SERVER_BIN:-}" how
+  if [ -n "$nats" ]; then
+    how="NATS_SERVER_BIN"
+    [ -x "$nats" ] || { lib_log "$tag" "NATS_SERVER_BIN=$nats is not an executable"; return 1; }
+  else
+    local choice="${NATS_SERVER_VERSION:-current}" suite=""
+    case "$choice" in
+      current) suite=unstable ;;
+      minimum) suite=trixie ;;
+      system) ;;
+      *) lib_log "$tag" "NATS_SERVER_VERSION=$choice: use current, minimum or system (or NATS_SERVER_BIN=<path>)"; return 1 ;;
+    esac
+    if [ -n "$suite" ]; then
+      how="Debian $suite, $choice"
+      if ! nats="$(fetch_nats_server "$suite" "$tag")"; then
+        nats="$(find_bin nats-server || true)"
+        if [ -n "$nats" ] && version_ge "$(nats_server_version "$nats")" "$NATS_SERVER_MIN_VERSION"; then
+          how="the machine's: Debian $suite's package could not be fetched"
+        else
+          lib_log "$tag" "could not fetch nats-server from Debian $suite, and the machine has no nats-server $NATS_SERVER_MIN_VERSION or newer; set NATS_SERVER_BIN=<path>"
+          return 1
+        fi
+      fi
+    else
+      how="the machine's"
+      nats="$(find_bin nats-server || true)"
+      [ -n "$nats" ] || { lib_log "$tag" "NATS_SERVER_VERSION=system, but the machine has no nats-server"; return 1; }
+    fi
+  fi
+  local nats_version
+  nats_version="$(nats_server_version "$nats")"
+  if ! version_ge "${nats_version:-0}" "$NATS_SERVER_MIN_VERSION"; then
+    lib_log "$tag" "nats-server ${nats_version:-of unknown version} ($nats) is too old: $NATS_SERVER_MIN_VERSION or newer is required"
+    return 1
+  fi
+
+  local redis="${REDIS_SERVER_BIN:-}"
+  if [ -z "$redis" ]; then
+    redis="$(find_bin redis-server || true)"
+    if [ -z "$redis" ]; then
+      apt_install "$tag" redis-server || return 1
+      redis="$(find_bin redis-server)" || { lib_log "$tag" "redis-server installed but not found"; return 1; }
+    fi
+  fi
+  [ -x "$redis" ] || { lib_log "$tag" "REDIS_SERVER_BIN=$redis is not an executable"; return 1; }
+
+  # Both under their plain names, first on PATH, for whatever starts them by name.
+  local path_dir="$CACHE_DIR/servers/path/nats-$nats_version"
+  mkdir -p "$path_dir"
+  ln -sfn "$nats" "$path_dir/nats-server"
+  ln -sfn "$redis" "$path_dir/redis-server"
+  case ":$PATH:" in *":$path_dir:"*) ;; *) export PATH="$path_dir:$PATH" ;; esac
+  export NATS_SERVER_BIN="$nats" REDIS_SERVER_BIN="$redis"
+  if [ "${META_AGENT_SERVERS_SHOWN:-}" != "$nats $redis" ]; then
+    lib_log "$tag" "nats-server $nats_version (${nats#"$LIB_ROOT"/}; $how), redis-server $(redis_server_version "$redis") ($redis)"
+    export META_AGENT_SERVERS_SHOWN="$nats $redis"
   fi
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Start or stop a local nats-server (JetStream on) and redis-server on loopback, with their data in a
-# temporary folder. Installs both from Debian's packages when they are missing and apt-get is usable.
+# temporary folder. Which servers: scripts/lib.sh (use_servers): by default the current nats-server from
+# Debian's archive, unpacked into .cache/servers (NATS_SERVER_VERSION=current|minimum|system, or
+# NATS_SERVER_BIN=<path>), and the machine's redis-server (installed with apt-get when missing).
 #
 #   scripts/servers.sh start    # idempotent: reuses servers this script already started
 #   scripts/servers.sh stop     # stops them and removes their data folder
@@ -21,28 +23,6 @@ log() { printf '[servers] %s\n' "$*" >&2; }
 
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-
-ensure_installed() {
-  local missing=()
-  find_bin nats-server >/dev/null || missing+=(nats-server)
-  find_bin redis-server >/dev/null || missing+=(redis-server)
-  [ "${#missing[@]}" -eq 0 ] && return 0
-  if ! command -v apt-get >/dev/null 2>&1; then
-    log "missing: ${missing[*]}; install them (Debian/Ubuntu: apt-get install -y ${missing[*]}) and retry"
-    exit 1
-  fi
-  local sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
-      log "missing: ${missing[*]}; run as root or install them: apt-get install -y ${missing[*]}"
-      exit 1
-    fi
-  fi
-  log "installing ${missing[*]} from Debian's packages"
-  $sudo apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-  # The Debian package starts a system redis on 6379; we run our own, so leave theirs alone.
-}
 
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
@@ -72,7 +52,7 @@ start_nats() {
   local auth=""
   if [ -n "${NATS_USER:-}" ]; then auth="--user $NATS_USER --pass ${NATS_PASSWORD:-}"; fi
   # shellcheck disable=SC2086
-  "$(find_bin nats-server)" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$SERVERS_DIR/nats" \
+  "$NATS_SERVER_BIN" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$SERVERS_DIR/nats" \
     -l "$SERVERS_DIR/nats.log" -P "$SERVERS_DIR/nats.pid" $auth &
   disown || true
   wait_port "$NATS_PORT" nats
@@ -85,7 +65,7 @@ start_redis() {
     --pidfile "$SERVERS_DIR/redis.pid" --logfile "$SERVERS_DIR/redis.log"
     --appendonly yes --appendfsync "$REDIS_APPENDFSYNC" --save "" --protected-mode no)
   if [ -n "${REDIS_PASSWORD:-}" ]; then args+=(--requirepass "$REDIS_PASSWORD"); fi
-  "$(find_bin redis-server)" "${args[@]}"
+  "$REDIS_SERVER_BIN" "${args[@]}"
   wait_port "$REDIS_PORT" redis
 }
 
@@ -102,7 +82,7 @@ stop_one() {
 
 case "${1:-}" in
   start)
-    ensure_installed
+    use_servers servers
     mkdir -p "$SERVERS_DIR/nats" "$SERVERS_DIR/redis"
     start_nats
     start_redis

@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
-# The whole test suite, with its own set-up: installs dependencies when needed, installs and starts a
-# private nats-server (JetStream) and redis-server on loopback, installs promtool/prometheus when missing,
-# builds the service, runs unit, integration, end-to-end and deploy tests (jest), and stops the servers
-# again, whatever happens.
+# The whole test suite, with its own set-up: runs under the project's Node (22; scripts/lib.sh installs it
+# into .cache/toolchain when needed), installs dependencies when needed, fetches the current nats-server
+# (Debian unstable's package, unpacked into .cache/servers) and starts it (JetStream) with a redis-server on
+# loopback, installs promtool/prometheus when missing, builds the service, runs unit, integration,
+# end-to-end and deploy tests (jest), and stops the servers again, whatever happens. Prints the Node and
+# server versions it uses.
 #
 #   npm test                      # everything
 #   npm test -- --selectProjects unit          # extra arguments go to jest
+#   NATS_SERVER_VERSION=minimum npm test       # on the minimum nats-server (2.10); see scripts/lib.sh
+#   TEST_FAULTS=0 / TEST_TOOLS=0               # skip the fault suite / the install of the deploy tests' tools
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+use_project_node test
 ensure_node_modules test
+use_servers test
 
 export NATS_PORT="${TEST_NATS_PORT:-14222}"
 export REDIS_PORT="${TEST_REDIS_PORT:-16379}"
@@ -19,7 +25,8 @@ export SERVERS_DIR="${TMPDIR:-/tmp}/meta-agent-test-servers-${NATS_PORT}"
 trap 'bash scripts/servers.sh stop >/dev/null 2>&1 || true' EXIT
 bash scripts/servers.sh start
 # promtool, prometheus and docker-compose for the deploy tests (Debian packages, installed when missing).
-bash scripts/ensure-tools.sh
+# TEST_TOOLS=0 skips that (npm run test:e2e, test:compat: the e2e tests need none of them).
+if [ "${TEST_TOOLS:-1}" != 0 ]; then bash scripts/ensure-tools.sh; fi
 
 export TEST_NATS_URL="nats://127.0.0.1:${NATS_PORT}"
 export TEST_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}"

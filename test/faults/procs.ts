@@ -63,6 +63,9 @@ export class ProcessBook {
 }
 
 export function findBin(name: string): string {
+  // scripts/lib.sh exports the servers it chose (NATS_SERVER_BIN, REDIS_SERVER_BIN).
+  const chosen = process.env[`${name.replace('-', '_').toUpperCase()}_BIN`];
+  if (chosen) return chosen;
   for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/usr/bin', '/usr/local/bin']) {
     if (!dir) continue;
     try {

@@ -18,6 +18,14 @@ export async function redisAnswers(port: number): Promise<boolean> {
   }
 }
 
+/**
+ * The redis-server scripts/lib.sh chose (REDIS_SERVER_BIN), else the one on PATH (where scripts/lib.sh also
+ * puts its nats-server, for the tests that start `nats-server` by name).
+ */
+export function redisServerBin(): string {
+  return process.env.REDIS_SERVER_BIN || 'redis-server';
+}
+
 /** A server process a test starts itself (nats-server, redis-server), killed for sure at the end. */
 export class ServerProcess {
   private readonly exited: Promise<unknown>;
@@ -60,7 +68,7 @@ export class PrivateRedis {
   }
 
   async start(): Promise<void> {
-    this.server = ServerProcess.start('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir]);
+    this.server = ServerProcess.start(redisServerBin(), ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir]);
     await waitFor('redis up', () => redisAnswers(this.port));
   }
 
@@ -95,7 +103,7 @@ export class PrivateSentinel {
     const lines = [`port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, `sentinel monitor ${name} 127.0.0.1 ${masterPort} 1`];
     if (password) lines.push(`requirepass ${password}`);
     writeFileSync(conf, lines.join('\n') + '\n');
-    const sentinel = new PrivateSentinel(port, dir, ServerProcess.start('redis-server', [conf, '--sentinel']));
+    const sentinel = new PrivateSentinel(port, dir, ServerProcess.start(redisServerBin(), [conf, '--sentinel']));
     try {
       await waitFor(`sentinel naming ${name}`, async () => {
         const probe = new Redis(port, '127.0.0.1', { password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
