@@ -7,6 +7,10 @@
 #   npm run bench -- --quick        # small sizes, about a minute: for development
 #   npm run bench -- --only=throughput,latency   # some phases only (see bench/README.md)
 #   npm run bench -- --profile      # also a CPU profile of the service under the throughput backlog
+#   NATS_SERVER_VERSION=minimum npm run bench -- --only=scaling   # on the minimum nats-server (2.10.27); the
+#                                   # default is the current one (2.15.x); NATS_SERVER_BIN=<path>: any other
+#
+# Node and servers: scripts/lib.sh (the project's Node 22; nats-server from Debian's packages in .cache/servers).
 #
 # Ports: BENCH_NATS_PORT (27222), BENCH_REDIS_PORT (27379); the services it starts listen on 28000+.
 set -euo pipefail

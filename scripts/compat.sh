@@ -31,8 +31,8 @@ for choice in ${COMPAT_NATS_VERSIONS:-minimum current}; do
   echo "[compat] e2e suite on nats-server $version ($choice)"
   set +e
   (
-    unset META_AGENT_SERVERS_SHOWN
-    export NATS_SERVER_BIN="$bin" TEST_FAULTS=0 TEST_TOOLS=0
+    unset META_AGENT_SERVERS_SHOWN NATS_SERVER_BIN
+    export NATS_SERVER_VERSION="$choice" TEST_FAULTS=0 TEST_TOOLS=0
     bash scripts/test.sh --selectProjects e2e "$@"
   )
   rc=$?

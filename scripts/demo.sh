@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The demo, in one command: installs dependencies when needed, starts a private nats-server (JetStream)
+# The demo, in one command: runs on the project's Node 22 and the current nats-server (scripts/lib.sh:
+# installed into .cache when needed, versions printed; NATS_SERVER_VERSION=minimum for 2.10), installs
+# dependencies when needed, starts a private nats-server (JetStream)
 # and redis-server on loopback, builds the service, starts the orchestrator in the background, runs the
 # agent simulator against it (decisions are printed as they arrive), and stops everything again,
 # whatever happens. Exits with the simulator's status.
