@@ -9,6 +9,8 @@ const common = {
   transform: { '^.+\\.ts$': swc },
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   testEnvironment: 'node',
+  // The scripts' Node toolchain and servers (scripts/lib.sh): nothing to test or resolve there.
+  modulePathIgnorePatterns: ['<rootDir>/.cache/'],
 };
 
 export default {
