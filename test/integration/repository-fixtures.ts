@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { parseSettings } from '../../src/config/env.schema.js';
-import { WorkflowRepository, type StoredWorkflow } from '../../src/workflow/workflow.repository.js';
+import { WorkflowRepository, type AddSignalOptions, type StoredWorkflow } from '../../src/workflow/workflow.repository.js';
 import { uniqueId } from '../support/env.js';
 
 /** Helpers shared by the `WorkflowRepository` integration specs (not a spec itself). */
@@ -23,18 +23,36 @@ export function startInput(corrId: string, over: Partial<StartInput> = {}): Star
     requiredAgents: ['momentum', 'risk'],
     metadata: { source: 'int-test', nested: { n: 1 } },
     triggerJson: `{"corr_id":${JSON.stringify(corrId)},"side":"buy","strength":0.8}`,
+    // Not before the default deadline: the due entry stays at the deadline unless a test asks for a check.
+    checkMs: 60_000,
     ...over,
   };
 }
 
-/** A signal JSON, as an agent would send it (exact bytes matter: the scripts compare them). */
+/** The check delay and early-buffer lifetime the specs use unless they say otherwise. */
+export const CHECK_MS = 60_000;
+export const EARLY_TTL_MS = 120_000;
+
+let lastSequence = 0;
+
+/**
+ * Options for `addSignal`. Unless given, the stream sequence is the next of a process-wide counter (so the
+ * signals of a test are in the order sent, as JetStream would number them) and `storedAtMs` is now.
+ */
+export function signalOptions(graceMs = 5_000, over: Partial<AddSignalOptions> = {}): AddSignalOptions {
+  return { graceMs, sequence: ++lastSequence, storedAtMs: Date.now(), checkMs: CHECK_MS, earlyTtlMs: EARLY_TTL_MS, ...over };
+}
+
+/** A signal JSON, as an agent would send it (stored byte for byte; revisions are told apart by sequence, not bytes). */
 export function signalJson(agent: string, confidence: number, extra = ''): string {
   return `{"agent_name":"${agent}","signal_type":"analysis","confidence":${confidence},"data":{"x":"${extra}"}}`;
 }
 
 /** Several repositories over different clients that share one unique key prefix (same workflows). */
 export function repositoriesOnOnePrefix(clients: Redis[], shards = 4): WorkflowRepository[] {
-  const prefix = uniqueId('it').replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 32);
+  const prefix = uniqueId('it')
+    .replace(/[^A-Za-z0-9_.-]/g, '')
+    .slice(0, 32);
   const config = { ...parseSettings({}).redis, prefix, shards };
   return clients.map((client) => new WorkflowRepository(client, config));
 }
@@ -93,15 +111,17 @@ export function corrIdsInShard(repo: WorkflowRepository, shard: number, count: n
 }
 
 /**
- * Gets `corrId` into `evaluating` under `token` the only way there is now: the sweeper claiming it for its
- * timeout (sweep-1.lua). The workflow must be due (started with `timeoutMs: 0`) and the only due one of the
- * repository's prefix (isolatedRepository): this throws rather than claim other workflows along with it.
+ * Gets `corrId` into `evaluating` the only way there is: the sweeper claiming it for its timeout (sweep-1.lua).
+ * The workflow must be due (started with `timeoutMs: 0`) and the only due one of the repository's prefix
+ * (isolatedRepository): this throws rather than claim other workflows along with it.
  * Returns the snapshot the sweep returned (status `evaluating`).
  */
-export async function claimDue(repo: WorkflowRepository, corrId: string, token: string, leaseMs = 10_000): Promise<StoredWorkflow> {
+export async function claimDue(repo: WorkflowRepository, corrId: string, leaseMs = 10_000): Promise<StoredWorkflow> {
   const until = Date.now() + 5_000;
   for (;;) {
-    const { jobs } = await repo.sweep(100, leaseMs, token);
+    const { jobs, broken, errors } = await repo.sweep(100, leaseMs);
+    if (broken.length > 0 || errors.length > 0)
+      throw new Error(`claimDue(${corrId}): broken ${JSON.stringify(broken)}, errors ${errors.map((e) => e.error.message).join('; ')}`);
     const others = jobs.filter((j) => j.workflow.corrId !== corrId).map((j) => `${j.workflow.corrId} (${j.kind})`);
     if (others.length > 0) throw new Error(`claimDue(${corrId}): the sweep also took ${others.join(', ')}`);
     const job = jobs.find((j) => j.workflow.corrId === corrId);

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { uniqueId, waitFor } from '../support/env.js';
 import { isolatedRepository, scriptedRedis } from '../support/redis.js';
 import type { AddSignalResult, RecordResult, StoredWorkflow } from '../../src/workflow/workflow.repository.js';
-import { claimDue, expectWithin, repositoriesOnOnePrefix, signalJson, startInput, timed } from './repository-fixtures.js';
+import { claimDue, expectWithin, repositoriesOnOnePrefix, signalJson, signalOptions, sleep, startInput, timed } from './repository-fixtures.js';
 
 /**
  * `WorkflowRepository` against a real Redis: record-3.lua (decisions on signals, by version), finish-2.lua
@@ -27,7 +27,7 @@ describe('record (record-3.lua)', () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('rec');
     const started = await repo.start(startInput(corrId, { timeoutMs: 300_000 }));
-    const added = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.7), 5_000);
+    const added = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.7), signalOptions(5_000));
     if (added.kind !== 'added') throw new Error(added.kind);
     expect(added.workflow.version).toBe(1);
     const k = repo.keys.forWorkflow(corrId);
@@ -80,9 +80,9 @@ describe('record (record-3.lua)', () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('rec-old');
     await repo.start(startInput(corrId));
-    const first = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.7), 5_000);
+    const first = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.7), signalOptions(5_000));
     if (first.kind !== 'added') throw new Error(first.kind);
-    await repo.addSignal(corrId, 'risk', signalJson('risk', 0.8), 5_000);
+    await repo.addSignal(corrId, 'risk', signalJson('risk', 0.8), signalOptions(5_000));
     const k = repo.keys.forWorkflow(corrId);
     const wfBefore = await redis.hgetall(k.wf);
     const sigBefore = await redis.hgetall(k.sig);
@@ -116,7 +116,7 @@ describe('record (record-3.lua)', () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('rec-reused');
     await repo.start(startInput(corrId));
-    const stale = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.7), 5_000);
+    const stale = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.7), signalOptions(5_000));
     if (stale.kind !== 'added') throw new Error(stale.kind);
     // The first workflow ends and its keys expire; a new trigger opens another one with the same corr_id,
     // and it reaches the same version.
@@ -125,7 +125,7 @@ describe('record (record-3.lua)', () => {
     await redis.zrem(k.deadlines, corrId);
     await new Promise((r) => setTimeout(r, 5));
     await repo.start(startInput(corrId));
-    const fresh = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), 5_000);
+    const fresh = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), signalOptions(5_000));
     if (fresh.kind !== 'added') throw new Error(fresh.kind);
     expect(fresh.workflow.version).toBe(stale.workflow.version);
     expect(fresh.workflow.startedMs).not.toBe(stale.workflow.startedMs);
@@ -149,15 +149,15 @@ describe('record (record-3.lua)', () => {
     // Claimed by the sweeper for its timeout; the snapshot is the one a signal's handler evaluated.
     const evaluating = uniqueId('rec-eval');
     await repo.start(startInput(evaluating, { timeoutMs: 0 }));
-    const seen = await repo.addSignal(evaluating, 'risk', signalJson('risk', 0.5), 5_000);
+    const seen = await repo.addSignal(evaluating, 'risk', signalJson('risk', 0.5), signalOptions(5_000));
     if (seen.kind !== 'added') throw new Error(seen.kind);
-    await claimDue(repo, evaluating, 'sweep-tok');
+    await claimDue(repo, evaluating);
 
     // Timed out by the sweeper (claimed, then finished), not yet published.
     const timedOut = uniqueId('rec-timeout');
     const timedOutStart = await repo.start(startInput(timedOut, { timeoutMs: 0 }));
-    await claimDue(repo, timedOut, 'sweep-tok2');
-    expect(await repo.finish(timedOut, 'sweep-tok2', 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
+    const timedOutClaim = await claimDue(repo, timedOut);
+    expect(await repo.finish(timedOutClaim, 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
 
     const recorded = uniqueId('rec-done');
     const recordedStart = await repo.start(startInput(recorded));
@@ -166,7 +166,7 @@ describe('record (record-3.lua)', () => {
     const published = uniqueId('rec-pub');
     const publishedStart = await repo.start(startInput(published));
     expect(await repo.record(publishedStart.workflow, 'completed', '{"action":"no_trade"}', 10_000)).toEqual({ kind: 'recorded' });
-    expect(await repo.markPublished(published, 60_000)).not.toBeNull();
+    expect(await repo.markPublished(publishedStart.workflow, 60_000)).not.toBeNull();
 
     const cases = [
       { corrId: evaluating, snapshot: seen.workflow, status: 'evaluating' },
@@ -191,15 +191,15 @@ describe('record (record-3.lua)', () => {
       expect(await redis.zscore(k.deadlines, c.corrId)).toBe(scoreBefore);
     }
 
-    // The sweeper's claim was not disturbed: its holder still finishes.
-    expect(await repo.finish(evaluating, 'sweep-tok', 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
+    // The sweeper's claim was not disturbed: it still finishes.
+    expect(await repo.finish(seen.workflow, 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
   });
 
   it('RACE: 20 concurrent records of the same version with different decisions: exactly one is recorded, its decision stored', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('race');
     await repo.start(startInput(corrId));
-    const added = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.7), 5_000);
+    const added = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.7), signalOptions(5_000));
     if (added.kind !== 'added') throw new Error(added.kind);
     const attempts = Array.from({ length: 20 }, (_, i) => ({ status: i % 3 === 0 ? ('failed' as const) : ('completed' as const), json: `{"by":${i}}` }));
 
@@ -242,7 +242,7 @@ describe('record (record-3.lua)', () => {
     async function opened(): Promise<{ corrId: string; snapshot: StoredWorkflow }> {
       const corrId = uniqueId('rec-vs-sig');
       await repoA.start(startInput(corrId));
-      const added = await repoA.addSignal(corrId, 'momentum', momentum, 5_000);
+      const added = await repoA.addSignal(corrId, 'momentum', momentum, signalOptions(5_000));
       if (added.kind !== 'added') throw new Error(added.kind);
       return { corrId, snapshot: added.workflow };
     }
@@ -277,12 +277,12 @@ describe('record (record-3.lua)', () => {
     const ordered1 = await opened();
     const [rec1, sig1] = await Promise.all([
       repoA.record(ordered1.snapshot, 'completed', `{"id":${JSON.stringify(ordered1.corrId)}}`, 10_000),
-      repoA.addSignal(ordered1.corrId, 'risk', risk, 5_000),
+      repoA.addSignal(ordered1.corrId, 'risk', risk, signalOptions(5_000)),
     ]);
     expect(await check(ordered1.corrId, rec1, sig1)).toBe('record');
     const ordered2 = await opened();
     const [sig2, rec2] = await Promise.all([
-      repoA.addSignal(ordered2.corrId, 'risk', risk, 5_000),
+      repoA.addSignal(ordered2.corrId, 'risk', risk, signalOptions(5_000)),
       repoA.record(ordered2.snapshot, 'completed', `{"id":${JSON.stringify(ordered2.corrId)}}`, 10_000),
     ]);
     expect(await check(ordered2.corrId, rec2, sig2)).toBe('signal');
@@ -293,10 +293,16 @@ describe('record (record-3.lua)', () => {
       workflows.map(async ({ corrId, snapshot }, i) => {
         const json = `{"id":${JSON.stringify(corrId)}}`;
         if (i % 2 === 0) {
-          const [record, signal] = await Promise.all([repoA.record(snapshot, 'completed', json, 10_000), repoB.addSignal(corrId, 'risk', risk, 5_000)]);
+          const [record, signal] = await Promise.all([
+            repoA.record(snapshot, 'completed', json, 10_000),
+            repoB.addSignal(corrId, 'risk', risk, signalOptions(5_000)),
+          ]);
           return { corrId, record, signal };
         }
-        const [signal, record] = await Promise.all([repoB.addSignal(corrId, 'risk', risk, 5_000), repoA.record(snapshot, 'completed', json, 10_000)]);
+        const [signal, record] = await Promise.all([
+          repoB.addSignal(corrId, 'risk', risk, signalOptions(5_000)),
+          repoA.record(snapshot, 'completed', json, 10_000),
+        ]);
         return { corrId, record, signal };
       }),
     );
@@ -307,54 +313,41 @@ describe('record (record-3.lua)', () => {
 describe('finish (finish-2.lua, on workflows the sweeper claimed)', () => {
   const decision = '{"corr_id":"x", "status":"timeout","decision":{"action":"timeout","note":"é ü ☃ \\"q\\""},"n":1.50}';
 
-  it('with a wrong token it is refused and nothing changes', async () => {
-    const repo = isolatedRepository(redis, 4);
-    const corrId = uniqueId('fin-wrong');
-    await repo.start(startInput(corrId, { timeoutMs: 0 }));
-    await claimDue(repo, corrId, 'right');
-    const k = repo.keys.forWorkflow(corrId);
-    const wfBefore = await redis.hgetall(k.wf);
-    const scoreBefore = await redis.zscore(k.deadlines, corrId);
-    expect(wfBefore).toMatchObject({ status: 'evaluating', claim: 'right' });
-
-    expect(await repo.finish(corrId, 'wrong', 'timeout', decision, 60_000)).toBe(false);
-    expect(await repo.finish(corrId, '', 'timeout', decision, 60_000)).toBe(false);
-
-    expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
-    expect(await redis.zscore(k.deadlines, corrId)).toBe(scoreBefore);
-  });
-
-  it('an unclaimed (open), a recorded or an unknown workflow cannot be finished', async () => {
+  it('an unclaimed (open), a recorded or an unknown workflow cannot be finished, and nothing changes', async () => {
     const repo = isolatedRepository(redis, 4);
     const open = uniqueId('fin-open');
-    await repo.start(startInput(open));
+    const openStart = await repo.start(startInput(open));
     const recorded = uniqueId('fin-recorded');
     const recordedStart = await repo.start(startInput(recorded));
     expect(await repo.record(recordedStart.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
 
-    for (const corrId of [open, recorded]) {
-      const k = repo.keys.forWorkflow(corrId);
+    for (const snapshot of [openStart.workflow, recordedStart.workflow]) {
+      const k = repo.keys.forWorkflow(snapshot.corrId);
       const wfBefore = await redis.hgetall(k.wf);
-      const scoreBefore = await redis.zscore(k.deadlines, corrId);
-      expect(await repo.finish(corrId, '', 'timeout', decision, 60_000)).toBe(false);
-      expect(await repo.finish(corrId, 'any', 'timeout', decision, 60_000)).toBe(false);
+      const scoreBefore = await redis.zscore(k.deadlines, snapshot.corrId);
+      expect(await repo.finish(snapshot, 'timeout', decision, 60_000)).toBe(false);
+      expect(await repo.finish((await repo.inspect(snapshot.corrId)).workflow!, 'failed', decision, 60_000)).toBe(false);
       expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
-      expect(await redis.zscore(k.deadlines, corrId)).toBe(scoreBefore);
+      expect(await redis.zscore(k.deadlines, snapshot.corrId)).toBe(scoreBefore);
     }
 
     const missing = uniqueId('fin-missing');
-    expect(await repo.finish(missing, 'any', 'timeout', decision, 60_000)).toBe(false);
-    expect(await redis.exists(repo.keys.forWorkflow(missing).wf)).toBe(0);
+    const elsewhere = await isolatedRepository(redis, 4).start(startInput(missing));
+    expect(await repo.finish(elsewhere.workflow, 'timeout', decision, 60_000)).toBe(false);
+    const km = repo.keys.forWorkflow(missing);
+    expect(await redis.exists(km.wf, km.sig)).toBe(0);
+    expect(await redis.zscore(km.deadlines, missing)).toBeNull();
   });
 
-  it('with the right token: final status, decision byte-for-byte, claim removed, not published, due at now + lease; twice: the second is refused', async () => {
+  it('a claimed workflow: final status, decision byte-for-byte, not published, due at now + lease; a second finish is refused and changes nothing', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('fin');
     await repo.start(startInput(corrId, { timeoutMs: 0 }));
-    await claimDue(repo, corrId, 'tok', 60_000);
+    const claimed = await claimDue(repo, corrId, 60_000);
     const k = repo.keys.forWorkflow(corrId);
+    expect(await redis.hget(k.wf, 'status')).toBe('evaluating');
 
-    const { value: ok, before, after } = await timed(() => repo.finish(corrId, 'tok', 'timeout', decision, 9_000));
+    const { value: ok, before, after } = await timed(() => repo.finish(claimed, 'timeout', decision, 9_000));
 
     expect(ok).toBe(true);
     const stored = await redis.hgetall(k.wf);
@@ -362,16 +355,16 @@ describe('finish (finish-2.lua, on workflows the sweeper claimed)', () => {
     expect(stored.decision).toBe(decision);
     expect(Buffer.compare(Buffer.from(stored.decision, 'utf8'), Buffer.from(decision, 'utf8'))).toBe(0);
     expect(stored.published).toBeUndefined(); // absent until mark-published
-    expect(stored.claim).toBeUndefined();
+    expect(stored.claim).toBeUndefined(); // no claim token any more
     expectWithin(Number(stored.finished), before, after);
     // Moved from the claim's lease (now + 60 s) to the finish's (now + 9 s).
     const score = Number(await redis.zscore(k.deadlines, corrId));
     expectWithin(score, before + 9_000, after + 9_000);
 
     const inspected = (await repo.inspect(corrId)).workflow;
-    expect(inspected).toMatchObject({ status: 'timeout', decisionJson: decision, published: false, finishedMs: Number(stored.finished) });
+    expect(inspected).toEqual({ ...claimed, status: 'timeout', decisionJson: decision, published: false, finishedMs: Number(stored.finished) });
 
-    expect(await repo.finish(corrId, 'tok', 'failed', '{"other":true}', 60_000)).toBe(false);
+    expect(await repo.finish(claimed, 'failed', '{"other":true}', 60_000)).toBe(false);
     expect(await redis.hgetall(k.wf)).toEqual(stored);
     expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(score);
   });
@@ -380,49 +373,82 @@ describe('finish (finish-2.lua, on workflows the sweeper claimed)', () => {
     const repo = isolatedRepository(redis, 2);
     const corrId = uniqueId('fin-failed');
     await repo.start(startInput(corrId, { timeoutMs: 0 }));
-    await claimDue(repo, corrId, 'tok');
-    expect(await repo.finish(corrId, 'tok', 'failed', '{"status":"failed"}', 10_000)).toBe(true);
-    expect(await redis.hmget(repo.keys.forWorkflow(corrId).wf, 'status', 'decision', 'claim')).toEqual(['failed', '{"status":"failed"}', null]);
+    const claimed = await claimDue(repo, corrId);
+    expect(await repo.finish(claimed, 'failed', '{"status":"failed"}', 10_000)).toBe(true);
+    expect(await redis.hmget(repo.keys.forWorkflow(corrId).wf, 'status', 'decision')).toEqual(['failed', '{"status":"failed"}']);
   });
 
-  it('RACE: the sweeper re-claims an expired timeout claim (token B); then the original claimer (A) cannot finish, B can', async () => {
+  it('a snapshot of another start time (a newer workflow of the same corr_id, also being timed out) is refused; its own snapshot finishes it', async () => {
     const repo = isolatedRepository(redis, 4);
-    const corrId = uniqueId('reclaim');
+    const corrId = uniqueId('fin-reused');
     await repo.start(startInput(corrId, { timeoutMs: 0 }));
-    await claimDue(repo, corrId, 'token-A', 50);
+    const old = await claimDue(repo, corrId);
+    // The old workflow's keys expire (its claimant stalled); a new trigger opens and the sweeper claims it again.
+    const k = repo.keys.forWorkflow(corrId);
+    await redis.del(k.wf, k.sig);
+    await redis.zrem(k.deadlines, corrId);
+    await sleep(5);
+    await repo.start(startInput(corrId, { timeoutMs: 0 }));
+    const fresh = await claimDue(repo, corrId);
+    expect(fresh.startedMs).not.toBe(old.startedMs);
+    const wfBefore = await redis.hgetall(k.wf);
+    const scoreBefore = await redis.zscore(k.deadlines, corrId);
+
+    expect(await repo.finish(old, 'timeout', '{"by":"old"}', 60_000)).toBe(false);
+    expect(await repo.finish({ ...fresh, startedMs: fresh.startedMs + 1 }, 'timeout', '{"by":"plus1"}', 60_000)).toBe(false);
+
+    expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
+    expect(await redis.zscore(k.deadlines, corrId)).toBe(scoreBefore);
+    expect(await repo.finish(fresh, 'timeout', '{"by":"fresh"}', 60_000)).toBe(true);
+    expect(await redis.hmget(k.wf, 'status', 'decision')).toEqual(['timeout', '{"by":"fresh"}']);
+  });
+
+  it.each([
+    ['the first claimant (lease expired) finishes first', 'A'],
+    ['the second claimant finishes first', 'B'],
+  ] as const)('RACE: the sweeper re-claims an expired timeout claim; %s: it wins, the other is refused', async (_how, first) => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId(`reclaim-${first}`);
+    await repo.start(startInput(corrId, { timeoutMs: 0 }));
+    const claimA = await claimDue(repo, corrId, 50);
     const k = repo.keys.forWorkflow(corrId);
 
     const job = await waitFor('the sweeper to re-claim the expired lease', async () => {
-      const { jobs } = await repo.sweep(10, 60_000, 'token-B');
+      const { jobs } = await repo.sweep(10, 60_000);
       return jobs.find((j) => j.workflow.corrId === corrId);
     });
-
     expect(job.kind).toBe('timeout');
-    expect(job.workflow.status).toBe('evaluating');
-    expect(await redis.hmget(k.wf, 'status', 'claim')).toEqual(['evaluating', 'token-B']);
+    expect(job.workflow).toEqual(claimA); // the same frozen snapshot for every claimant
+    const claimB = job.workflow;
+    expect(await redis.hget(k.wf, 'status')).toBe('evaluating');
 
-    expect(await repo.finish(corrId, 'token-A', 'timeout', '{"by":"A"}', 60_000)).toBe(false);
-    expect(await redis.hget(k.wf, 'decision')).toBeNull();
-    expect(await repo.finish(corrId, 'token-B', 'timeout', '{"by":"B"}', 60_000)).toBe(true);
-    expect(await redis.hmget(k.wf, 'status', 'decision')).toEqual(['timeout', '{"by":"B"}']);
-    expect(await repo.finish(corrId, 'token-A', 'timeout', '{"by":"A"}', 60_000)).toBe(false);
-    expect(await redis.hget(k.wf, 'decision')).toBe('{"by":"B"}');
+    const [winner, loser] = first === 'A' ? [claimA, claimB] : [claimB, claimA];
+    const { value: won, before, after } = await timed(() => repo.finish(winner, 'timeout', `{"by":"${first}"}`, 20_000));
+    expect(won).toBe(true);
+    const stored = await redis.hgetall(k.wf);
+    const score = await redis.zscore(k.deadlines, corrId);
+    expectWithin(Number(score), before + 20_000, after + 20_000);
+
+    expect(await repo.finish(loser, 'failed', '{"by":"second"}', 60_000)).toBe(false);
+    expect(await redis.hgetall(k.wf)).toEqual(stored);
+    expect(stored).toMatchObject({ status: 'timeout', decision: `{"by":"${first}"}` });
+    expect(await redis.zscore(k.deadlines, corrId)).toBe(score);
   });
 
-  it('RACE: many finishes with different tokens on a claimed workflow: only the current holder wins', async () => {
+  it('RACE: 20 concurrent finishes over two connections on a claimed workflow: exactly one wins, its decision stored', async () => {
     const [repoA, repoB] = repositoriesOnOnePrefix([redis, redis2], 4);
     const corrId = uniqueId('finrace');
     await repoA.start(startInput(corrId, { timeoutMs: 0 }));
-    await claimDue(repoA, corrId, 'holder');
-    const tokens = ['holder', ...Array.from({ length: 19 }, (_, i) => `stale-${i}`)];
+    const claimed = await claimDue(repoA, corrId);
 
     const results = await Promise.all(
-      tokens.map((t, i) => (i % 2 === 0 ? repoA : repoB).finish(corrId, t, 'timeout', `{"by":"${t}"}`, 10_000)),
+      Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? repoA : repoB).finish(claimed, i % 3 === 0 ? 'failed' : 'timeout', `{"by":${i}}`, 10_000)),
     );
 
-    expect(results.filter(Boolean)).toHaveLength(1);
-    expect(results[0]).toBe(true);
-    expect(await redis.hget(repoA.keys.forWorkflow(corrId).wf, 'decision')).toBe('{"by":"holder"}');
+    const winners = results.flatMap((ok, i) => (ok ? [i] : []));
+    expect(winners).toHaveLength(1);
+    const [i] = winners;
+    expect(await redis.hmget(repoA.keys.forWorkflow(corrId).wf, 'status', 'decision')).toEqual([i % 3 === 0 ? 'failed' : 'timeout', `{"by":${i}}`]);
   });
 });
 
@@ -431,13 +457,13 @@ describe('markPublished (mark-published-3.lua)', () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('pub');
     const started = await repo.start(startInput(corrId));
-    const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), 5_000);
+    const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000));
     if (added.kind !== 'added') throw new Error(added.kind);
     expect(await repo.record(added.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
     const k = repo.keys.forWorkflow(corrId);
     const finished = Number(await redis.hget(k.wf, 'finished'));
 
-    const { value: marked, before, after } = await timed(() => repo.markPublished(corrId, 3_600_000));
+    const { value: marked, before, after } = await timed(() => repo.markPublished(added.workflow, 3_600_000));
 
     expect(marked).toEqual({ startedMs: started.workflow.startedMs, finishedMs: finished });
     const stored = await redis.hgetall(k.wf);
@@ -453,7 +479,7 @@ describe('markPublished (mark-published-3.lua)', () => {
     }
     expect((await repo.inspect(corrId)).workflow?.published).toBe(true);
 
-    expect(await repo.markPublished(corrId, 10)).toBeNull();
+    expect(await repo.markPublished(added.workflow, 10)).toBeNull();
     expect(await redis.hgetall(k.wf)).toEqual(stored);
     expect(await redis.pttl(k.wf)).toBeGreaterThan(3_000_000);
   });
@@ -462,22 +488,53 @@ describe('markPublished (mark-published-3.lua)', () => {
     const repo = isolatedRepository(redis, 4);
     const open = uniqueId('pub-open');
     const evaluating = uniqueId('pub-eval');
-    await repo.start(startInput(open));
+    const openStart = await repo.start(startInput(open));
     await repo.start(startInput(evaluating, { timeoutMs: 0 }));
-    await claimDue(repo, evaluating, 'tok');
+    const claimed = await claimDue(repo, evaluating);
 
-    for (const corrId of [open, evaluating]) {
-      const k = repo.keys.forWorkflow(corrId);
+    for (const snapshot of [openStart.workflow, claimed]) {
+      const k = repo.keys.forWorkflow(snapshot.corrId);
       const wfBefore = await redis.hgetall(k.wf);
-      const scoreBefore = await redis.zscore(k.deadlines, corrId);
-      expect(await repo.markPublished(corrId, 60_000)).toBeNull();
+      const scoreBefore = await redis.zscore(k.deadlines, snapshot.corrId);
+      expect(await repo.markPublished(snapshot, 60_000)).toBeNull();
       expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
-      expect(await redis.zscore(k.deadlines, corrId)).toBe(scoreBefore);
+      expect(await redis.zscore(k.deadlines, snapshot.corrId)).toBe(scoreBefore);
       expect(await redis.pttl(k.wf)).toBe(-1);
     }
     const missing = uniqueId('pub-missing');
-    expect(await repo.markPublished(missing, 60_000)).toBeNull();
+    const elsewhere = await isolatedRepository(redis, 4).start(startInput(missing));
+    expect(await repo.markPublished(elsewhere.workflow, 60_000)).toBeNull();
     expect(await redis.exists(repo.keys.forWorkflow(missing).wf)).toBe(0);
+  });
+
+  it('refuses a snapshot of another start time: a stale publisher cannot mark a newer workflow of the same corr_id', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('pub-reused');
+    const k = repo.keys.forWorkflow(corrId);
+    const old = await repo.start(startInput(corrId));
+    expect(await repo.record(old.workflow, 'completed', '{"by":"old"}', 10_000)).toEqual({ kind: 'recorded' });
+    // The old workflow's keys are gone (its publisher stalled past the retention); the corr_id is triggered again and decided.
+    await redis.del(k.wf, k.sig);
+    await redis.zrem(k.deadlines, corrId);
+    await sleep(5);
+    const fresh = await repo.start(startInput(corrId));
+    expect(fresh.workflow.startedMs).not.toBe(old.workflow.startedMs);
+    expect(await repo.record(fresh.workflow, 'completed', '{"by":"fresh"}', 10_000)).toEqual({ kind: 'recorded' });
+    const wfBefore = await redis.hgetall(k.wf);
+    const scoreBefore = await redis.zscore(k.deadlines, corrId);
+
+    expect(await repo.markPublished(old.workflow, 60_000)).toBeNull();
+    expect(await repo.markPublished({ ...fresh.workflow, startedMs: fresh.workflow.startedMs - 1 }, 60_000)).toBeNull();
+
+    expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
+    expect(wfBefore.published).toBeUndefined();
+    expect(await redis.zscore(k.deadlines, corrId)).toBe(scoreBefore);
+    expect(await redis.pttl(k.wf)).toBe(-1);
+    // The fresh workflow's own publisher marks it.
+    const finished = Number(wfBefore.finished);
+    expect(await repo.markPublished(fresh.workflow, 60_000)).toEqual({ startedMs: fresh.workflow.startedMs, finishedMs: finished });
+    expect(await redis.hget(k.wf, 'published')).toBe('1');
+    expect(await redis.zscore(k.deadlines, corrId)).toBeNull();
   });
 
   it('RACE: concurrent markPublished over two connections: exactly one gets the times', async () => {
@@ -486,7 +543,7 @@ describe('markPublished (mark-published-3.lua)', () => {
     const started = await repoA.start(startInput(corrId));
     expect(await repoA.record(started.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
 
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? repoA : repoB).markPublished(corrId, 60_000)));
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 ? repoA : repoB).markPublished(started.workflow, 60_000)));
 
     expect(results.filter((r) => r !== null)).toHaveLength(1);
   });

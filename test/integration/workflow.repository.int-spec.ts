@@ -1,10 +1,10 @@
 import type { Redis } from 'ioredis';
 import { uniqueId } from '../support/env.js';
 import { isolatedRepository, scriptedRedis } from '../support/redis.js';
-import { claimDue, expectWithin, hashTag, keysOf, signalJson, startInput, timed, totalDeadlines } from './repository-fixtures.js';
+import { EARLY_TTL_MS, claimDue, expectWithin, hashTag, keysOf, signalJson, signalOptions, startInput, timed, totalDeadlines } from './repository-fixtures.js';
 
 /**
- * `WorkflowRepository` against a real Redis: start-workflow-5.lua, add-signal-4.lua (and the early-signal
+ * `WorkflowRepository` against a real Redis: start-workflow-5.lua, add-signal-5.lua (and the early-signal
  * buffer), inspect, countActive, key layout. Record/finish/publish and sweep/reap have their own specs.
  */
 let redis: Redis;
@@ -83,7 +83,7 @@ describe('start (start-workflow-5.lua)', () => {
     const corrId = uniqueId('dup');
     const first = await repo.start(startInput(corrId, { timeoutMs: 60_000 }));
     expect(first.kind).toBe('started');
-    await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.7), 5000);
+    await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.7), signalOptions(5000));
 
     const k = repo.keys.forWorkflow(corrId);
     const wfBefore = await redis.hgetall(k.wf);
@@ -118,7 +118,7 @@ describe('start (start-workflow-5.lua)', () => {
     const corrId = uniqueId('dupfin');
     const started = await repo.start(startInput(corrId));
     expect(await repo.record(started.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
-    expect(await repo.markPublished(corrId, 60_000)).not.toBeNull();
+    expect(await repo.markPublished(started.workflow, 60_000)).not.toBeNull();
 
     const again = await repo.start(startInput(corrId));
     expect(again.kind).toBe('duplicate');
@@ -130,25 +130,61 @@ describe('start (start-workflow-5.lua)', () => {
   });
 });
 
-describe('early signals (add-signal-4.lua before start-workflow-5.lua)', () => {
-  it('a signal before the trigger is buffered, due at now + grace', async () => {
+describe('early signals (add-signal-5.lua before start-workflow-5.lua)', () => {
+  it('a signal before the trigger is buffered with its sequence, due at JetStream time + grace, with the safety-net TTL', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('early');
     const k = repo.keys.forWorkflow(corrId);
     const sig = signalJson('momentum', 0.9);
+    // JetStream stored it a while ago (a backlog): the grace counts from then, not from Redis's clock.
+    const storedAtMs = Date.now() - 3_000;
 
-    const { value: result, before, after } = await timed(() => repo.addSignal(corrId, 'momentum', sig, 5_000));
+    const result = await repo.addSignal(corrId, 'momentum', sig, signalOptions(5_000, { sequence: 41, storedAtMs }));
 
     expect(result).toEqual({ kind: 'buffered' });
-    expect(await redis.hgetall(k.early)).toEqual({ momentum: sig });
-    expectWithin(Number(await redis.zscore(k.earlyDue, corrId)), before + 5_000, after + 5_000);
-    // The buffer has a safety-net TTL longer than the grace (grace * 2 + 60 s).
+    expect(await redis.hgetall(k.early)).toEqual({ momentum: sig, 'q:momentum': '41' });
+    expect(Number(await redis.zscore(k.earlyDue, corrId))).toBe(storedAtMs + 5_000);
     const ttl = await redis.pttl(k.early);
-    expect(ttl).toBeGreaterThan(60_000);
-    expect(ttl).toBeLessThanOrEqual(70_000);
+    expect(ttl).toBeGreaterThan(EARLY_TTL_MS - 5_000);
+    expect(ttl).toBeLessThanOrEqual(EARLY_TTL_MS);
     expect(await redis.exists(k.wf, k.sig)).toBe(0);
     expect(await totalDeadlines(redis, repo)).toBe(0);
+  });
+
+  it('inspect lists only the buffered signals (agent -> JSON), not their sequences', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('early-insp');
+    const sig = signalJson('momentum', 0.9);
+    expect(await repo.addSignal(corrId, 'momentum', sig, signalOptions(5_000))).toEqual({ kind: 'buffered' });
+
     expect(await repo.inspect(corrId)).toEqual({ workflow: null, early: { momentum: sig } });
+  });
+
+  it('the early-due score is the latest JetStream time + grace: an older revision redelivered later does not move it back (ZADD GT)', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('early-gt');
+    const k = repo.keys.forWorkflow(corrId);
+    const t0 = Date.now() - 10_000;
+
+    expect(await repo.addSignal(corrId, 'risk', signalJson('risk', 0.1), signalOptions(5_000, { sequence: 5, storedAtMs: t0 }))).toEqual({ kind: 'buffered' });
+    expect(Number(await redis.zscore(k.earlyDue, corrId))).toBe(t0 + 5_000);
+    expect(await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.2), signalOptions(5_000, { sequence: 9, storedAtMs: t0 + 4_000 }))).toEqual({
+      kind: 'buffered',
+    });
+    expect(Number(await redis.zscore(k.earlyDue, corrId))).toBe(t0 + 9_000);
+    // Another agent's signal with an earlier JetStream time (stored before, processed after): the due time stays.
+    expect(await repo.addSignal(corrId, 'news', signalJson('news', 0.3), signalOptions(5_000, { sequence: 7, storedAtMs: t0 + 2_000 }))).toEqual({
+      kind: 'buffered',
+    });
+    expect(Number(await redis.zscore(k.earlyDue, corrId))).toBe(t0 + 9_000);
+    expect(await redis.hgetall(k.early)).toEqual({
+      risk: signalJson('risk', 0.1),
+      'q:risk': '5',
+      momentum: signalJson('momentum', 0.2),
+      'q:momentum': '9',
+      news: signalJson('news', 0.3),
+      'q:news': '7',
+    });
   });
 
   it('with grace 0 the signal is orphaned and nothing is stored', async () => {
@@ -156,14 +192,14 @@ describe('early signals (add-signal-4.lua before start-workflow-5.lua)', () => {
     const corrId = uniqueId('orph');
     const k = repo.keys.forWorkflow(corrId);
 
-    expect(await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), 0)).toEqual({ kind: 'orphaned' });
+    expect(await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), signalOptions(0))).toEqual({ kind: 'orphaned' });
 
     expect(await redis.exists(k.wf, k.sig, k.early)).toBe(0);
     expect(await redis.zscore(k.earlyDue, corrId)).toBeNull();
     expect(await keysOf(redis, repo)).toEqual([]);
   });
 
-  it('start applies the buffered signals (latest per agent), deletes the buffer and its early-due entry', async () => {
+  it('start applies the buffered signals (latest per agent) and their sequences, deletes the buffer and its early-due entry', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('apply');
     const other = uniqueId('apply-other');
@@ -172,13 +208,13 @@ describe('early signals (add-signal-4.lua before start-workflow-5.lua)', () => {
     const momentumNew = signalJson('momentum', 0.8, 'new');
     const risk = signalJson('risk', 0.6);
 
-    expect(await repo.addSignal(corrId, 'momentum', momentumOld, 10_000)).toEqual({ kind: 'buffered' });
-    expect(await repo.addSignal(corrId, 'risk', risk, 10_000)).toEqual({ kind: 'buffered' });
-    expect(await repo.addSignal(corrId, 'momentum', momentumNew, 10_000)).toEqual({ kind: 'buffered' });
-    expect(await repo.addSignal(other, 'risk', risk, 10_000)).toEqual({ kind: 'buffered' });
-    expect(await redis.hgetall(k.early)).toEqual({ momentum: momentumNew, risk });
+    expect(await repo.addSignal(corrId, 'momentum', momentumOld, signalOptions(10_000, { sequence: 100 }))).toEqual({ kind: 'buffered' });
+    expect(await repo.addSignal(corrId, 'risk', risk, signalOptions(10_000, { sequence: 101 }))).toEqual({ kind: 'buffered' });
+    expect(await repo.addSignal(corrId, 'momentum', momentumNew, signalOptions(10_000, { sequence: 102 }))).toEqual({ kind: 'buffered' });
+    expect(await repo.addSignal(other, 'risk', risk, signalOptions(10_000, { sequence: 103 }))).toEqual({ kind: 'buffered' });
+    expect(await redis.hgetall(k.early)).toEqual({ momentum: momentumNew, 'q:momentum': '102', risk, 'q:risk': '101' });
 
-    const result = await repo.start(startInput(corrId));
+    const { value: result, before, after } = await timed(() => repo.start(startInput(corrId)));
 
     expect(result.kind).toBe('started');
     if (result.kind !== 'started') throw new Error('unreachable');
@@ -188,25 +224,202 @@ describe('early signals (add-signal-4.lua before start-workflow-5.lua)', () => {
     expect(result.workflow.version).toBe(2);
 
     expect(await redis.hgetall(k.sig)).toEqual({ momentum: momentumNew, risk });
-    expect(await redis.hget(k.wf, 'status')).toBe('waiting_for_agents');
+    expect(await redis.hmget(k.wf, 'status', 'ver', 'q:momentum', 'q:risk')).toEqual(['waiting_for_agents', '2', '102', '101']);
     expect(await redis.exists(k.early)).toBe(0);
     expect(await redis.zscore(k.earlyDue, corrId)).toBeNull();
     expect(await repo.inspect(corrId)).toEqual({ workflow: result.workflow, early: {} });
+    // Due at min(deadline, now + check): the default check delay equals the timeout, so the deadline.
+    expectWithin(Number(await redis.zscore(k.deadlines, corrId)), before + 60_000, after + 60_000);
+    expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(result.workflow.deadlineMs);
     // Another corr_id's buffer is untouched.
     const ko = repo.keys.forWorkflow(other);
-    expect(await redis.hgetall(ko.early)).toEqual({ risk });
+    expect(await redis.hgetall(ko.early)).toEqual({ risk, 'q:risk': '103' });
     expect(await redis.zscore(ko.earlyDue, other)).not.toBeNull();
+  });
+
+  it('a start with early signals is due at now + checkMs (before its deadline); without early signals, at its deadline', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const withEarly = uniqueId('start-check');
+    const without = uniqueId('start-nocheck');
+    expect(await repo.addSignal(withEarly, 'risk', signalJson('risk', 0.6), signalOptions(10_000))).toEqual({ kind: 'buffered' });
+
+    const { value: a, before, after } = await timed(() => repo.start(startInput(withEarly, { timeoutMs: 300_000, checkMs: 2_000 })));
+    const b = await repo.start(startInput(without, { timeoutMs: 300_000, checkMs: 2_000 }));
+
+    expect(a.kind === 'started' && a.earlyCount).toBe(1);
+    const scoreA = Number(await redis.zscore(repo.keys.forWorkflow(withEarly).deadlines, withEarly));
+    expectWithin(scoreA, before + 2_000, after + 2_000);
+    expect(scoreA).toBe(a.workflow.startedMs + 2_000); // one script, one clock
+    expect(a.workflow.deadlineMs).toBe(a.workflow.startedMs + 300_000);
+    expect(b.kind === 'started' && b.earlyCount).toBe(0);
+    expect(Number(await redis.zscore(repo.keys.forWorkflow(without).deadlines, without))).toBe(b.workflow.deadlineMs);
+  });
+
+  it('a check delay past the deadline is capped at the deadline', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('start-cap');
+    await repo.addSignal(corrId, 'risk', signalJson('risk', 0.6), signalOptions(10_000));
+    const started = await repo.start(startInput(corrId, { timeoutMs: 5_000, checkMs: 600_000 }));
+    expect(Number(await redis.zscore(repo.keys.forWorkflow(corrId).deadlines, corrId))).toBe(started.workflow.deadlineMs);
   });
 });
 
-describe('addSignal (add-signal-4.lua)', () => {
+describe('revisions: the highest stream sequence wins (add-signal-5.lua, start-workflow-5.lua)', () => {
+  it('in the workflow, seq 10 then seq 5: the older revision is superseded, the snapshot still has seq 10', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('rev-desc');
+    await repo.start(startInput(corrId));
+    const rev10 = signalJson('risk', 0.2, 'low');
+    const rev5 = signalJson('risk', 0.9, 'high');
+    const k = repo.keys.forWorkflow(corrId);
+
+    const added = await repo.addSignal(corrId, 'risk', rev10, signalOptions(5_000, { sequence: 10 }));
+    expect(added.kind).toBe('added');
+    const wfBefore = await redis.hgetall(k.wf);
+    const scoreBefore = await redis.zscore(k.deadlines, corrId);
+    expect(wfBefore['q:risk']).toBe('10');
+
+    const older = await repo.addSignal(corrId, 'risk', rev5, signalOptions(5_000, { sequence: 5 }));
+
+    expect(older.kind).toBe('superseded');
+    if (older.kind !== 'superseded') throw new Error('unreachable');
+    expect(older.workflow.signals).toEqual({ risk: rev10 });
+    expect(older.workflow.version).toBe(1);
+    expect(older.workflow).toEqual((await repo.inspect(corrId)).workflow);
+    expect(await redis.hgetall(k.sig)).toEqual({ risk: rev10 });
+    expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
+    expect(await redis.zscore(k.deadlines, corrId)).toBe(scoreBefore);
+  });
+
+  it('in the workflow, seq 5 then seq 10: both added, seq 10 wins', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('rev-asc');
+    await repo.start(startInput(corrId));
+    const rev5 = signalJson('risk', 0.9, 'high');
+    const rev10 = signalJson('risk', 0.2, 'low');
+
+    const first = await repo.addSignal(corrId, 'risk', rev5, signalOptions(5_000, { sequence: 5 }));
+    const second = await repo.addSignal(corrId, 'risk', rev10, signalOptions(5_000, { sequence: 10 }));
+
+    expect(first.kind).toBe('added');
+    expect(second.kind).toBe('added');
+    if (second.kind !== 'added') throw new Error('unreachable');
+    expect(second.workflow.signals).toEqual({ risk: rev10 });
+    expect(second.workflow.version).toBe(2);
+    const k = repo.keys.forWorkflow(corrId);
+    expect(await redis.hgetall(k.sig)).toEqual({ risk: rev10 });
+    expect(await redis.hmget(k.wf, 'ver', 'q:risk')).toEqual(['2', '10']);
+  });
+
+  it('sequences are per agent: a lower sequence of another agent is added', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('rev-agents');
+    await repo.start(startInput(corrId));
+    expect((await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { sequence: 50 }))).kind).toBe('added');
+    const other = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.5), signalOptions(5_000, { sequence: 7 }));
+    expect(other.kind).toBe('added');
+    if (other.kind !== 'added') throw new Error('unreachable');
+    expect(other.workflow.signals).toEqual({ risk: signalJson('risk', 0.5), momentum: signalJson('momentum', 0.5) });
+    expect(await redis.hmget(repo.keys.forWorkflow(corrId).wf, 'q:risk', 'q:momentum')).toEqual(['50', '7']);
+  });
+
+  it('in the early buffer: a lower or equal sequence is buffer-superseded and the buffer keeps the later revision', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('rev-early');
+    const k = repo.keys.forWorkflow(corrId);
+    const rev10 = signalJson('risk', 0.2, 'ten');
+    const t0 = Date.now();
+
+    expect(await repo.addSignal(corrId, 'risk', rev10, signalOptions(5_000, { sequence: 10, storedAtMs: t0 }))).toEqual({ kind: 'buffered' });
+    const dueBefore = await redis.zscore(k.earlyDue, corrId);
+    const ttlBefore = await redis.pttl(k.early);
+
+    // The older revision and the same one again change nothing, whatever time and lifetime they carry.
+    expect(
+      await repo.addSignal(corrId, 'risk', signalJson('risk', 0.9, 'five'), signalOptions(5_000, { sequence: 5, storedAtMs: t0 + 1_000, earlyTtlMs: 1_000 })),
+    ).toEqual({
+      kind: 'buffer-superseded',
+    });
+    expect(await repo.addSignal(corrId, 'risk', rev10, signalOptions(5_000, { sequence: 10, storedAtMs: t0 + 2_000, earlyTtlMs: 1_000 }))).toEqual({
+      kind: 'buffer-superseded',
+    });
+
+    expect(await redis.hgetall(k.early)).toEqual({ risk: rev10, 'q:risk': '10' });
+    expect(await redis.zscore(k.earlyDue, corrId)).toBe(dueBefore);
+    expect(await redis.pttl(k.early)).toBeGreaterThan(ttlBefore - 5_000); // not shortened to the 1 s given
+  });
+
+  it('across the start: buffer seq 10, seq 5 early is buffer-superseded; after the start seq 5 again is superseded, seq 11 is added', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('rev-start');
+    const k = repo.keys.forWorkflow(corrId);
+    const rev5 = signalJson('risk', 0.9, 'five');
+    const rev10 = signalJson('risk', 0.5, 'ten');
+    const rev11 = signalJson('risk', 0.1, 'eleven');
+
+    expect(await repo.addSignal(corrId, 'risk', rev10, signalOptions(10_000, { sequence: 10 }))).toEqual({ kind: 'buffered' });
+    expect(await repo.addSignal(corrId, 'risk', rev5, signalOptions(10_000, { sequence: 5 }))).toEqual({ kind: 'buffer-superseded' });
+
+    const started = await repo.start(startInput(corrId));
+    expect(started.kind === 'started' && started.earlyCount).toBe(1);
+    expect(started.workflow.signals).toEqual({ risk: rev10 });
+    expect(started.workflow.version).toBe(1);
+    expect(await redis.hget(k.wf, 'q:risk')).toBe('10');
+
+    const again = await repo.addSignal(corrId, 'risk', rev5, signalOptions(10_000, { sequence: 5 }));
+    expect(again.kind).toBe('superseded');
+    if (again.kind !== 'superseded') throw new Error('unreachable');
+    expect(again.workflow.signals).toEqual({ risk: rev10 });
+    expect(again.workflow.version).toBe(1);
+    // The moved revision itself, redelivered: a duplicate.
+    expect((await repo.addSignal(corrId, 'risk', rev10, signalOptions(10_000, { sequence: 10 }))).kind).toBe('duplicate');
+
+    const newer = await repo.addSignal(corrId, 'risk', rev11, signalOptions(10_000, { sequence: 11 }));
+    expect(newer.kind).toBe('added');
+    if (newer.kind !== 'added') throw new Error('unreachable');
+    expect(newer.workflow.signals).toEqual({ risk: rev11 });
+    expect(newer.workflow.version).toBe(2);
+    expect(await redis.hgetall(k.sig)).toEqual({ risk: rev11 });
+    expect(await redis.hmget(k.wf, 'ver', 'q:risk')).toEqual(['2', '11']);
+  });
+});
+
+describe('the check entry (add-signal-5.lua, sweep-1.lua, rest-2.lua)', () => {
+  it('a stored signal moves the due entry to now + checkMs (never past the deadline); a refused one does not', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('check-entry');
+    const k = repo.keys.forWorkflow(corrId);
+    const started = await repo.start(startInput(corrId, { timeoutMs: 300_000 }));
+    expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(started.workflow.deadlineMs);
+
+    const {
+      value: added,
+      before,
+      after,
+    } = await timed(() => repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { sequence: 3, checkMs: 4_000 })));
+    expect(added.kind).toBe('added');
+    const score = Number(await redis.zscore(k.deadlines, corrId));
+    expectWithin(score, before + 4_000, after + 4_000);
+
+    // A duplicate or a superseded revision leaves the entry where it is.
+    expect((await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { sequence: 3, checkMs: 100 }))).kind).toBe('duplicate');
+    expect((await repo.addSignal(corrId, 'risk', signalJson('risk', 0.4), signalOptions(5_000, { sequence: 2, checkMs: 100 }))).kind).toBe('superseded');
+    expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(score);
+
+    // A check delay past the deadline: the deadline.
+    expect((await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.5), signalOptions(5_000, { checkMs: 900_000 }))).kind).toBe('added');
+    expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(started.workflow.deadlineMs);
+  });
+});
+
+describe('addSignal (add-signal-5.lua)', () => {
   it('adds a signal: status waiting_for_agents, version 1, and returns the snapshot with it', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('add');
     await repo.start(startInput(corrId));
     const sig = signalJson('momentum', 0.75);
 
-    const result = await repo.addSignal(corrId, 'momentum', sig, 5_000);
+    const result = await repo.addSignal(corrId, 'momentum', sig, signalOptions(5_000));
 
     expect(result.kind).toBe('added');
     if (result.kind !== 'added') throw new Error('unreachable');
@@ -229,9 +442,9 @@ describe('addSignal (add-signal-4.lua)', () => {
     const second = signalJson('momentum', 0.9, 'second');
     const risk = signalJson('risk', 0.5);
 
-    await repo.addSignal(corrId, 'momentum', first, 5_000);
-    await repo.addSignal(corrId, 'risk', risk, 5_000);
-    const result = await repo.addSignal(corrId, 'momentum', second, 5_000);
+    await repo.addSignal(corrId, 'momentum', first, signalOptions(5_000));
+    await repo.addSignal(corrId, 'risk', risk, signalOptions(5_000));
+    const result = await repo.addSignal(corrId, 'momentum', second, signalOptions(5_000));
 
     expect(result.kind).toBe('added');
     if (result.kind !== 'added') throw new Error('unreachable');
@@ -242,27 +455,45 @@ describe('addSignal (add-signal-4.lua)', () => {
     expect(await redis.hget(k.wf, 'ver')).toBe('3');
   });
 
-  it('the same bytes again are a duplicate: version and state unchanged', async () => {
+  it('the same sequence again is a duplicate (even with other bytes): version, state and due entry unchanged', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('sigdup');
     await repo.start(startInput(corrId));
     const sig = signalJson('risk', 0.4);
-    const added = await repo.addSignal(corrId, 'risk', sig, 5_000);
+    const added = await repo.addSignal(corrId, 'risk', sig, signalOptions(5_000, { sequence: 20 }));
     expect(added.kind).toBe('added');
     const k = repo.keys.forWorkflow(corrId);
     const wfBefore = await redis.hgetall(k.wf);
+    const scoreBefore = await redis.zscore(k.deadlines, corrId);
 
-    const again = await repo.addSignal(corrId, 'risk', sig, 5_000);
+    const again = await repo.addSignal(corrId, 'risk', sig, signalOptions(5_000, { sequence: 20, checkMs: 10 }));
+    const otherBytes = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.9), signalOptions(5_000, { sequence: 20, checkMs: 10 }));
 
-    expect(again.kind).toBe('duplicate');
-    if (again.kind !== 'duplicate') throw new Error('unreachable');
-    expect(again.workflow.version).toBe(1);
-    expect(again.workflow.signals).toEqual({ risk: sig });
+    for (const r of [again, otherBytes]) {
+      expect(r.kind).toBe('duplicate');
+      if (r.kind !== 'duplicate') throw new Error('unreachable');
+      expect(r.workflow.version).toBe(1);
+      expect(r.workflow.signals).toEqual({ risk: sig });
+    }
     expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
-    // Different bytes (same content, other spacing) are a new signal.
-    const respaced = sig.replace(':', ': ');
-    expect((await repo.addSignal(corrId, 'risk', respaced, 5_000)).kind).toBe('added');
-    expect(await redis.hget(k.wf, 'ver')).toBe('2');
+    expect(await redis.hgetall(k.sig)).toEqual({ risk: sig });
+    expect(await redis.zscore(k.deadlines, corrId)).toBe(scoreBefore);
+  });
+
+  it('bytes no longer decide: the same text with a higher sequence is added (a new revision)', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('sigsame');
+    await repo.start(startInput(corrId));
+    const sig = signalJson('risk', 0.4);
+    expect((await repo.addSignal(corrId, 'risk', sig, signalOptions(5_000, { sequence: 30 }))).kind).toBe('added');
+
+    const same = await repo.addSignal(corrId, 'risk', sig, signalOptions(5_000, { sequence: 31 }));
+
+    expect(same.kind).toBe('added');
+    if (same.kind !== 'added') throw new Error('unreachable');
+    expect(same.workflow.version).toBe(2);
+    expect(same.workflow.signals).toEqual({ risk: sig });
+    expect(await redis.hmget(repo.keys.forWorkflow(corrId).wf, 'ver', 'q:risk')).toEqual(['2', '31']);
   });
 
   it.each([
@@ -274,19 +505,19 @@ describe('addSignal (add-signal-4.lua)', () => {
     const corrId = uniqueId('late');
     await repo.start(startInput(corrId, { timeoutMs: status === 'completed' ? 60_000 : 0 }));
     const risk = signalJson('risk', 0.5);
-    const added = await repo.addSignal(corrId, 'risk', risk, 5_000);
+    const added = await repo.addSignal(corrId, 'risk', risk, signalOptions(5_000));
     if (added.kind !== 'added') throw new Error(added.kind);
     if (status === 'completed') {
       expect(await repo.record(added.workflow, 'completed', '{"action":"no_trade"}', 10_000)).toEqual({ kind: 'recorded' });
     } else {
-      await claimDue(repo, corrId, 'tok');
-      if (status === 'timeout') expect(await repo.finish(corrId, 'tok', 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
+      const claimed = await claimDue(repo, corrId);
+      if (status === 'timeout') expect(await repo.finish(claimed, 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
     }
     const k = repo.keys.forWorkflow(corrId);
     const wfBefore = await redis.hgetall(k.wf);
     const scoreBefore = await redis.zscore(k.deadlines, corrId);
 
-    const result = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), 5_000);
+    const result = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), signalOptions(5_000));
 
     expect(result).toEqual({ kind: 'late', status });
     expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
@@ -300,11 +531,11 @@ describe('addSignal (add-signal-4.lua)', () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('latepub');
     await repo.start(startInput(corrId, { timeoutMs: 0 }));
-    await claimDue(repo, corrId, 'tok');
-    expect(await repo.finish(corrId, 'tok', 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
-    expect(await repo.markPublished(corrId, 60_000)).not.toBeNull();
+    const claimed = await claimDue(repo, corrId);
+    expect(await repo.finish(claimed, 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
+    expect(await repo.markPublished(claimed, 60_000)).not.toBeNull();
 
-    expect(await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), 5_000)).toEqual({ kind: 'late', status: 'timeout' });
+    expect(await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), signalOptions(5_000))).toEqual({ kind: 'late', status: 'timeout' });
     expect(await redis.exists(repo.keys.forWorkflow(corrId).sig)).toBe(0);
   });
 });
@@ -319,10 +550,10 @@ describe('inspect', () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('insp');
     await repo.start(startInput(corrId, { timeoutMs: 0 }));
-    const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.3), 5_000);
+    const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.3), signalOptions(5_000));
     if (added.kind !== 'added') throw new Error(`expected added, got ${added.kind}`);
     expect((await repo.inspect(corrId)).workflow).toEqual(added.workflow);
-    const claimed = await claimDue(repo, corrId, 'tok');
+    const claimed = await claimDue(repo, corrId);
 
     const inspection = await repo.inspect(corrId);
 
@@ -335,7 +566,7 @@ describe('inspect', () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('insp-rec');
     const started = await repo.start(startInput(corrId));
-    const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.3), 5_000);
+    const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.3), signalOptions(5_000));
     if (added.kind !== 'added') throw new Error(`expected added, got ${added.kind}`);
     const outdated = await repo.record(started.workflow, 'completed', '{"action":"trade"}', 10_000);
     expect(outdated).toEqual({ kind: 'outdated', workflow: (await repo.inspect(corrId)).workflow });
@@ -356,18 +587,18 @@ describe('countActive', () => {
     const ids = Array.from({ length: 6 }, (_, i) => uniqueId(`act${i}`));
     const started = await Promise.all(ids.map((id, i) => repo.start(startInput(id, { timeoutMs: i === 2 ? 0 : 60_000 }))));
     // ids[0..1] open, ids[2] claimed by the sweeper, ids[3] recorded unpublished, ids[4..5] published.
-    await claimDue(repo, ids[2], 't2');
+    await claimDue(repo, ids[2]);
     for (const s of started.slice(3)) {
       expect(await repo.record(s.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
     }
-    await repo.markPublished(ids[4], 60_000);
-    await repo.markPublished(ids[5], 60_000);
-    await repo.addSignal(uniqueId('buffer-only'), 'risk', signalJson('risk', 0.5), 10_000);
+    await repo.markPublished(started[4].workflow, 60_000);
+    await repo.markPublished(started[5].workflow, 60_000);
+    await repo.addSignal(uniqueId('buffer-only'), 'risk', signalJson('risk', 0.5), signalOptions(10_000));
 
     expect(await repo.countActive()).toBe(4);
     expect(await totalDeadlines(redis, repo)).toBe(4);
     // Spread over several shards (with 6 random ids, all in one shard is possible but unlikely; the count must not depend on it).
-    await repo.markPublished(ids[3], 60_000);
+    await repo.markPublished(started[3].workflow, 60_000);
     expect(await repo.countActive()).toBe(3);
   });
 });
@@ -383,14 +614,16 @@ describe('corr_ids with : . - _ and other punctuation', () => {
     expect(`{${tag}}:`).toBe(repo.keys.shardPrefix(k.shard));
     for (const key of [k.wf, k.sig, k.early, k.deadlines, k.earlyDue]) expect(hashTag(key)).toBe(tag);
 
-    expect(await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.8), 10_000)).toEqual({ kind: 'buffered' });
-    expect(await repo.inspect(corrId)).toEqual({ workflow: null, early: { momentum: signalJson('momentum', 0.8) } });
+    expect(await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.8), signalOptions(10_000))).toEqual({ kind: 'buffered' });
+    const inspection = await repo.inspect(corrId);
+    expect(inspection.workflow).toBeNull();
+    expect(inspection.early.momentum).toBe(signalJson('momentum', 0.8)); // that nothing else is listed: 'inspect lists only the buffered signals'
     const started = await repo.start(startInput(corrId));
     expect(started.kind).toBe('started');
     if (started.kind !== 'started') throw new Error('unreachable');
     expect(started.earlyCount).toBe(1);
     expect(started.workflow.corrId).toBe(corrId);
-    const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.6), 10_000);
+    const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.6), signalOptions(10_000));
     expect(added.kind).toBe('added');
 
     // Every key this workflow created is in Redis under its shard's tag, none elsewhere.
@@ -406,7 +639,7 @@ describe('corr_ids with : . - _ and other punctuation', () => {
     expect(outdated.workflow.signals).toEqual({ momentum: signalJson('momentum', 0.8), risk: signalJson('risk', 0.6) });
     expect(outdated.workflow).toEqual((await repo.inspect(corrId)).workflow);
     expect(await repo.record(outdated.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
-    expect(await repo.markPublished(corrId, 60_000)).toEqual({ startedMs: started.workflow.startedMs, finishedMs: expect.any(Number) as number });
+    expect(await repo.markPublished(outdated.workflow, 60_000)).toEqual({ startedMs: started.workflow.startedMs, finishedMs: expect.any(Number) as number });
     expect(await redis.zscore(k.deadlines, corrId)).toBeNull();
     expect(await redis.hget(k.wf, 'published')).toBe('1');
   });

@@ -1,18 +1,10 @@
 import type { Redis } from 'ioredis';
 import { uniqueId, waitFor } from '../support/env.js';
 import { isolatedRepository, scriptedRedis } from '../support/redis.js';
-import type { SweepJob, WorkflowRepository } from '../../src/workflow/workflow.repository.js';
-import {
-  corrIdsInShard,
-  expectWithin,
-  repositoriesOnOnePrefix,
-  signalJson,
-  startInput,
-  timed,
-  totalDeadlines,
-} from './repository-fixtures.js';
+import type { StoredWorkflow, SweepJob, WorkflowRepository } from '../../src/workflow/workflow.repository.js';
+import { corrIdsInShard, expectWithin, repositoriesOnOnePrefix, signalJson, signalOptions, startInput, timed, totalDeadlines } from './repository-fixtures.js';
 
-/** `WorkflowRepository` against a real Redis: sweep-1.lua and reap-early-1.lua. */
+/** `WorkflowRepository` against a real Redis: sweep-1.lua, rest-2.lua and reap-early-1.lua. */
 let redis: Redis;
 let redis2: Redis;
 
@@ -47,7 +39,7 @@ describe('sweep (sweep-1.lua)', () => {
     const due = uniqueId('due');
     const far = uniqueId('far');
     const started = await repo.start(startInput(due, { timeoutMs: 30 }));
-    const added = await repo.addSignal(due, 'momentum', signalJson('momentum', 0.6), 5_000);
+    const added = await repo.addSignal(due, 'momentum', signalJson('momentum', 0.6), signalOptions(5_000));
     if (added.kind !== 'added') throw new Error(added.kind);
     await repo.start(startInput(far, { timeoutMs: 600_000 }));
     const kFar = repo.keys.forWorkflow(far);
@@ -55,7 +47,7 @@ describe('sweep (sweep-1.lua)', () => {
     const farScore = await redis.zscore(kFar.deadlines, far);
     await waitUntilDue(repo, [due]);
 
-    const { value: result, before, after } = await timed(() => repo.sweep(100, 20_000, 'sweep-T'));
+    const { value: result, before, after } = await timed(() => repo.sweep(100, 20_000));
 
     expect(result.jobs).toHaveLength(1);
     const job = result.jobs[0];
@@ -67,42 +59,42 @@ describe('sweep (sweep-1.lua)', () => {
       signals: { momentum: signalJson('momentum', 0.6) },
     });
     const k = repo.keys.forWorkflow(due);
-    expect(await redis.hmget(k.wf, 'status', 'claim')).toEqual(['evaluating', 'sweep-T']);
+    expect(await redis.hmget(k.wf, 'status', 'claim')).toEqual(['evaluating', null]);
     expectWithin(Number(await redis.zscore(k.deadlines, due)), before + 20_000, after + 20_000);
     expect(await redis.hgetall(kFar.wf)).toEqual(farBefore);
     expect(await redis.zscore(kFar.deadlines, far)).toBe(farScore);
     expect(result.remaining).toBe(2);
     expect(result.full).toBe(false);
+    expect(result.broken).toEqual([]);
+    expect(result.errors).toEqual([]);
+    expectWithin(result.redisNowMs, before, after);
 
     // Leased: a second sweep right away does not return it again, nor can a signal's handler record a decision on it.
-    const again = await repo.sweep(100, 20_000, 'sweep-U');
+    const again = await repo.sweep(100, 20_000);
     expect(again.jobs).toEqual([]);
     expect(again.remaining).toBe(2);
-    expect(await redis.hget(k.wf, 'claim')).toBe('sweep-T');
     expect(await repo.record(added.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'closed', status: 'evaluating' });
-    expect(await redis.hmget(k.wf, 'status', 'claim', 'decision')).toEqual(['evaluating', 'sweep-T', null]);
-    // The sweeper's token finishes it.
-    expect(await repo.finish(due, 'sweep-T', 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
+    expect(await redis.hmget(k.wf, 'status', 'decision')).toEqual(['evaluating', null]);
+    expect(await repo.finish(job.workflow, 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
   });
 
-  it('a timeout claim whose lease expired (claimer died) comes back as timeout, under the new token; the old token cannot finish', async () => {
+  it('a timeout claim whose lease expired comes back as timeout (same snapshot); the slow first claimant still finishes it, the second is refused', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('retimeout');
     await repo.start(startInput(corrId, { timeoutMs: 30 }));
     await waitUntilDue(repo, [corrId]);
-    const first = await repo.sweep(100, 50, 'sweep-1');
+    const first = await repo.sweep(100, 50);
     expect(first.jobs.map((j) => [j.kind, j.workflow.corrId])).toEqual([['timeout', corrId]]);
 
-    const job = await waitFor('the expired timeout claim to come back', async () => jobFor((await repo.sweep(100, 60_000, 'sweep-2')).jobs, corrId));
+    const job = await waitFor('the expired timeout claim to come back', async () => jobFor((await repo.sweep(100, 60_000)).jobs, corrId));
 
     expect(job.kind).toBe('timeout');
-    expect(job.workflow.status).toBe('evaluating');
+    expect(job.workflow).toEqual(first.jobs[0].workflow);
     const k = repo.keys.forWorkflow(corrId);
-    expect(await redis.hmget(k.wf, 'status', 'claim')).toEqual(['evaluating', 'sweep-2']);
-    expect(await repo.finish(corrId, 'sweep-1', 'timeout', '{"by":1}', 10_000)).toBe(false);
-    expect(await redis.hmget(k.wf, 'status', 'claim', 'decision')).toEqual(['evaluating', 'sweep-2', null]);
-    expect(await repo.finish(corrId, 'sweep-2', 'timeout', '{"by":2}', 10_000)).toBe(true);
-    expect(await redis.hmget(k.wf, 'status', 'decision')).toEqual(['timeout', '{"by":2}']);
+    expect(await redis.hget(k.wf, 'status')).toBe('evaluating');
+    expect(await repo.finish(first.jobs[0].workflow, 'timeout', '{"by":1}', 10_000)).toBe(true);
+    expect(await repo.finish(job.workflow, 'timeout', '{"by":2}', 10_000)).toBe(false);
+    expect(await redis.hmget(k.wf, 'status', 'decision')).toEqual(['timeout', '{"by":1}']);
   });
 
   it('a recorded but unpublished workflow whose lease expired is a publish job (decision unchanged, not claimed)', async () => {
@@ -114,29 +106,29 @@ describe('sweep (sweep-1.lua)', () => {
     const wfBefore = await redis.hgetall(k.wf);
     await waitUntilDue(repo, [corrId]);
 
-    const { value: result, before, after } = await timed(() => repo.sweep(100, 30_000, 'sweep-P'));
+    const { value: result, before, after } = await timed(() => repo.sweep(100, 30_000));
 
     const job = jobFor(result.jobs, corrId);
     expect(job?.kind).toBe('publish');
     expect(job?.workflow).toMatchObject({ status: 'completed', decisionJson: '{"action":"trade","x":1}', published: false });
     expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
     expectWithin(Number(await redis.zscore(k.deadlines, corrId)), before + 30_000, after + 30_000);
-    expect((await repo.sweep(100, 30_000, 'sweep-Q')).jobs).toEqual([]);
+    expect((await repo.sweep(100, 30_000)).jobs).toEqual([]);
 
-    expect(await repo.markPublished(corrId, 60_000)).not.toBeNull();
+    expect(await repo.markPublished(started.workflow, 60_000)).not.toBeNull();
     expect(await repo.countActive()).toBe(0);
   });
 
-  it('removes due entries whose workflow is gone or already published; re-scores an open one to its deadline', async () => {
+  it('removes due entries whose workflow is gone or already published; an open one due before its deadline is a check job (not claimed)', async () => {
     const repo = isolatedRepository(redis, 1);
     const gone = uniqueId('gone');
     const published = uniqueId('published');
     const early = uniqueId('notyet');
     await repo.start(startInput(gone, { timeoutMs: 30 }));
-    await repo.addSignal(gone, 'risk', signalJson('risk', 0.5), 5_000);
+    await repo.addSignal(gone, 'risk', signalJson('risk', 0.5), signalOptions(5_000));
     const publishedStart = await repo.start(startInput(published));
     expect(await repo.record(publishedStart.workflow, 'completed', '{}', 10_000)).toEqual({ kind: 'recorded' });
-    expect(await repo.markPublished(published, 60_000)).not.toBeNull();
+    expect(await repo.markPublished(publishedStart.workflow, 60_000)).not.toBeNull();
     const notYet = await repo.start(startInput(early, { timeoutMs: 600_000 }));
     const deadlines = repo.keys.deadlines(0);
     await redis.del(repo.keys.forWorkflow(gone).wf);
@@ -144,12 +136,12 @@ describe('sweep (sweep-1.lua)', () => {
     await redis.zadd(deadlines, 1, published, 1, early);
     await waitUntilDue(repo, [gone]);
 
-    const result = await repo.sweep(100, 10_000, 'sweep-S');
+    const { value: result, before, after } = await timed(() => repo.sweep(100, 10_000));
 
-    expect(result.jobs).toEqual([]);
+    expect(result.jobs).toEqual([{ kind: 'check', workflow: notYet.workflow }]);
     expect(await redis.zscore(deadlines, gone)).toBeNull();
     expect(await redis.zscore(deadlines, published)).toBeNull();
-    expect(Number(await redis.zscore(deadlines, early))).toBe(notYet.workflow.deadlineMs);
+    expectWithin(Number(await redis.zscore(deadlines, early)), before + 10_000, after + 10_000);
     expect(await redis.hget(repo.keys.forWorkflow(early).wf, 'status')).toBe('in_progress');
     expect(result.remaining).toBe(1);
     expect(await redis.zcard(deadlines)).toBe(1);
@@ -162,11 +154,11 @@ describe('sweep (sweep-1.lua)', () => {
     // Two recorded and published: out of the index.
     for (const s of started.slice(10)) {
       expect(await repo.record(s.workflow, 'completed', '{}', 10_000)).toEqual({ kind: 'recorded' });
-      expect(await repo.markPublished(s.workflow.corrId, 60_000)).not.toBeNull();
+      expect(await repo.markPublished(s.workflow, 60_000)).not.toBeNull();
     }
     await waitUntilDue(repo, ids.slice(0, 5));
 
-    const result = await repo.sweep(100, 10_000, 'sweep-R');
+    const result = await repo.sweep(100, 10_000);
 
     expect(result.jobs.map((j) => j.workflow.corrId).sort()).toEqual(ids.slice(0, 5).sort());
     expect(result.jobs.every((j) => j.kind === 'timeout')).toBe(true);
@@ -183,7 +175,7 @@ describe('sweep (sweep-1.lua)', () => {
     await Promise.all(spread.map((id) => repo.start(startInput(id, { timeoutMs: 20 }))));
     await waitUntilDue(repo, spread);
 
-    const first = await repo.sweep(limit, 60_000, 'sweep-F1');
+    const first = await repo.sweep(limit, 60_000);
     expect(first.jobs).toHaveLength(8);
     expect(first.full).toBe(false);
 
@@ -192,14 +184,14 @@ describe('sweep (sweep-1.lua)', () => {
     await Promise.all(crowded.map((id) => repo.start(startInput(id, { timeoutMs: 20 }))));
     await waitUntilDue(repo, crowded);
 
-    const second = await repo.sweep(limit, 60_000, 'sweep-F2');
+    const second = await repo.sweep(limit, 60_000);
     expect(second.jobs).toHaveLength(limit);
     expect(second.full).toBe(true);
-    const third = await repo.sweep(limit, 60_000, 'sweep-F3');
+    const third = await repo.sweep(limit, 60_000);
     expect(third.jobs).toHaveLength(2);
     expect(third.full).toBe(false);
     expect([...second.jobs, ...third.jobs].map((j) => j.workflow.corrId).sort()).toEqual([...crowded].sort());
-    expect((await repo.sweep(limit, 60_000, 'sweep-F4')).jobs).toEqual([]);
+    expect((await repo.sweep(limit, 60_000)).jobs).toEqual([]);
   });
 
   it('`full` counts the due entries read, not only the jobs: a batch of stale entries still says "more due"', async () => {
@@ -211,12 +203,12 @@ describe('sweep (sweep-1.lua)', () => {
     await redis.zadd(repo.keys.deadlines(0), 1, 'stale-1', 2, 'stale-2', 3, 'stale-3');
     await waitUntilDue(repo, real);
 
-    const first = await repo.sweep(limit, 60_000, 'sweep-S1');
+    const first = await repo.sweep(limit, 60_000);
     expect(first.jobs).toEqual([]);
     expect(first.full).toBe(true);
     expect(first.remaining).toBe(2);
 
-    const second = await repo.sweep(limit, 60_000, 'sweep-S2');
+    const second = await repo.sweep(limit, 60_000);
     expect(second.jobs.map((j) => j.workflow.corrId).sort()).toEqual([...real].sort());
     expect(second.full).toBe(false);
   });
@@ -227,61 +219,243 @@ describe('sweep (sweep-1.lua)', () => {
     await Promise.all(ids.map((id) => repoA.start(startInput(id, { timeoutMs: 20 }))));
     await waitUntilDue(repoA, ids);
 
-    async function drain(repo: WorkflowRepository, token: string): Promise<SweepJob[]> {
+    async function drain(repo: WorkflowRepository): Promise<SweepJob[]> {
       const all: SweepJob[] = [];
       for (;;) {
-        const { jobs } = await repo.sweep(7, 60_000, token);
+        const { jobs } = await repo.sweep(7, 60_000);
         if (jobs.length === 0) return all;
         all.push(...jobs);
       }
     }
     // Three sweepers: two on one connection, one on another, each looping until nothing is due.
-    const sweepers = [
-      { repo: repoA, token: 'sweeper-A' },
-      { repo: repoB, token: 'sweeper-B' },
-      { repo: repoA, token: 'sweeper-C' },
-    ];
-    const results = await Promise.all(sweepers.map((s) => drain(s.repo, s.token)));
+    const results = await Promise.all([drain(repoA), drain(repoB), drain(repoA)]);
 
-    const holderOf = new Map<string, string>();
     const returned: string[] = [];
-    results.forEach((jobs, i) => {
+    for (const jobs of results) {
       for (const job of jobs) {
         returned.push(job.workflow.corrId);
-        holderOf.set(job.workflow.corrId, sweepers[i].token);
         expect(job.kind).toBe('timeout');
         expect(job.workflow.status).toBe('evaluating');
       }
-    });
+    }
     expect(returned).toHaveLength(200);
     expect(new Set(returned).size).toBe(200);
     expect([...returned].sort()).toEqual([...ids].sort());
-    // Each one is held by the sweeper that returned it.
-    const holders = await Promise.all(ids.map((id) => redis.hget(repoA.keys.forWorkflow(id).wf, 'claim')));
-    ids.forEach((id, i) => expect(holders[i]).toBe(holderOf.get(id)));
+    const statuses = await Promise.all(ids.map((id) => redis.hget(repoA.keys.forWorkflow(id).wf, 'status')));
+    expect(new Set(statuses)).toEqual(new Set(['evaluating']));
+  });
+});
+
+describe('check jobs (sweep-1.lua) and rest (rest-2.lua)', () => {
+  /** An open workflow with one stored signal whose check entry (now + checkMs) is due by now. */
+  async function checkDue(repo: WorkflowRepository, prefix: string, timeoutMs = 300_000): Promise<StoredWorkflow> {
+    const corrId = uniqueId(prefix);
+    await repo.start(startInput(corrId, { timeoutMs }));
+    const { value: added, before, after } = await timed(() => repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { checkMs: 30 })));
+    if (added.kind !== 'added') throw new Error(added.kind);
+    const k = repo.keys.forWorkflow(corrId);
+    expectWithin(Number(await redis.zscore(k.deadlines, corrId)), before + 30, after + 30);
+    await waitUntilDue(repo, [corrId]);
+    return added.workflow;
+  }
+
+  it('a stored signal with no decision within checkMs comes back as a check job: status unchanged, leased; rest puts it back to the deadline', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const added = await checkDue(repo, 'check');
+    const { corrId } = added;
+    const k = repo.keys.forWorkflow(corrId);
+    const wfBefore = await redis.hgetall(k.wf);
+
+    const { value: result, before, after } = await timed(() => repo.sweep(100, 20_000));
+
+    expect(result.jobs).toEqual([{ kind: 'check', workflow: added }]);
+    expect(added.status).toBe('waiting_for_agents');
+    expect(await redis.hgetall(k.wf)).toEqual(wfBefore); // not claimed: a check changes nothing
+    expectWithin(Number(await redis.zscore(k.deadlines, corrId)), before + 20_000, after + 20_000);
+    expect((await repo.sweep(100, 20_000)).jobs).toEqual([]);
+
+    expect(await repo.rest(result.jobs[0].workflow)).toBe(true);
+
+    expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(added.deadlineMs);
+    expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
+    expect((await repo.sweep(100, 20_000)).jobs).toEqual([]);
+  });
+
+  it('a check job for a workflow that can decide: record on its snapshot succeeds', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const added = await checkDue(repo, 'check-rec');
+    const { jobs } = await repo.sweep(100, 20_000);
+    expect(jobs.map((j) => j.kind)).toEqual(['check']);
+    expect(await repo.record(jobs[0].workflow, 'completed', '{"by":"check"}', 10_000)).toEqual({ kind: 'recorded' });
+    expect(await redis.hmget(repo.keys.forWorkflow(added.corrId).wf, 'status', 'decision')).toEqual(['completed', '{"by":"check"}']);
+    // Not resting a decided workflow.
+    expect(await repo.rest(jobs[0].workflow)).toBe(false);
+  });
+
+  it("rest after another signal changed the version is refused: the new signal's check entry stays", async () => {
+    const repo = isolatedRepository(redis, 4);
+    const added = await checkDue(repo, 'check-ver');
+    const { corrId } = added;
+    const k = repo.keys.forWorkflow(corrId);
+    const { jobs } = await repo.sweep(100, 20_000);
+    expect(jobs.map((j) => [j.kind, j.workflow.version])).toEqual([['check', 1]]);
+    const {
+      value: later,
+      before,
+      after,
+    } = await timed(() => repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.5), signalOptions(5_000, { checkMs: 7_000 })));
+    expect(later.kind).toBe('added');
+    const score = Number(await redis.zscore(k.deadlines, corrId));
+    expectWithin(score, before + 7_000, after + 7_000);
+    const wfBefore = await redis.hgetall(k.wf);
+
+    expect(await repo.rest(jobs[0].workflow)).toBe(false);
+
+    expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(score);
+    expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
+    // The current snapshot may rest.
+    if (later.kind !== 'added') throw new Error('unreachable');
+    expect(await repo.rest(later.workflow)).toBe(true);
+    expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(added.deadlineMs);
+  });
+
+  it('rest is refused on a workflow claimed for its timeout, on another start time and on an unknown one', async () => {
+    const repo = isolatedRepository(redis, 4);
+    // Claimed: the check entry was due past the deadline, so the sweep times it out instead.
+    const claimedCorr = uniqueId('rest-claimed');
+    await repo.start(startInput(claimedCorr, { timeoutMs: 20 }));
+    const added = await repo.addSignal(claimedCorr, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { checkMs: 10 }));
+    if (added.kind !== 'added') throw new Error(added.kind);
+    await waitUntilDue(repo, [claimedCorr]);
+    await waitFor('the deadline to pass', async () => Date.now() > added.workflow.deadlineMs + 5);
+    const { jobs } = await repo.sweep(100, 20_000);
+    expect(jobs.map((j) => [j.kind, j.workflow.corrId])).toEqual([['timeout', claimedCorr]]);
+    const kc = repo.keys.forWorkflow(claimedCorr);
+    const claimedScore = await redis.zscore(kc.deadlines, claimedCorr);
+    expect(await repo.rest(added.workflow)).toBe(false);
+    expect(await repo.rest(jobs[0].workflow)).toBe(false);
+    expect(await redis.zscore(kc.deadlines, claimedCorr)).toBe(claimedScore);
+    expect(await redis.hget(kc.wf, 'status')).toBe('evaluating');
+
+    // Another start time (same corr_id, same version).
+    const open = await checkDue(repo, 'rest-started');
+    const ko = repo.keys.forWorkflow(open.corrId);
+    const openScore = await redis.zscore(ko.deadlines, open.corrId);
+    expect(await repo.rest({ ...open, startedMs: open.startedMs - 1 })).toBe(false);
+    expect(await redis.zscore(ko.deadlines, open.corrId)).toBe(openScore);
+
+    // Unknown: nothing created.
+    const missing = uniqueId('rest-missing');
+    const elsewhere = await isolatedRepository(redis, 4).start(startInput(missing));
+    expect(await repo.rest(elsewhere.workflow)).toBe(false);
+    const km = repo.keys.forWorkflow(missing);
+    expect(await redis.exists(km.wf)).toBe(0);
+    expect(await redis.zscore(km.deadlines, missing)).toBeNull();
+  });
+});
+
+describe('broken entries and failing shards (sweep-1.lua, repository.sweep)', () => {
+  it('a due entry whose workflow key has the wrong type is returned as broken (re-scored to now + 60 s); the other entries of its shard and the other shards go on', async () => {
+    const repo = isolatedRepository(redis, 2);
+    const [broken, sameShard] = corrIdsInShard(repo, 0, 2);
+    const [otherShard] = corrIdsInShard(repo, 1, 1);
+    await repo.start(startInput(sameShard, { timeoutMs: 20 }));
+    await repo.start(startInput(otherShard, { timeoutMs: 20 }));
+    const kb = repo.keys.forWorkflow(broken);
+    await redis.set(kb.wf, 'not a hash');
+    await redis.zadd(kb.deadlines, 1, broken); // due first in its shard
+    await waitUntilDue(repo, [sameShard, otherShard]);
+
+    const { value: result, before, after } = await timed(() => repo.sweep(100, 20_000));
+
+    expect(result.errors).toEqual([]);
+    expect(result.broken).toHaveLength(1);
+    expect(result.broken[0].corrId).toBe(broken);
+    expect(result.broken[0].error).toMatch(/WRONGTYPE/);
+    expectWithin(Number(await redis.zscore(kb.deadlines, broken)), before + 60_000, after + 60_000);
+    expect(await redis.get(kb.wf)).toBe('not a hash');
+    expect(result.jobs.map((j) => [j.kind, j.workflow.corrId]).sort()).toEqual(
+      [
+        ['timeout', sameShard],
+        ['timeout', otherShard],
+      ].sort(),
+    );
+    expect(result.remaining).toBe(3);
+    // Not returned again before its minute.
+    const again = await repo.sweep(100, 20_000);
+    expect(again.broken).toEqual([]);
+    expect(again.jobs).toEqual([]);
+  });
+
+  it('a workflow whose signals key has the wrong type is broken too (re-scored to now + 60 s), and the other jobs are returned', async () => {
+    const repo = isolatedRepository(redis, 1);
+    const bad = uniqueId('bad-sig');
+    const good = uniqueId('good');
+    await repo.start(startInput(bad, { timeoutMs: 300_000 }));
+    await repo.start(startInput(good, { timeoutMs: 20 }));
+    const k = repo.keys.forWorkflow(bad);
+    await redis.set(k.sig, 'not a hash');
+    await redis.zadd(k.deadlines, 1, bad);
+    await waitUntilDue(repo, [good]);
+
+    const { value: result, before, after } = await timed(() => repo.sweep(100, 20_000));
+
+    expect(result.errors).toEqual([]);
+    expect(result.broken.map((b) => b.corrId)).toEqual([bad]);
+    expect(result.broken[0].error).toMatch(/WRONGTYPE/);
+    expectWithin(Number(await redis.zscore(k.deadlines, bad)), before + 60_000, after + 60_000);
+    expect(result.jobs.map((j) => [j.kind, j.workflow.corrId])).toEqual([['timeout', good]]);
+    // A check (open, before its deadline) changes nothing before the snapshot is read.
+    expect(await redis.hget(k.wf, 'status')).toBe('in_progress');
+  });
+
+  it('a shard whose script fails is reported in errors; the jobs of the other shards are still returned (and claimed)', async () => {
+    const repo = isolatedRepository(redis, 3);
+    const [inZero] = corrIdsInShard(repo, 0, 1);
+    const [inTwo] = corrIdsInShard(repo, 2, 1);
+    await repo.start(startInput(inZero, { timeoutMs: 20 }));
+    await repo.start(startInput(inTwo, { timeoutMs: 20 }));
+    // Shard 1's due index is not a zset: its sweep script errors.
+    await redis.set(repo.keys.deadlines(1), 'not a zset');
+    await waitUntilDue(repo, [inZero, inTwo]);
+
+    const result = await repo.sweep(100, 20_000);
+
+    expect(result.errors.map((e) => e.shard)).toEqual([1]);
+    expect(result.errors[0].error.message).toMatch(/WRONGTYPE/);
+    expect(result.jobs.map((j) => [j.kind, j.workflow.corrId]).sort()).toEqual(
+      [
+        ['timeout', inZero],
+        ['timeout', inTwo],
+      ].sort(),
+    );
+    expect(result.broken).toEqual([]);
+    expect(result.remaining).toBe(2);
+    for (const id of [inZero, inTwo]) expect(await redis.hget(repo.keys.forWorkflow(id).wf, 'status')).toBe('evaluating');
   });
 });
 
 describe('reapEarly (reap-early-1.lua)', () => {
-  it('deletes a buffer past its grace and counts its signals; a fresh buffer is not touched', async () => {
+  it('deletes a buffer whose due time is below the watermark and counts its signals (not their sequences); a later one is not touched', async () => {
     const repo = isolatedRepository(redis, 4);
     const stale = uniqueId('stale');
     const fresh = uniqueId('fresh');
-    await repo.addSignal(stale, 'momentum', signalJson('momentum', 0.5), 50);
-    await repo.addSignal(stale, 'risk', signalJson('risk', 0.5), 50);
-    await repo.addSignal(fresh, 'risk', signalJson('risk', 0.7), 600_000);
+    const t0 = Date.now();
+    await repo.addSignal(stale, 'momentum', signalJson('momentum', 0.5), signalOptions(50, { storedAtMs: t0 - 10_000 }));
+    await repo.addSignal(stale, 'risk', signalJson('risk', 0.5), signalOptions(50, { storedAtMs: t0 - 10_000 }));
+    await repo.addSignal(fresh, 'risk', signalJson('risk', 0.7), signalOptions(600_000, { sequence: 77, storedAtMs: t0 }));
     const ks = repo.keys.forWorkflow(stale);
     const kf = repo.keys.forWorkflow(fresh);
     const freshScore = await redis.zscore(kf.earlyDue, fresh);
-    await waitFor('the stale buffer to be due', async () => Number(await redis.zscore(ks.earlyDue, stale)) < Date.now() - 5);
+    expect(Number(freshScore)).toBe(t0 + 600_000);
 
-    expect(await repo.reapEarly(100)).toEqual({ buffers: 1, signals: 2 });
+    expect(await repo.reapEarly(100, t0)).toEqual({ buffers: 1, signals: 2 });
 
     expect(await redis.exists(ks.early)).toBe(0);
     expect(await redis.zscore(ks.earlyDue, stale)).toBeNull();
-    expect(await redis.hgetall(kf.early)).toEqual({ risk: signalJson('risk', 0.7) });
+    expect(await redis.hgetall(kf.early)).toEqual({ risk: signalJson('risk', 0.7), 'q:risk': '77' });
     expect(await redis.zscore(kf.earlyDue, fresh)).toBe(freshScore);
-    expect(await repo.reapEarly(100)).toEqual({ buffers: 0, signals: 0 });
+    expect(await repo.reapEarly(100, t0)).toEqual({ buffers: 0, signals: 0 });
 
     // The trigger coming afterwards finds nothing to apply.
     const started = await repo.start(startInput(stale));
@@ -290,18 +464,36 @@ describe('reapEarly (reap-early-1.lua)', () => {
     expect(started.workflow.signals).toEqual({});
   });
 
+  it('the watermark decides, not Redis time: a buffer long past its due time lives while the watermark is below it; reaped at watermark = due', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('watermark');
+    const k = repo.keys.forWorkflow(corrId);
+    const storedAtMs = Date.now() - 60_000; // due 50 s ago by any clock
+    await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(10_000, { storedAtMs }));
+    await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.5), signalOptions(10_000, { storedAtMs }));
+    const due = storedAtMs + 10_000;
+    expect(Number(await redis.zscore(k.earlyDue, corrId))).toBe(due);
+
+    // The trigger consumer has processed only up to before the due time (a backlog): nothing reaped.
+    expect(await repo.reapEarly(100, due - 1)).toEqual({ buffers: 0, signals: 0 });
+    expect(await repo.reapEarly(100, 0)).toEqual({ buffers: 0, signals: 0 });
+    expect(Object.keys(await redis.hgetall(k.early)).sort()).toEqual(['momentum', 'q:momentum', 'q:risk', 'risk']);
+    expect(Number(await redis.zscore(k.earlyDue, corrId))).toBe(due);
+
+    expect(await repo.reapEarly(100, due)).toEqual({ buffers: 1, signals: 2 });
+    expect(await redis.exists(k.early)).toBe(0);
+    expect(await redis.zscore(k.earlyDue, corrId)).toBeNull();
+  });
+
   it('takes at most `limit` buffers per shard per call', async () => {
     const repo = isolatedRepository(redis, 2);
     const ids = corrIdsInShard(repo, 1, 3);
-    for (const id of ids) await repo.addSignal(id, 'risk', signalJson('risk', 0.5), 20);
-    await waitFor('the buffers to be due', async () => {
-      const scores = await Promise.all(ids.map((id) => redis.zscore(repo.keys.earlyDue(1), id)));
-      return scores.every((s) => Number(s) < Date.now() - 5);
-    });
+    const t0 = Date.now() - 1_000;
+    for (const id of ids) await repo.addSignal(id, 'risk', signalJson('risk', 0.5), signalOptions(20, { storedAtMs: t0 }));
 
-    expect(await repo.reapEarly(2)).toEqual({ buffers: 2, signals: 2 });
+    expect(await repo.reapEarly(2, Date.now())).toEqual({ buffers: 2, signals: 2 });
     expect(await redis.zcard(repo.keys.earlyDue(1))).toBe(1);
-    expect(await repo.reapEarly(2)).toEqual({ buffers: 1, signals: 1 });
+    expect(await repo.reapEarly(2, Date.now())).toEqual({ buffers: 1, signals: 1 });
     expect(await redis.exists(...ids.map((id) => repo.keys.forWorkflow(id).early))).toBe(0);
   });
 });
@@ -311,25 +503,29 @@ describe('script cache loss (a Redis restart: SCRIPT FLUSH)', () => {
     const repo = isolatedRepository(redis, 2);
     const corrId = uniqueId('flush');
     const started = await repo.start(startInput(corrId, { timeoutMs: 20 }));
-    await repo.addSignal(uniqueId('flush-early'), 'risk', signalJson('risk', 0.5), 20);
+    await repo.addSignal(uniqueId('flush-early'), 'risk', signalJson('risk', 0.5), signalOptions(20));
     await waitUntilDue(repo, [corrId]);
 
     await redis.script('FLUSH');
 
-    expect((await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.5), 5_000)).kind).toBe('added');
+    expect((await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.5), signalOptions(5_000))).kind).toBe('added');
     await redis.script('FLUSH');
     // The start's snapshot is outdated by that signal: refused, with the current one.
     const outdated = await repo.record(started.workflow, 'completed', '{}', 1_000);
-    expect(outdated.kind === 'outdated' && outdated.workflow.version).toBe(1);
+    if (outdated.kind !== 'outdated') throw new Error(outdated.kind);
+    expect(outdated.workflow.version).toBe(1);
     await redis.script('FLUSH');
-    const { jobs } = await repo.sweep(10, 60_000, 'after-flush');
+    // Back to its deadline (passed already).
+    expect(await repo.rest(outdated.workflow)).toBe(true);
+    await redis.script('FLUSH');
+    const { jobs } = await repo.sweep(10, 60_000);
     expect(jobs.map((j) => [j.kind, j.workflow.corrId])).toEqual([['timeout', corrId]]);
     await redis.script('FLUSH');
-    await waitFor('the early buffer to be reaped', async () => (await repo.reapEarly(10)).buffers === 1);
+    expect(await repo.reapEarly(10, Date.now() + 1_000)).toEqual({ buffers: 1, signals: 1 });
     await redis.script('FLUSH');
-    expect(await repo.finish(corrId, 'after-flush', 'timeout', '{}', 10_000)).toBe(true);
+    expect(await repo.finish(jobs[0].workflow, 'timeout', '{}', 10_000)).toBe(true);
     await redis.script('FLUSH');
-    expect(await repo.markPublished(corrId, 60_000)).not.toBeNull();
+    expect(await repo.markPublished(started.workflow, 60_000)).not.toBeNull();
     await redis.script('FLUSH');
     expect((await repo.start(startInput(corrId))).kind).toBe('duplicate');
     await redis.script('FLUSH');
