@@ -53,8 +53,30 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
       this.redis.off('error', remember);
       this.redis.off('sentinelError', rememberSentinel);
     }
+    await this.refuseCluster();
     this.redis.on('error', (error: Error) => this.logger.warn({ msg: 'redis connection error', error: error.message }));
     this.logger.log({ msg: 'connected', url: this.where() });
+  }
+
+  /**
+   * Redis Cluster is not supported yet: the client is a standalone (or Sentinel) one and the service was
+   * never run on a cluster, so a Redis that reports cluster mode stops start-up. A Redis that does not
+   * allow INFO (an ACL without it) cannot be checked; that is logged, and start-up goes on.
+   */
+  private async refuseCluster(): Promise<void> {
+    let info: string;
+    try {
+      info = await this.redis.info('cluster');
+    } catch (error) {
+      this.logger.warn({ msg: 'cannot check whether Redis runs in cluster mode (INFO cluster failed); Redis Cluster is not supported', error: (error as Error).message });
+      return;
+    }
+    if (/^cluster_enabled:1\s*$/m.test(info)) {
+      this.redis.disconnect();
+      throw new Error(
+        `Redis at ${this.where()} runs in cluster mode (INFO cluster: cluster_enabled:1); Redis Cluster is not supported yet: use a standalone Redis or Redis Sentinel`,
+      );
+    }
   }
 
   private where(): string {
