@@ -76,13 +76,43 @@ describe('files', () => {
 describe.each(KUSTOMIZATIONS.map((d) => [label(d), d]))('%s', (_name, dir) => {
   const objects = rendered.get(dir)!;
 
-  it('has a Deployment, Service, ConfigMap, PodDisruptionBudget, HorizontalPodAutoscaler and ServiceMonitor', () => {
-    for (const kind of ['Deployment', 'Service', 'ConfigMap', 'PodDisruptionBudget', 'HorizontalPodAutoscaler', 'ServiceMonitor', 'ServiceAccount']) {
+  it('has a Deployment, Service, ConfigMap, PodDisruptionBudget, HorizontalPodAutoscaler, ServiceMonitor, ServiceAccount and NetworkPolicy', () => {
+    for (const kind of ['Deployment', 'Service', 'ConfigMap', 'PodDisruptionBudget', 'HorizontalPodAutoscaler', 'ServiceMonitor', 'ServiceAccount', 'NetworkPolicy']) {
       expect(objects.filter((o) => o.kind === kind)).toHaveLength(1);
     }
     expect(find(objects, 'PodDisruptionBudget').apiVersion).toBe('policy/v1');
     expect(find(objects, 'HorizontalPodAutoscaler').apiVersion).toBe('autoscaling/v2');
     expect(find(objects, 'ServiceMonitor').apiVersion).toBe('monitoring.coreos.com/v1');
+  });
+
+  it('the NetworkPolicy admits only the HTTP port, from a named place, and lets the pods reach only NATS, Redis and DNS', () => {
+    const policy = find(objects, 'NetworkPolicy');
+    expect(policy.apiVersion).toBe('networking.k8s.io/v1');
+    expect(selects(policy.spec.podSelector.matchLabels, podLabels(objects))).toBe(true);
+    expect([...policy.spec.policyTypes].sort()).toEqual(['Egress', 'Ingress']);
+
+    // Ingress: each rule names where from (no rule open to all) and only the HTTP port.
+    const http = containerOf(objects).ports.find((p: any) => p.name === 'http');
+    expect(policy.spec.ingress.length).toBeGreaterThan(0);
+    for (const rule of policy.spec.ingress) {
+      expect(rule.from?.length).toBeGreaterThan(0);
+      for (const peer of rule.from) expect(Object.keys(peer.namespaceSelector?.matchLabels ?? peer.podSelector?.matchLabels ?? {}).length).toBeGreaterThan(0);
+      expect(rule.ports.length).toBeGreaterThan(0);
+      for (const port of rule.ports) expect([http.name, http.containerPort]).toContain(port.port);
+    }
+
+    // Egress: every rule names where to and which ports; together they cover the NATS and Redis ports of
+    // the example credentials and DNS over UDP and TCP, and nothing else.
+    const allowed = new Set<string>();
+    for (const rule of policy.spec.egress) {
+      expect(rule.to?.length).toBeGreaterThan(0);
+      expect(rule.ports?.length).toBeGreaterThan(0);
+      for (const port of rule.ports) allowed.add(`${port.protocol ?? 'TCP'}/${port.port}`);
+    }
+    const secret = find(rendered.get(BASE)!, 'Secret', 'meta-agent-orchestrator-credentials');
+    const natsPort = new URL(secret.stringData.META_AGENT_NATS_URL).port || '4222';
+    const redisPort = new URL(secret.stringData.META_AGENT_REDIS_URL).port || '6379';
+    expect([...allowed].sort()).toEqual([`TCP/${natsPort}`, `TCP/${redisPort}`, 'TCP/26379', 'TCP/53', 'UDP/53'].sort());
   });
 
   it('probes use routes the health controller serves, on the container port that is META_AGENT_METRICS_PORT', () => {
