@@ -216,6 +216,9 @@ function read(r: Reader) {
     httpPort: r.int('METRICS_PORT', 9090, 1, 65535, 'The one HTTP port: /health, /health/live, /health/ready, /metrics, /workflows/:corr_id.'),
     healthCheckIntervalMs: r.int('HEALTH_CHECK_INTERVAL', 30, 1, 3600, 'Seconds between background checks of NATS and Redis (`meta_agent_dependency_up`, a log line on each change).') * 1000,
     shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600000, 'On SIGTERM, the longest the drain may take before the process exits anyway (keep below the pod\'s grace period).'),
+    adminTokens: parseAdminTokens(
+      r.secret('ADMIN_TOKEN', 'Bearer token(s) of the admin endpoints (`GET /workflows/:corr_id`): one token, or `name:token,name2:token2` (the name is logged with each admin request). Tokens: 16 to 512 characters of `A-Z a-z 0-9 - . _ ~ + /`. Unset: the admin endpoints are off (404).'),
+    ),
   };
 
   const nats = {
@@ -319,6 +322,39 @@ function read(r: Reader) {
 }
 
 export type Settings = ReturnType<typeof parseSettings>;
+
+/** One admin bearer token and the name it is known by in logs. */
+export interface AdminToken {
+  name: string;
+  token: string;
+}
+
+/** An RFC 6750 bearer token (`b64token`), long enough not to be guessed. */
+const ADMIN_TOKEN_RE = /^[A-Za-z0-9\-._~+/]{16,512}=*$/;
+const ADMIN_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * `META_AGENT_ADMIN_TOKEN`: one token (named `admin`), or `name:token` entries separated by commas or
+ * newlines (a mounted file may hold one per line). No error message ever contains a token.
+ */
+export function parseAdminTokens(value: string | undefined): AdminToken[] {
+  if (value === undefined) return [];
+  const fail = (reason: string): never => {
+    throw new ConfigValidationError(`${PREFIX}ADMIN_TOKEN`, reason);
+  };
+  const entries = value.split(/[,\n]/).map((e) => e.trim()).filter((e) => e !== '');
+  const tokens = entries.map((entry, i): AdminToken => {
+    const colon = entry.indexOf(':');
+    const name = colon < 0 ? (entries.length === 1 ? 'admin' : fail(`entry ${i + 1} has no name (write name:token when there are several)`)) : entry.slice(0, colon);
+    const token = colon < 0 ? entry : entry.slice(colon + 1);
+    if (!ADMIN_NAME_RE.test(name)) fail(`entry ${i + 1}: the name must be 1 to 64 characters of A-Z a-z 0-9 _ . -`);
+    if (!ADMIN_TOKEN_RE.test(token)) fail(`entry ${i + 1} (${name}): a token must be 16 to 512 characters of A-Z a-z 0-9 - . _ ~ + / (then = padding)`);
+    return { name, token };
+  });
+  if (new Set(tokens.map((t) => t.name)).size !== tokens.length) fail('two tokens have the same name');
+  if (new Set(tokens.map((t) => t.token)).size !== tokens.length) fail('two names have the same token');
+  return tokens;
+}
 
 /** Replaces the password (or token) of a URL list with `***`, for logs and /health. */
 export function redactUrl(urls: string): string {

@@ -1,4 +1,5 @@
 import { BadRequestException, Controller, Get, NotFoundException, Param } from '@nestjs/common';
+import { AdminOnly } from '../common/admin-token.guard.js';
 import { CORR_ID_RE } from './dto/signal.dto.js';
 import { WorkflowRepository, type StoredWorkflow } from './workflow.repository.js';
 
@@ -32,8 +33,9 @@ function present(wf: StoredWorkflow) {
   };
 }
 
-/** Operators' view of one workflow, straight from Redis. */
+/** Operators' view of one workflow, straight from Redis. It holds trading data: admin only (bearer token). */
 @Controller('workflows')
+@AdminOnly()
 export class WorkflowsController {
   constructor(private readonly repository: WorkflowRepository) {}
 

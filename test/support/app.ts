@@ -29,6 +29,16 @@ function canListen(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * The admin bearer token test services get unless a test sets `META_AGENT_ADMIN_TOKEN` itself (`''`:
+ * admin endpoints off). `AppProcess.get` presents it; `adminHeaders()` is for other HTTP clients.
+ */
+export const TEST_ADMIN_TOKEN = 'test-admin-token-4f6c1b2e9a';
+
+export function adminHeaders(token = TEST_ADMIN_TOKEN): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
+
 /** The built service (`dist/main.js`), run as a real process against the test servers. */
 export class AppProcess {
   readonly lines: string[] = [];
@@ -37,6 +47,8 @@ export class AppProcess {
   private constructor(
     readonly child: ChildProcess,
     readonly port: number,
+    /** The admin token `get` presents (the service's, unless the test set none). */
+    readonly adminToken: string,
   ) {
     let buffer = '';
     const collect = (chunk: Buffer) => {
@@ -61,11 +73,12 @@ export class AppProcess {
         META_AGENT_METRICS_PORT: String(port),
         META_AGENT_LOG_LEVEL: 'debug',
         META_AGENT_NAK_DELAY_MS: '100',
+        META_AGENT_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    return new AppProcess(child, port);
+    return new AppProcess(child, port, env.META_AGENT_ADMIN_TOKEN ?? TEST_ADMIN_TOKEN);
   }
 
   /** Starts the service on a free port and waits until /health/ready says so. */
@@ -79,8 +92,12 @@ export class AppProcess {
     return `http://127.0.0.1:${this.port}${path}`;
   }
 
-  async get(path: string): Promise<{ status: number; body: any; text: string }> {
-    const res = await fetch(this.url(path));
+  /**
+   * GET, presenting the admin bearer token (harmless on the open routes). `token`: another one to
+   * present, or null for none.
+   */
+  async get(path: string, token: string | null = this.adminToken): Promise<{ status: number; body: any; text: string; headers: Headers }> {
+    const res = await fetch(this.url(path), { headers: token ? adminHeaders(token) : {} });
     const text = await res.text();
     let body: unknown = undefined;
     try {
@@ -88,7 +105,7 @@ export class AppProcess {
     } catch {
       /* not JSON (e.g. /metrics) */
     }
-    return { status: res.status, body, text };
+    return { status: res.status, body, text, headers: res.headers };
   }
 
   async waitReady(timeoutMs = 20000): Promise<void> {
