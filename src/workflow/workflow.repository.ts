@@ -280,7 +280,9 @@ export class WorkflowRepository {
   async inspect(corrId: string): Promise<Inspection> {
     const k = this.keys.forWorkflow(corrId);
     const [wf, sig, early] = await Promise.all([this.redis.hgetall(k.wf), this.redis.hgetall(k.sig), this.redis.hgetall(k.early)]);
-    return { workflow: Object.keys(wf).length > 0 ? toStoredWorkflow(corrId, wf, sig) : null, early };
+    // The buffer also holds each signal's stream sequence (q:<agent>): only the signals are shown.
+    const signals = Object.fromEntries(Object.entries(early).filter(([field]) => !field.startsWith('q:')));
+    return { workflow: Object.keys(wf).length > 0 ? toStoredWorkflow(corrId, wf, sig) : null, early: signals };
   }
 
   /** Unfinished or unpublished workflows, over all shards (what `meta_agent_active_workflows` reports). */

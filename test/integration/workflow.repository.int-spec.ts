@@ -480,7 +480,7 @@ describe('addSignal (add-signal-5.lua)', () => {
     expect(await redis.zscore(k.deadlines, corrId)).toBe(scoreBefore);
   });
 
-  it('bytes no longer decide: the same text with a higher sequence is added (a new revision)', async () => {
+  it('the same text published again (higher sequence) is a duplicate: nothing to evaluate anew, only its sequence moves', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('sigsame');
     await repo.start(startInput(corrId));
@@ -489,11 +489,13 @@ describe('addSignal (add-signal-5.lua)', () => {
 
     const same = await repo.addSignal(corrId, 'risk', sig, signalOptions(5_000, { sequence: 31 }));
 
-    expect(same.kind).toBe('added');
-    if (same.kind !== 'added') throw new Error('unreachable');
-    expect(same.workflow.version).toBe(2);
+    expect(same.kind).toBe('duplicate');
+    if (same.kind !== 'duplicate') throw new Error('unreachable');
+    expect(same.workflow.version).toBe(1);
     expect(same.workflow.signals).toEqual({ risk: sig });
-    expect(await redis.hmget(repo.keys.forWorkflow(corrId).wf, 'ver', 'q:risk')).toEqual(['2', '31']);
+    expect(await redis.hmget(repo.keys.forWorkflow(corrId).wf, 'ver', 'q:risk')).toEqual(['1', '31']);
+    // ... so an older revision delivered after it is still refused.
+    expect((await repo.addSignal(corrId, 'risk', signalJson('risk', 0.9), signalOptions(5_000, { sequence: 30 }))).kind).toBe('superseded');
   });
 
   it.each([

@@ -77,6 +77,15 @@ export class PrivateRedis {
     this.server = undefined;
   }
 
+  /** SIGSTOP: Redis stalls (a fork, an fsync, a network pause) and answers nothing until resume(). */
+  pause(): void {
+    this.server?.child.kill('SIGSTOP');
+  }
+
+  resume(): void {
+    this.server?.child.kill('SIGCONT');
+  }
+
   async dispose(): Promise<void> {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });

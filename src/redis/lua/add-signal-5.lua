@@ -17,7 +17,8 @@
   ARGV[8] lifetime ms of an early buffer without trigger (a safety net; the early-due index reaps it)
 
   Output: { 1, now, wf..., '|', sig... }  added; the workflow as it is now (HGETALL lists)
-          { 2, now, wf..., '|', sig... }  duplicate: this message is already stored, nothing changed
+          { 2, now, wf..., '|', sig... }  duplicate: this message, or the same bytes published again, is stored:
+                                          nothing changed (but the stored sequence)
           { 6, now, wf..., '|', sig... }  superseded: a later revision of this agent is stored, nothing changed
           { 3, status }                   late: the workflow is evaluating or finished, nothing changed
           { 4 }                           buffered before the trigger
@@ -55,6 +56,11 @@ local now = now_ms()
 local stored = tonumber(redis.call('HGET', KEYS[1], seq_field))
 if stored and stored >= seq then
   return append_snapshot({ stored == seq and 2 or 6, now }, KEYS[1], KEYS[2])
+end
+if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[3] then
+  -- The same signal published again (an agent's retry): nothing to evaluate anew, only its sequence moves.
+  redis.call('HSET', KEYS[1], seq_field, seq)
+  return append_snapshot({ 2, now }, KEYS[1], KEYS[2])
 end
 
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])

@@ -21,36 +21,42 @@ export { AGENT_SIGNAL_PATTERN, TRIGGER_PATTERN };
 const RESUBSCRIBE_DELAY_MS = 1000;
 /** Pull requests wait at most this long for messages before the loop asks again. */
 const FETCH_EXPIRES_MS = 5000;
-/** A payload is at most the server's max_payload; the pull's byte budget leaves room for subject and headers. */
-const MESSAGE_OVERHEAD_BYTES = 16 * 1024;
 
-/** A counting semaphore: at most `limit` messages of one consumer in flight. */
+/**
+ * What one consumer may hold in flight: at most `limit` messages, and no new pull while the messages in
+ * flight hold `byteBudget` bytes or more (the nats.js client does not let a pull carry both a message and a
+ * byte limit, so bytes are bounded here: by the budget plus one pull's worth).
+ */
 class Slots {
   private used = 0;
+  private bytes = 0;
   private wake: (() => void) | undefined;
   private want = 0;
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    private readonly byteBudget: number,
+  ) {}
 
-  /** Waits until at least `min` slots are free; returns how many are. */
+  private ready(): boolean {
+    return this.limit - this.used >= this.want && this.bytes < this.byteBudget;
+  }
+
+  /** Waits until at least `min` slots are free and the bytes in flight are under the budget; returns the free slots. */
   async room(min: number): Promise<number> {
-    while (this.limit - this.used < min) {
-      this.want = min;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
+    this.want = min;
+    while (!this.ready()) await new Promise<void>((resolve) => (this.wake = resolve));
     return this.limit - this.used;
   }
 
-  take(): void {
+  take(bytes: number): void {
     this.used++;
+    this.bytes += bytes;
   }
 
-  release(): void {
+  release(bytes: number): void {
     this.used--;
-    if (this.wake && this.limit - this.used >= this.want) {
-      const wake = this.wake;
-      this.wake = undefined;
-      wake();
-    }
+    this.bytes -= bytes;
+    if (this.wake && this.ready()) this.interrupt();
   }
 
   /** Lets a waiting `room()` look again (closing). */
@@ -78,7 +84,6 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   /** Handlers by route pattern, looked up once at listen (Nest normalises patterns on every lookup). */
   private readonly handlers = new Map<string, MessageHandler>();
   private closing = false;
-  private pullBytes = 0;
   /**
    * Acks held until the event loop's current turn ends, by consumer: sent together, they leave in one
    * socket write instead of one each (the client flushes once per microtask checkpoint, and the handlers
@@ -116,9 +121,6 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         this.handlers.set(route.pattern, handler);
       }
       await provisionJetStream(this.nats.manager, this.config, routes);
-      // Every message must fit in one pull, or the consumer would stall on it: the budget is at least the
-      // largest message the server accepts.
-      this.pullBytes = Math.max(this.config.maxPullBytes, this.nats.connection.info?.max_payload ?? 0) + MESSAGE_OVERHEAD_BYTES;
       for (const route of routes) {
         const consumer = await this.nats.jetstream.consumers.get(route.stream, route.durable);
         this.loops.push(this.pullLoop(route, consumer));
@@ -137,7 +139,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
    * looks the consumer up again after a pause: a replica never silently stops consuming.
    */
   private async pullLoop(route: ConsumerRoute, first: Consumer): Promise<void> {
-    const slots = new Slots(this.config.maxInFlight);
+    const slots = new Slots(this.config.maxInFlight, this.config.maxPullBytes);
     this.slots.set(route.pattern, slots);
     let consumer: Consumer | undefined = first;
     const half = Math.max(1, Math.ceil(slots.limit / 2));
@@ -151,7 +153,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
           await provisionJetStream(this.nats.manager, this.config, [route]);
           consumer = await this.nats.jetstream.consumers.get(route.stream, route.durable);
         }
-        const batch = await consumer.fetch({ max_messages: room, max_bytes: this.pullBytes, expires: FETCH_EXPIRES_MS });
+        const batch = await consumer.fetch({ max_messages: room, expires: FETCH_EXPIRES_MS });
         this.batches.add(batch);
         try {
           for await (const msg of batch) {
@@ -160,9 +162,10 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
               msg.nak();
               continue;
             }
-            slots.take();
+            const size = msg.data.length;
+            slots.take(size);
             const task = this.process(route, msg).finally(() => {
-              slots.release();
+              slots.release(size);
               this.inFlight.delete(task);
             });
             this.inFlight.add(task);
