@@ -259,7 +259,7 @@ function read(r: Reader) {
     maxDeliveries: r.int('MAX_DELIVERIES', 20, 1, 10000, 'A message still failing (transiently) on this delivery is dead-lettered instead of retried; one delivered more often (its handler crashed or hung the replicas) is dead-lettered before it runs again. Provisioned consumers get max_deliver = this + 10 as a backstop.'),
     maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 256 * 1024, 64, 64 * 1024 * 1024, 'Larger payloads are bad input (dead-lettered as `payload_too_large`).'),
     maxInFlight: r.int('MAX_IN_FLIGHT', 64, 1, 10000, 'Messages processed at once per consumer and replica (and pulled ahead).'),
-    maxPullBytes: r.int('MAX_PULL_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024, 'Bytes one pull may bring per consumer and replica (with MAX_IN_FLIGHT, it bounds the memory held by messages in flight); raised to the server\'s max_payload when below it, so that every message fits in a pull.'),
+    maxPullBytes: r.int('MAX_PULL_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024, 'No new pull while the messages in flight of a consumer (per replica) hold this many bytes: with MAX_IN_FLIGHT it bounds the memory a burst of large messages can take (to this plus one pull of MAX_IN_FLIGHT messages).'),
     ackWaitMs: r.int('ACK_WAIT_MS', 30000, 1000, 3600000, 'Consumer ack wait when provisioning: an unsettled message is redelivered after it.'),
     nakDelayMs: r.int('NAK_DELAY_MS', 500, 0, 600000, 'First retry delay after a transient failure; doubles per delivery.'),
     nakMaxDelayMs: r.int('NAK_MAX_DELAY_MS', 30000, 0, 3600000, 'Cap of the retry delay.'),
