@@ -57,3 +57,13 @@ describe('Admission (back-pressure)', () => {
     expect(t.flow.isOpen(TRIGGER_PATTERN)).toBe(true);
   });
 });
+
+describe('Admission at shutdown', () => {
+  it('a trigger waiting for room is let go when the transport closes: a retryable error, so it goes back to the stream', async () => {
+    const t = setUp(1);
+    await t.admission.enter(t.hold);
+    const waiting = t.admission.enter(t.hold);
+    t.flow.stop();
+    await expect(waiting).rejects.toMatchObject({ retryable: true });
+  });
+});

@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { TransientError } from '../common/errors.js';
 import { workflowConfig, type WorkflowConfig } from '../config/configuration.js';
 import { FlowControl } from '../transport/jetstream/flow-control.js';
 import { TRIGGER_PATTERN } from '../transport/jetstream/patterns.js';
@@ -73,9 +74,16 @@ export class Admission {
     this.changed();
   }
 
+  /** Waits for room; rejects when the transport closes (the trigger goes back to the stream for another replica). */
   private async waitForRoom(): Promise<void> {
     while (this.estimate >= this.config.maxConcurrentWorkflows) {
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      if (this.flow.isStopped) throw new TransientError('shutting down: the waiting trigger goes back to the stream');
+      let remove = () => {};
+      await new Promise<void>((resolve) => {
+        this.waiters.push(resolve);
+        remove = this.flow.onStop(resolve);
+      });
+      remove();
     }
   }
 

@@ -28,7 +28,7 @@ afterAll(async () => {
 
 it('registers the added providers beside the built-in one', () => {
   const line = app.logs('decision strategies registered')[0];
-  expect(JSON.parse(line).types.sort()).toEqual(['explode', 'fragile', 'instant', 'quorum', 'trading']);
+  expect(JSON.parse(line).types.sort()).toEqual(['explode', 'flaky-start', 'fragile', 'instant', 'quorum', 'slow-timeout', 'trading']);
 });
 
 it('a registered provider serves its workflow type', async () => {

@@ -9,7 +9,7 @@ import { agentSubject, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision
 /* Settings that bound the work: back-pressure, early-signal grace, staleness. */
 const infra = useInfra({ each: true });
 
-it('above MAX_CONCURRENT_WORKFLOWS a trigger waits (naked, not dropped) and starts when there is room', async () => {
+it('above MAX_CONCURRENT_WORKFLOWS a trigger waits (held, not naked or dropped) and starts when there is room', async () => {
   const app = await AppProcess.start({ META_AGENT_MAX_CONCURRENT_WORKFLOWS: '2', META_AGENT_SWEEP_INTERVAL_MS: '50' });
   try {
     const [a, b, c] = [uniqueId('bp-a'), uniqueId('bp-b'), uniqueId('bp-c')];
@@ -17,7 +17,7 @@ it('above MAX_CONCURRENT_WORKFLOWS a trigger waits (naked, not dropped) and star
     await infra.bus.publish(TRIGGER_SUBJECT, trigger(b, { timeout_seconds: 60 }));
     await waitFor('two active workflows', async () => (await app.metric('meta_agent_active_workflows')) === 2);
     await infra.bus.publish(TRIGGER_SUBJECT, trigger(c, { timeout_seconds: 60 }));
-    await waitFor('the third trigger to be held back', async () => (await app.metric('meta_agent_messages_settled_total', { action: 'nak' })) >= 1);
+    await waitFor('the third trigger to be held back', async () => app.logs('back-pressure: new triggers wait').length === 1);
     expect((await app.get(`/workflows/${c}`)).status).toBe(404);
 
     // Finish one: the held trigger gets its turn.
@@ -26,6 +26,7 @@ it('above MAX_CONCURRENT_WORKFLOWS a trigger waits (naked, not dropped) and star
     await waitForDecision(infra.bus, a);
     await waitFor('the held trigger to start', async () => (await app.get(`/workflows/${c}`)).status === 200, 20000);
     expect(await infra.bus.count('DEADLETTER')).toBe(0);
+    expect(await app.metric('meta_agent_messages_settled_total', { action: 'nak' })).toBe(0);
   } finally {
     expect(await app.stop()).toBe(0);
   }

@@ -24,6 +24,7 @@ export class FlowControl {
   private readonly probes = new Map<string, () => Promise<unknown>>();
   private readonly probing = new Map<string, Promise<void>>();
   private stopped = false;
+  private readonly stopListeners = new Set<() => void>();
 
   /** `quiet`: the caller logs the episode itself (back-pressure toggles with every workflow at the limit). */
   pause(scope: string, reason: string, quiet = false): void {
@@ -112,6 +113,17 @@ export class FlowControl {
   stop(): void {
     this.stopped = true;
     for (const wake of [...this.waiters]) wake();
+    for (const listener of [...this.stopListeners]) listener();
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Calls `listener` when the transport starts closing; returns the function that removes it. */
+  onStop(listener: () => void): () => void {
+    this.stopListeners.add(listener);
+    return () => this.stopListeners.delete(listener);
   }
 }
 
