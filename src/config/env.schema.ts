@@ -287,7 +287,7 @@ function read(r: Reader) {
     defaultType: r.string('DEFAULT_WORKFLOW_TYPE', 'trading', 'Workflow type of triggers without `workflow_type`; a strategy must serve it.', TYPE_RE, 'a workflow type ([a-z0-9_-])'),
     defaultTimeoutSeconds: r.int('DEFAULT_TIMEOUT_SECONDS', 300, 1, 7 * 86400, 'Timeout of workflows whose strategy sets none (trading sets 120/180/300 by instrument).'),
     maxTimeoutSeconds: r.int('MAX_TIMEOUT_SECONDS', 3600, 1, 7 * 86400, 'Upper bound of any workflow timeout, including a trigger\'s `timeout_seconds`.'),
-    maxConcurrentWorkflows: r.int('MAX_CONCURRENT_WORKFLOWS', 100, 1, 100_000_000, 'Above this many active workflows (all replicas, counted in Redis) new triggers wait (nak with delay).'),
+    maxConcurrentWorkflows: r.int('MAX_CONCURRENT_WORKFLOWS', 100, 1, 100_000_000, 'Above this many active workflows (all replicas, counted in Redis) replicas stop pulling triggers, and those already pulled wait (held, not naked) until a workflow ends.'),
     cleanupIntervalMs: r.int('WORKFLOW_CLEANUP_INTERVAL', 60, 1, 86400, 'Seconds between passes that delete early-signal buffers whose trigger never came (counted as orphaned).') * 1000,
     requiredAgents: r.list('REQUIRED_AGENTS', ['momentum', 'risk'], AGENT_RE, 'Agents the trading strategy needs before it can decide (plus `sentiment` for CRYPTO); also accepted agents.'),
     optionalAgents: r.list('OPTIONAL_AGENTS', ['sentiment', 'correlation', 'macro'], AGENT_RE, 'Further accepted agents. A signal from an agent in neither list is bad input (both empty: any agent).'),
