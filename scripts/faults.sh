@@ -4,11 +4,14 @@
 # service on 31000-31002, load, hostile input, SIGKILLs and restarts; fails on any violation. Node and
 # servers as every script: scripts/lib.sh (NATS_SERVER_VERSION=current|minimum, NATS_SERVER_BIN).
 #
-#   npm run test:faults                   # full run (about 8 minutes)
+#   npm run test:faults                   # every scenario, one after another (about 25 minutes)
 #   bash scripts/faults.sh --short        # short form (about 2 minutes; npm test runs it)
+#   bash scripts/faults.sh --scenario=revisions,poison [--short]   # some scenarios (issue 9): faults,
+#                                         # revisions, poison, redis-stall, redis-outage, backpressure, long
 #   bash scripts/faults.sh --no-build     # skip `npm run build` (npm test has just built)
 #
-# Environment: FAULTS_SEED, FAULTS_KEEP=1, FAULTS_REPORT=<file>, FAULTS_APPENDFSYNC, FAULTS_*_PORT
+# Environment: FAULTS_SEED, FAULTS_KEEP=1, FAULTS_REPORT=<file>, FAULTS_APPENDFSYNC, FAULTS_*_PORT,
+# FAULTS_LOAD_SECONDS, FAULTS_RATE, FAULTS_REDIS_OUTAGE_SECONDS, FAULTS_BURST, FAULTS_LONG_SCALE, FAULTS_DIST
 # (see test/faults/run.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -75,20 +75,30 @@ export class HarnessBus {
 
   /** Every message of a stream, oldest first, read with an ordered consumer (bounded in time). */
   async readAll(stream: string, timeoutMs = 60000): Promise<JsMsg[]> {
+    const out: JsMsg[] = [];
+    await this.readEach(stream, (m) => out.push(m), timeoutMs);
+    return out;
+  }
+
+  /** Hands every message of a stream, oldest first, to `fn` (which keeps what it needs: a long run reads 200,000). */
+  async readEach(stream: string, fn: (m: JsMsg) => void, timeoutMs = 60000): Promise<number> {
     const info = await this.jsm.streams.info(stream);
     const last = info.state.last_seq;
-    if (info.state.messages === 0) return [];
+    if (info.state.messages === 0) return 0;
     const consumer = await this.js.consumers.get(stream);
-    const out: JsMsg[] = [];
+    let count = 0;
+    let lastSeen = 0;
     const end = Date.now() + timeoutMs;
     while (Date.now() < end) {
-      const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
+      const batch = await consumer.fetch({ max_messages: 2000, expires: 2000 });
       for await (const m of batch) {
-        out.push(m);
+        fn(m);
+        count++;
+        lastSeen = m.seq;
       }
-      if (out.length > 0 && out[out.length - 1].seq >= last) return out;
+      if (lastSeen >= last) return count;
     }
-    throw new Error(`could not read stream ${stream} up to sequence ${last} within ${timeoutMs} ms (got ${out.length})`);
+    throw new Error(`could not read stream ${stream} up to sequence ${last} within ${timeoutMs} ms (got ${count})`);
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { createHash } from 'node:crypto';
 import { parseSettings } from '../../src/config/env.schema.js';
 import { TradingDecisionStrategy } from '../../src/workflow/strategies/trading.strategy.js';
 import { defaultTimeoutDecision, toAgentSignal, toTriggerSignal } from '../../src/workflow/workflow-context.js';
@@ -34,20 +35,53 @@ export interface DeadLetter {
 
 export interface Inspection {
   status: number;
-  body?: { status: string; started_at: string; deadline_at: string; decision_published: boolean };
+  /** The fields of GET /workflows/:corr_id the checks use (kept small: a long run inspects 200,000). */
+  body?: {
+    status: string;
+    started_at: string;
+    deadline_at: string;
+    decision_published: boolean;
+    /** agent -> the stored signal's timestamp and confidence. */
+    signals?: Record<string, { timestamp: unknown; confidence: unknown }>;
+  };
 }
+
+/** A message the run expects in DEADLETTER (matched by its `Poison-Id` header), e.g. a poison trigger. */
+export interface ExpectedDeadLetter {
+  id: string;
+  label: string;
+  reasons: string[];
+}
+
+/** Digest of a decision's bytes: what the plain subscriber keeps of each message it saw. */
+export const digest = (text: string) => createHash('sha1').update(text).digest('base64');
 
 export interface CheckInput {
   replicaEnv: Record<string, string>;
   workflows: WorkflowRecord[];
   hostile: HostileMessage[];
   decisions: StoredDecision[];
-  /** workflow_id -> every payload a plain core-NATS subscriber received. */
+  /** workflow_id -> the digest of every payload a plain core-NATS subscriber received. */
   plain: Map<string, string[]>;
   deadLetters: DeadLetter[];
   inspections: Map<string, Inspection>;
   /** Lateness bound of timeout decisions (ms). */
   latenessBoundMs: number;
+  /**
+   * Times Redis was away (stopped, killed, paused): a timeout whose deadline fell in one (or within 1 s
+   * before it) is measured from its end.
+   */
+  blackouts?: { from: number; to: number }[];
+  /**
+   * Issue 9, 9: a workflow whose deciding signals were all acknowledged by JetStream at least 3 s before
+   * its deadline must be decided on them (completed), never timed out; and no timeout may have every
+   * needed signal stored. For runs whose timeouts are long enough for that to be fair.
+   */
+  strictComplete?: boolean;
+  /** Messages that must be dead-lettered (poison triggers). */
+  expectedDeadLetters?: ExpectedDeadLetter[];
+  /** At least one timeout must fire (default true; a burst of complete workflows has none). */
+  requireTimeouts?: boolean;
 }
 
 export interface CheckResult {
@@ -62,6 +96,16 @@ export interface CheckResult {
   missing: number;
   wrong: number;
   timeoutsWithEnoughSignals: number;
+  /** Complete workflows (every deciding signal acknowledged in time) that timed out. */
+  completeTimedOut: number;
+  /** Targeted revision workflows: whose second revision was seen stored before momentum went out / decided on the first revision anyway. */
+  revisionsChecked: number;
+  revisionsSuperseded: number;
+  /** Targeted revision workflows decided on the first revision while the second was never seen stored (not judged). */
+  revisionsUnverified: number;
+  /** Decisions whose source_signals differ from the signals GET /workflows/:corr_id shows stored. */
+  storedMismatch: number;
+  poisonDeadLettered: number;
   malformedSent: number;
   deadLettered: number;
   oddAccepted: number;
@@ -110,6 +154,7 @@ export function check(input: CheckInput): CheckResult {
   const r: CheckResult = {
     accepted: 0, unconfirmed: 0, declined: 0, completed: 0, timedOut: 0, failed: 0,
     decisionsInStream: input.decisions.length, duplicates: 0, missing: 0, wrong: 0, timeoutsWithEnoughSignals: 0,
+    completeTimedOut: 0, revisionsChecked: 0, revisionsSuperseded: 0, revisionsUnverified: 0, storedMismatch: 0, poisonDeadLettered: 0,
     malformedSent: 0, deadLettered: 0, oddAccepted: 0, unexpectedDeadLetters: 0,
     plainSeen: 0, plainMissed: 0, plainDuplicates: 0,
     timeoutsMeasured: 0, worstLatenessMs: 0, p99LatenessMs: 0, worstStoredLatenessMs: 0, latenessSamples: [], violations,
@@ -153,6 +198,27 @@ export function check(input: CheckInput): CheckResult {
     else if (d.body.status === 'timeout') r.timedOut++;
     else r.failed++;
 
+    // Issue 9, 1: the latest revision is the one JetStream stored last.
+    if (wf.revision) {
+      const risk = d.body.source_signals.find((s) => s.agent === 'risk');
+      const usedFirst = !!risk && risk.timestamp === wf.revision.first.payload.timestamp && risk.confidence === wf.revision.first.payload.confidence;
+      const s1 = wf.revision.first.message?.seq;
+      const s2 = wf.revision.second.message?.seq;
+      if (s1 !== undefined && s2 !== undefined && !(s2 > s1)) violate('harness: revisions stored out of order', `${wf.corrId}: ${s1} / ${s2}`);
+      if (wf.revision.secondSeenAt !== undefined) {
+        r.revisionsChecked++;
+        if (usedFirst) {
+          r.revisionsSuperseded++;
+          violate(
+            'decision on a superseded revision',
+            `${wf.corrId}: ${d.body.status} ${String(d.body.decision.action)}/${String(d.body.decision.reason)} used risk revision 1 (seq ${s1}), though revision 2 (seq ${s2}) was seen stored ${(wf.revision.momentumAt ?? 0) - wf.revision.secondSeenAt} ms before momentum went out`,
+          );
+        }
+      } else if (usedFirst) {
+        r.revisionsUnverified++;
+      }
+    }
+
     // The service's own record agrees, and the decision is marked published.
     const seen = input.inspections.get(wf.corrId);
     if (!seen || seen.status !== 200 || !seen.body) {
@@ -160,19 +226,46 @@ export function check(input: CheckInput): CheckResult {
     } else {
       if (seen.body.status !== d.body.status) violate('stored status differs from the decision', `${wf.corrId}: ${seen.body.status} vs ${d.body.status}`);
       if (!seen.body.decision_published) violate('decision not marked published', wf.corrId);
+      // The signals stored with a decision are exactly the ones it names (ARCHITECTURE, invariant 6).
+      if (seen.body.signals) {
+        const stored = seen.body.signals;
+        const named = d.body.source_signals;
+        const differs =
+          Object.keys(stored).length !== named.length ||
+          named.some((s) => !Object.hasOwn(stored, s.agent) || stored[s.agent].timestamp !== s.timestamp || stored[s.agent].confidence !== s.confidence);
+        if (differs) {
+          r.storedMismatch++;
+          violate('stored signals differ from the decision\'s source_signals', `${wf.corrId}: stored ${JSON.stringify(stored)}, decision names ${JSON.stringify(named)}`);
+        }
+      }
       if (d.body.status === 'timeout') {
-        const late = Date.parse(d.body.orchestrated_at) - Date.parse(seen.body.deadline_at);
+        const deadline = Date.parse(seen.body.deadline_at);
+        let from = deadline;
+        for (const b of input.blackouts ?? []) if (deadline >= b.from - 1000 && deadline <= b.to) from = Math.max(from, b.to);
+        const late = Date.parse(d.body.orchestrated_at) - from;
         const storedLate = d.storedAt - Date.parse(seen.body.deadline_at);
         lateness.push(late);
         r.latenessSamples.push({ corrId: wf.corrId, deadline: seen.body.deadline_at, lateMs: late, storedLateMs: storedLate });
         r.worstStoredLatenessMs = Math.max(r.worstStoredLatenessMs, storedLate);
         if (late > input.latenessBoundMs) violate('timeout too late', `${wf.corrId}: ${late} ms after its deadline`);
-        if (late < -100) violate('timeout before its deadline', `${wf.corrId}: ${-late} ms early`);
+        if (Date.parse(d.body.orchestrated_at) - deadline < -100) violate('timeout before its deadline', `${wf.corrId}: ${deadline - Date.parse(d.body.orchestrated_at)} ms early`);
       }
     }
     if (d.body.status === 'timeout') {
       const ctx = contextFor(strategy, wf, d);
-      if (ctx && strategy.canDecide(ctx)) r.timeoutsWithEnoughSignals++;
+      if (ctx && strategy.canDecide(ctx)) {
+        r.timeoutsWithEnoughSignals++;
+        if (input.strictComplete) violate('timeout with every needed signal stored (ready but never decided)', `${wf.corrId}: ${d.body.source_signals.map((s) => s.agent).join(',')}`);
+      }
+      if (wf.kind === 'complete' && input.strictComplete) {
+        const triggerAt = wf.triggerMessage?.ackedAt ?? Math.min(...wf.repeats.map((m) => m.ackedAt ?? Infinity));
+        const needed = decidingAgentsOf(wf);
+        const lastSignal = Math.max(...needed.map((a) => Math.min(...wf.signals.filter((s) => s.agent === a).map((s) => s.message?.ackedAt ?? Infinity))));
+        if (lastSignal + 3000 < triggerAt + wf.timeoutSeconds * 1000) {
+          r.completeTimedOut++;
+          violate('complete workflow timed out', `${wf.corrId}: every deciding signal acknowledged by JetStream ${Math.round((triggerAt + wf.timeoutSeconds * 1000 - lastSignal) / 1000)} s before its deadline; decided on ${d.body.source_signals.map((s) => s.agent).join(',') || 'nothing'}`);
+        }
+      }
     }
 
     // What a plain subscriber saw: never a different decision for the same workflow.
@@ -180,8 +273,11 @@ export function check(input: CheckInput): CheckResult {
     r.plainSeen += plain.length > 0 ? 1 : 0;
     if (plain.length === 0) r.plainMissed++;
     if (plain.length > 1) r.plainDuplicates += plain.length - 1;
-    for (const text of plain) {
-      if (text !== d.text) violate('a plain subscriber saw a different decision', `${wf.corrId}`);
+    if (plain.length > 0) {
+      const mine = digest(d.text);
+      for (const seenDigest of plain) {
+        if (seenDigest !== mine) violate('a plain subscriber saw a different decision', `${wf.corrId}`);
+      }
     }
   }
 
@@ -191,7 +287,13 @@ export function check(input: CheckInput): CheckResult {
 
   // Hostile input.
   const letters = new Map<string, DeadLetter[]>();
+  const poison = new Map<string, DeadLetter[]>();
   for (const dl of input.deadLetters) {
+    const poisonId = dl.headers['Poison-Id'];
+    if (poisonId !== undefined) {
+      poison.set(poisonId, [...(poison.get(poisonId) ?? []), dl]);
+      continue;
+    }
     const id = dl.headers['Fault-Id'];
     if (id === undefined) {
       r.unexpectedDeadLetters++;
@@ -228,11 +330,32 @@ export function check(input: CheckInput): CheckResult {
     if (Buffer.compare(Buffer.from(sent), Buffer.from(dl.data)) !== 0) violate('dead letter payload altered', `#${h.id} ${h.label}`);
   }
 
+  // Poison messages (issue 9, 5): dead-lettered once, for having been delivered too often.
+  for (const p of input.expectedDeadLetters ?? []) {
+    const found = poison.get(p.id) ?? [];
+    if (found.length === 0) {
+      violate('poison message not dead-lettered', p.label);
+      continue;
+    }
+    r.poisonDeadLettered++;
+    if (found.length > 1) violate('poison message dead-lettered more than once', `${p.label}: ${found.length}`);
+    const code = found[0].headers['Meta-Agent-Reason-Code'];
+    if (!p.reasons.includes(code)) violate('poison message dead-lettered with an unexpected reason', `${p.label}: ${code} (${found[0].headers['Meta-Agent-Reason']}), expected ${p.reasons.join('|')}`);
+  }
+  for (const [id, list] of poison) {
+    if (!(input.expectedDeadLetters ?? []).some((p) => p.id === id)) violate('unexpected dead letter', `Poison-Id ${id} (${list.length})`);
+  }
+
   r.timeoutsMeasured = lateness.length;
-  r.worstLatenessMs = lateness.length > 0 ? Math.max(...lateness) : 0;
+  r.worstLatenessMs = lateness.reduce((a, b) => Math.max(a, b), 0);
   r.p99LatenessMs = percentile(lateness, 99);
-  if (r.timedOut === 0) violate('no timeout fired', 'the run must exercise timeouts');
+  if (r.timedOut === 0 && input.requireTimeouts !== false) violate('no timeout fired', 'the run must exercise timeouts');
   return r;
+}
+
+/** The agents the trading strategy needs before it can decide, for this workflow's instrument. */
+function decidingAgentsOf(wf: WorkflowRecord): string[] {
+  return wf.instrument.startsWith('CRYPTO') ? ['momentum', 'risk', 'sentiment'] : ['momentum', 'risk'];
 }
 
 /** The signal the decision names for an agent, found among what the generator sent (by timestamp and confidence). */

@@ -1,61 +1,226 @@
 /**
- * The fault-injection suite (issue 3): real nats-server, redis-server and orchestrator replicas on
+ * The fault-injection suite (issue 3, issue 9): real nats-server, redis-server and orchestrator replicas on
  * loopback, steady load with duplicates and out-of-order signals, hostile input, and faults — replicas
- * SIGKILLed and restarted, NATS and Redis SIGKILLed and restarted, a rolling restart (SIGTERM each
- * replica in turn). After the load drains it checks, from the outside, that every accepted trigger has
- * exactly one decision, the right one, that malformed input is dead-lettered and changed nothing, that
- * no process crashed unasked, that the consumers end with nothing pending and that timeouts fired on time.
+ * SIGKILLed, paused (SIGSTOP) and restarted, NATS and Redis SIGKILLed and restarted, Redis paused and
+ * kept down, a rolling restart (SIGTERM each replica in turn). After the load drains it checks, from the
+ * outside, that every accepted trigger has exactly one decision, the right one, that malformed input is
+ * dead-lettered and changed nothing, that no process crashed unasked, that the consumers end with nothing
+ * pending and that timeouts fired on time.
  *
- *   npm run test:faults                 # the full run (scripts/faults.sh; about 8 minutes)
- *   bash scripts/faults.sh --short      # the short form npm test runs (about 2 minutes)
+ *   npm run test:faults                          # every scenario below, one after another (scripts/faults.sh)
+ *   bash scripts/faults.sh --short               # the short form npm test runs (about 2 minutes)
+ *   bash scripts/faults.sh --scenario=<name>[,<name>...] [--short]
  *
- * Environment: FAULTS_SEED (replays a plan), FAULTS_LOAD_SECONDS, FAULTS_KEEP=1 (keep logs and data),
- * FAULTS_REPORT=<file> (also write the summary table there), FAULTS_APPENDFSYNC (always|everysec).
- * Ports: NATS 30222 (monitor 30822), Redis 30379, replicas' HTTP 31000 up; FAULTS_NATS_PORT,
- * FAULTS_NATS_MONITOR_PORT, FAULTS_REDIS_PORT, FAULTS_HTTP_PORT move them.
+ * Scenarios (each on fresh servers and replicas; `--short` runs a cheaper version of each named):
+ *   faults        the original mix: kills, NATS and Redis restarts, a rolling restart, hostile input
+ *   revisions     the risk agent revises its signal (`blocked`, then `low`) before momentum, replicas
+ *                 paused 6 s past a 4 s ack wait and killed: no decision may use the superseded revision
+ *   poison        a fixture strategy (test/fixtures/poison-app.mjs) exits the process on one trigger and
+ *                 hangs on another; 3 supervised replicas, MAX_DELIVERIES=3, ack wait 2 s: both are
+ *                 dead-lettered (max_deliveries), replica deaths stay bounded, everything else is decided
+ *   redis-stall   REDIS_COMMAND_TIMEOUT_MS=1000, Redis paused 4 s at a time and killed once: no workflow
+ *                 with every needed signal stored ends in a timeout (timeouts are 12-18 s long)
+ *   redis-outage  Redis down FAULTS_REDIS_OUTAGE_SECONDS (default 60; short 20) under load, retries short
+ *                 (MAX_DELIVERIES=5, back-off 0.5-2 s): nothing dead-lettered, every input processed
+ *   backpressure  a burst of FAULTS_BURST (default 3000) ready workflows, drained with the limit unset
+ *                 (100000) and at MAX_CONCURRENT_WORKFLOWS=20: every decision right, nothing dead-lettered,
+ *                 the limited rate at least half the unlimited one
+ *   long          not in `all`: 200,000+ workflows (FAULTS_RATE x FAULTS_LOAD_SECONDS), >= 50 kills,
+ *                 >= 20 pauses, Redis stalls, NATS and Redis restarts, a Redis outage (default 600 s),
+ *                 revisions; FAULTS_LONG_SCALE=0.1 scales the fault counts down for a trial
+ *   all           (the default without --short) every scenario but long
+ *
+ * Environment: FAULTS_SEED (replays a plan), FAULTS_LOAD_SECONDS, FAULTS_RATE, FAULTS_HOSTILE_RATE,
+ * FAULTS_REDIS_OUTAGE_SECONDS, FAULTS_BURST, FAULTS_KEEP=1 (keep logs and data), FAULTS_REPORT=<file>
+ * (also write the summary tables there), FAULTS_APPENDFSYNC (always|everysec), FAULTS_DIST (the built
+ * service to run, default dist/). Ports: NATS 30222 (monitor 30822), Redis 30379, replicas' HTTP 31000 up;
+ * FAULTS_NATS_PORT, FAULTS_NATS_MONITOR_PORT, FAULTS_REDIS_PORT, FAULTS_HTTP_PORT move them.
  */
-import { appendFileSync, cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HarnessBus } from './bus.js';
-import { check, type CheckResult, type DeadLetter, type Inspection, type StoredDecision } from './check.js';
+import { check, digest, type CheckResult, type DeadLetter, type ExpectedDeadLetter, type Inspection, type StoredDecision } from './check.js';
 import { HostileInjector } from './hostile.js';
-import { LoadGenerator, prng } from './load.js';
+import { LoadGenerator, prng, TRIGGER_SUBJECT, type InspectedSignals } from './load.js';
 import { NatsServer, portOpen, ProcessBook, RedisServer, Replica } from './procs.js';
 import { DEFAULT_CONSUMERS } from '../support/signals.js';
 
-type Fault = 'kill' | 'nats' | 'redis' | 'rolling';
+type Fault = 'kill' | 'nats' | 'redis' | 'rolling' | 'pause' | 'redis-stall' | 'redis-outage';
+type Scenario = 'faults' | 'revisions' | 'poison' | 'redis-stall' | 'redis-outage' | 'backpressure' | 'long';
+const ALL: Scenario[] = ['faults', 'revisions', 'poison', 'redis-stall', 'redis-outage', 'backpressure'];
 
 interface Profile {
-  name: 'full' | 'short';
+  /** As reported: the scenario, and `short` for the cheaper version. */
+  name: string;
+  scenario: Scenario;
   loadSeconds: number;
   rate: number;
   hostileRate: number;
   plan: Fault[];
   drainSeconds: number;
+  /** Settings of the replicas beyond the suite's defaults. */
+  env?: Record<string, string>;
+  /** `timeout_seconds` of the load's triggers (default 2 to 4 s). */
+  timeouts?: number[];
+  /** load.ts LoadOptions.shares. */
+  shares?: { declined: number; withheld: number; late: number };
+  /** Share of the workflows that are targeted risk revisions (load.ts RevisionPlan). */
+  revisionShare?: number;
+  /** SIGSTOP of a replica ('pause'), of Redis ('redis-stall'), Redis down ('redis-outage'). */
+  pauseMs?: number;
+  stallMs?: number;
+  outageSeconds?: number;
+  /** check.ts strictComplete. */
+  strictComplete?: boolean;
+  /** Poison triggers and supervised replicas running test/fixtures/poison-app.mjs. */
+  poison?: boolean;
+  /** Backpressure: workflows per burst (no steady load). */
+  burst?: number;
 }
 
 const K: Fault = 'kill';
-const PROFILES: Record<Profile['name'], Profile> = {
-  full: {
-    name: 'full',
-    loadSeconds: 300,
-    rate: 8,
-    hostileRate: 12,
-    plan: [K, K, K, 'nats', K, K, K, 'redis', K, K, 'rolling', K, K, K, 'nats', K, K, 'redis', K, K],
-    drainSeconds: 120,
-  },
-  short: {
-    name: 'short',
-    loadSeconds: 75,
-    rate: 5,
-    hostileRate: 10,
-    plan: [K, 'nats', K, 'redis', K, 'rolling', K],
-    drainSeconds: 75,
-  },
-};
+const P: Fault = 'pause';
+const S: Fault = 'redis-stall';
+const num = (name: string): number | undefined => (process.env[name] ? Number(process.env[name]) : undefined);
+const repeat = <T>(n: number, x: T): T[] => Array.from({ length: Math.max(0, Math.round(n)) }, () => x);
+/** Spreads `extra` evenly through `plan`. */
+function interleave(plan: Fault[], extra: Fault[]): Fault[] {
+  const out = [...plan];
+  extra.forEach((f, i) => out.splice(Math.round(((i + 1) * out.length) / (extra.length + 1)) + i, 0, f));
+  return out;
+}
+
+function profileFor(scenario: Scenario, short: boolean): Profile {
+  switch (scenario) {
+    case 'faults':
+      return short
+        ? {
+            name: 'short',
+            scenario,
+            loadSeconds: 75,
+            rate: 5,
+            hostileRate: 10,
+            // The original short mix, plus two pauses past the (short) ack wait and a few targeted revisions.
+            plan: [K, 'nats', P, K, 'redis', K, 'rolling', P, K],
+            drainSeconds: 75,
+            env: { META_AGENT_ACK_WAIT_MS: '4000' },
+            pauseMs: 6000,
+            revisionShare: 0.1,
+          }
+        : {
+            name: 'full',
+            scenario,
+            loadSeconds: 300,
+            rate: 8,
+            hostileRate: 12,
+            plan: [K, K, K, 'nats', K, K, K, 'redis', K, K, 'rolling', K, K, K, 'nats', K, K, 'redis', K, K],
+            drainSeconds: 120,
+          };
+    case 'revisions':
+      return {
+        name: short ? 'revisions, short' : 'revisions',
+        scenario,
+        loadSeconds: short ? 50 : 120,
+        rate: 8,
+        hostileRate: 2,
+        plan: short ? [P, K, P, P, K, P] : [P, P, K, P, P, K, P, P, K, P, P, K, P, P],
+        drainSeconds: 90,
+        env: { META_AGENT_ACK_WAIT_MS: '4000' },
+        pauseMs: 6000,
+        revisionShare: 0.3,
+      };
+    case 'poison':
+      return {
+        name: short ? 'poison, short' : 'poison',
+        scenario,
+        loadSeconds: short ? 40 : 70,
+        rate: 4,
+        hostileRate: 1,
+        plan: [],
+        drainSeconds: 90,
+        env: { META_AGENT_MAX_DELIVERIES: '3', META_AGENT_ACK_WAIT_MS: '2000', META_AGENT_SHUTDOWN_TIMEOUT_MS: '5000' },
+        poison: true,
+      };
+    case 'redis-stall':
+      return {
+        name: short ? 'redis-stall, short' : 'redis-stall',
+        scenario,
+        loadSeconds: short ? 50 : 100,
+        // Under load as in issue 9: more than the default limit (100 active workflows; a quarter of them wait
+        // for their 12-18 s timeouts) lets through, so back-pressure holds triggers while Redis stalls, and
+        // a trigger whose start ran during a stall but whose reply was lost comes back while it is on. The
+        // backlog must drain (about 20 workflows/s get through the limit), every complete workflow decided.
+        rate: 40,
+        hostileRate: 2,
+        plan: short ? [S, S, 'redis', S] : [S, S, S, 'redis', S, S, S],
+        drainSeconds: short ? 240 : 360,
+        env: { META_AGENT_REDIS_COMMAND_TIMEOUT_MS: '1000', META_AGENT_MAX_CONCURRENT_WORKFLOWS: '100' },
+        timeouts: [12, 15, 18],
+        stallMs: 4000,
+        strictComplete: true,
+      };
+    case 'redis-outage': {
+      const outage = num('FAULTS_REDIS_OUTAGE_SECONDS') ?? (short ? 20 : 60);
+      return {
+        name: `${short ? 'redis-outage, short' : 'redis-outage'} (${outage} s)`,
+        scenario,
+        loadSeconds: outage + (short ? 40 : 60),
+        rate: 8,
+        hostileRate: 2,
+        plan: [K, 'redis-outage', K],
+        drainSeconds: 120 + outage,
+        env: { META_AGENT_MAX_DELIVERIES: '5', META_AGENT_NAK_DELAY_MS: '500', META_AGENT_NAK_MAX_DELAY_MS: '2000' },
+        outageSeconds: outage,
+      };
+    }
+    case 'backpressure': {
+      const n = num('FAULTS_BURST') ?? (short ? 1000 : 3000);
+      return {
+        name: `${short ? 'backpressure, short' : 'backpressure'} (${n} workflows per burst)`,
+        scenario,
+        loadSeconds: 0,
+        rate: 0,
+        hostileRate: 0,
+        plan: [],
+        drainSeconds: Math.max(120, Math.ceil(n / 50)),
+        burst: n,
+        strictComplete: true,
+      };
+    }
+    case 'long': {
+      // For one real run (issue 9, "Done when"): FAULTS_LONG_SCALE < 1 scales the fault counts for a trial.
+      const scale = num('FAULTS_LONG_SCALE') ?? 1;
+      const outage = num('FAULTS_REDIS_OUTAGE_SECONDS') ?? 600;
+      // 250 workflows/s (FAULTS_RATE moves it): the generator keeps up with 1000/s; the window must hold the
+      // outage and about 250 s of other faults, and the workflows must number at least 200,000.
+      const rate = num('FAULTS_RATE') ?? 250;
+      let plan: Fault[] = repeat(52 * scale, K);
+      plan = interleave(plan, repeat(22 * scale, P));
+      plan = interleave(plan, repeat(6 * scale, S));
+      plan = interleave(plan, [...repeat(2 * scale, 'nats' as Fault), ...repeat(2 * scale, 'redis' as Fault)]);
+      plan = interleave(plan, ['redis-outage', 'rolling']);
+      return {
+        name: `long (scale ${scale}, Redis outage ${outage} s)`,
+        scenario,
+        loadSeconds: Math.max(Math.ceil(210000 / rate), outage + Math.round(350 * scale) + 30),
+        rate,
+        hostileRate: 5,
+        plan,
+        drainSeconds: 600,
+        // The limit out of the way: at this rate a limit of 100 would be what the run measures (the
+        // backpressure scenario is about that).
+        env: { META_AGENT_ACK_WAIT_MS: '4000', META_AGENT_REDIS_COMMAND_TIMEOUT_MS: '1000', META_AGENT_MAX_CONCURRENT_WORKFLOWS: '100000' },
+        pauseMs: 6000,
+        stallMs: 4000,
+        outageSeconds: outage,
+        revisionShare: 0.02,
+      };
+    }
+  }
+}
 
 const NATS_PORT = Number(process.env.FAULTS_NATS_PORT ?? 30222);
 const NATS_MONITOR_PORT = Number(process.env.FAULTS_NATS_MONITOR_PORT ?? 30822);
@@ -64,8 +229,13 @@ const HTTP_BASE_PORT = Number(process.env.FAULTS_HTTP_PORT ?? 31000);
 const REPLICAS = 3;
 const LATENESS_BOUND_MS = 2000;
 const CONSUMERS = [DEFAULT_CONSUMERS.trigger, DEFAULT_CONSUMERS.agents];
+/** GET /workflows/:corr_id needs it once the service has an admin token (issue 9, 7); harmless before. */
+const ADMIN_TOKEN = 'faults-admin-token';
+const AUTH = { Authorization: `Bearer ${ADMIN_TOKEN}` };
 
 let activeBook: ProcessBook | undefined;
+/** Processes the harness has SIGSTOPped: continued before anything else is done to them, and on the way out. */
+const stopped = new Set<number>();
 const log = (msg: string) => process.stdout.write(`[faults ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
 
 interface Counters {
@@ -74,11 +244,38 @@ interface Counters {
   terms: number;
   natsRestarts: number;
   redisRestarts: number;
+  pauses: number;
+  redisStalls: number;
+  redisOutages: number;
+}
+
+interface Extra {
+  /** Report rows of a scenario (rates, deaths, ...). */
+  rows: [string, string][];
+  /** Reported, not failures. */
+  notes: string[];
 }
 
 async function main(): Promise<number> {
-  const profile = PROFILES[process.argv.includes('--short') ? 'short' : 'full'];
-  if (process.env.FAULTS_LOAD_SECONDS) profile.loadSeconds = Number(process.env.FAULTS_LOAD_SECONDS);
+  const short = process.argv.includes('--short');
+  const arg = process.argv.find((a) => a.startsWith('--scenario='))?.slice('--scenario='.length);
+  const names = (arg ?? (short ? 'faults' : 'all')).split(',').flatMap((n) => (n === 'all' ? ALL : [n]));
+  for (const n of names) if (![...ALL, 'long'].includes(n)) throw new Error(`unknown scenario "${n}" (${[...ALL, 'long', 'all'].join(', ')})`);
+  const results: [string, number][] = [];
+  for (const n of names) {
+    const profile = profileFor(n as Scenario, short);
+    if (process.env.FAULTS_LOAD_SECONDS) profile.loadSeconds = Number(process.env.FAULTS_LOAD_SECONDS);
+    if (process.env.FAULTS_RATE && profile.rate > 0) profile.rate = Number(process.env.FAULTS_RATE);
+    if (process.env.FAULTS_HOSTILE_RATE) profile.hostileRate = Number(process.env.FAULTS_HOSTILE_RATE);
+    results.push([profile.name, await runOne(profile)]);
+  }
+  if (results.length > 1) {
+    process.stdout.write(`\nscenarios:\n${results.map(([n, code]) => `  ${code === 0 ? 'passed' : 'FAILED'}  ${n}`).join('\n')}\n`);
+  }
+  return results.some(([, code]) => code !== 0) ? 1 : 0;
+}
+
+async function runOne(profile: Profile): Promise<number> {
   const seed = process.env.FAULTS_SEED ? Number(process.env.FAULTS_SEED) : Math.floor(Math.random() * 2 ** 31);
   const appendfsync = process.env.FAULTS_APPENDFSYNC === 'everysec' ? 'everysec' : 'always';
   const runId = `${Date.now().toString(36)}`;
@@ -103,21 +300,34 @@ async function main(): Promise<number> {
     META_AGENT_MIN_CONFIDENCE_THRESHOLD: '0.6',
     META_AGENT_NAK_DELAY_MS: '500',
     META_AGENT_HEALTH_CHECK_INTERVAL: '5',
+    META_AGENT_ADMIN_TOKEN: ADMIN_TOKEN,
+    ...profile.env,
   };
   // Replicas run a copy of dist/ taken now: a rebuild in the working tree during the run must not mix versions.
-  const entry = snapshotBuild(join(dir, 'build'));
-  const replicas = Array.from({ length: REPLICAS }, (_, i) => new Replica(book, i, HTTP_BASE_PORT + i, replicaEnv, join(dir, `replica-${i}.log`), entry));
-  const counters: Counters = { kills: 0, restarts: 0, terms: 0, natsRestarts: 0, redisRestarts: 0 };
+  const build = snapshotBuild(join(dir, 'build'));
+  const entry = profile.poison ? build.poison : build.main;
+  const makeReplicas = (env: Record<string, string>, tag = '') =>
+    Array.from({ length: REPLICAS }, (_, i) => new Replica(book, i, HTTP_BASE_PORT + i, env, join(dir, `replica-${i}${tag}.log`), entry));
+  let replicas = makeReplicas(replicaEnv);
+  const counters: Counters = { kills: 0, restarts: 0, terms: 0, natsRestarts: 0, redisRestarts: 0, pauses: 0, redisStalls: 0, redisOutages: 0 };
   const faultLog: string[] = [];
   const problems: string[] = [];
+  const extra: Extra = { rows: [], notes: [] };
+  const blackouts: { from: number; to: number }[] = [];
+  const expectedDeadLetters: ExpectedDeadLetter[] = [];
   let bus: HarnessBus | undefined;
   let result: CheckResult | undefined;
+  let load: LoadGenerator | undefined;
+  let hostile: HostileInjector | undefined;
+  let supervisor: Supervisor | undefined;
+  const allReplicas: Replica[] = [];
 
   try {
     await Promise.all([nats.start(), redis.start()]);
     // The first replica provisions the streams and consumers; the others then start together.
     await replicas[0].start();
     await Promise.all(replicas.slice(1).map((r) => r.start()));
+    allReplicas.push(...replicas);
     bus = await HarnessBus.open(nats.url);
     log(`servers and ${REPLICAS} replicas ready`);
 
@@ -129,53 +339,94 @@ async function main(): Promise<number> {
       } catch {
         /* counted under '?' */
       }
-      plain.set(id, [...(plain.get(id) ?? []), text]);
+      plain.set(id, [...(plain.get(id) ?? []), digest(text)]);
     });
 
     const rng = prng(seed);
-    const load = new LoadGenerator(bus, { runId, rate: profile.rate, rng });
-    const hostile = new HostileInjector(bus, runId, prng(seed + 1), profile.hostileRate, () => load.recentCorrIds());
-    load.start();
-    hostile.start();
+    load = new LoadGenerator(bus, {
+      runId,
+      rate: profile.rate,
+      rng,
+      timeouts: profile.timeouts,
+      shares: profile.shares,
+      revisionShare: profile.revisionShare,
+      inspect: (corrId) => inspectSignals(replicas, corrId),
+    });
 
-    // Faults, one after another, spread over the load; the load runs on for a while after the last one.
-    const faultRng = prng(seed + 2);
-    const windowMs = (profile.loadSeconds - 25) * 1000;
-    const loadStart = Date.now();
-    for (let i = 0; i < profile.plan.length; i++) {
-      const at = loadStart + 10000 + Math.round((i * windowMs) / profile.plan.length);
-      await sleep(Math.max(1000, at - Date.now()));
-      const fault = profile.plan[i];
-      const t = Date.now();
-      const what = await inject(fault, { nats, redis, replicas, counters, rng: faultRng });
-      faultLog.push(`${((t - loadStart) / 1000).toFixed(1)}s ${what} (${Date.now() - t} ms)`);
-      log(`fault ${i + 1}/${profile.plan.length}: ${what}`);
-      const notReady = await replicasReady(replicas, 30000);
-      if (notReady.length > 0) problems.push(`after "${what}": ${notReady.join(', ')} not ready within 30 s`);
-    }
-    const settledAfterFaults = await Promise.all(replicas.map((r) => r.metric('meta_agent_messages_settled_total').catch(() => -1)));
-    await sleep(Math.max(15000, loadStart + profile.loadSeconds * 1000 - Date.now()));
-    load.stopOpening();
-    hostile.stop();
-    log(`load stopped: ${load.workflows.length} workflows, ${hostile.sent.length} hostile messages; draining`);
+    if (profile.burst) {
+      replicas = await backpressure(profile, { bus, load, replicas, makeReplicas, replicaEnv, extra, problems, counters });
+      allReplicas.push(...replicas);
+    } else {
+      const theLoad = load;
+      hostile = new HostileInjector(bus, runId, prng(seed + 1), Math.max(0.001, profile.hostileRate), () => theLoad.recentCorrIds());
+      if (profile.poison) supervisor = new Supervisor(replicas);
+      load.start();
+      if (profile.hostileRate > 0) hostile.start();
+      const loadStart = Date.now();
 
-    // Drain: everything sent, acknowledged, consumed, decided.
-    const drainEnd = Date.now() + profile.drainSeconds * 1000;
-    while (!load.idle() && Date.now() < drainEnd) await sleep(200);
-    await bus.settled(Math.max(1000, drainEnd - Date.now()));
-    const expected = load.workflows.filter((w) => w.kind !== 'declined').length;
-    let quiet = 0;
-    while (Date.now() < drainEnd && quiet < 3) {
-      const pending = await consumersPending(bus);
-      const decisions = (await bus.jsm.streams.info('DECISIONS')).state.messages;
-      quiet = pending === 0 && decisions >= expected ? quiet + 1 : 0;
-      await sleep(1000);
-    }
-    log(`drained in ${((Date.now() - (drainEnd - profile.drainSeconds * 1000)) / 1000).toFixed(1)} s`);
+      if (profile.poison) {
+        await sleep(5000);
+        for (const variant of ['exit', 'hang']) {
+          const corrId = `flt.${runId}:poison-${variant}`;
+          const body = { corr_id: corrId, instrument: 'EURUSD', side: 'buy', strength: 0.8, price: 1.1, normalized_at: new Date().toISOString(), workflow_type: 'poison' };
+          const sent = await bus.publish({ subject: TRIGGER_SUBJECT, data: JSON.stringify(body), msgId: `${corrId}#trigger`, headers: { 'Poison-Id': variant } });
+          expectedDeadLetters.push({ id: variant, label: `poison trigger (${variant}s in shouldStart)`, reasons: ['max_deliveries'] });
+          log(`poison trigger ${corrId} published (stream seq ${sent.seq})`);
+        }
+      }
 
-    for (const [i, r] of replicas.entries()) {
-      const after = await r.metric('meta_agent_messages_settled_total').catch(() => -1);
-      if (!(after > settledAfterFaults[i])) problems.push(`${r.name} settled no message after the last fault (${settledAfterFaults[i]} -> ${after}): it stopped consuming`);
+      // Faults, one after another, spread over the load; the load runs on for a while after the last one.
+      const faultRng = prng(seed + 2);
+      const windowEnd = loadStart + (profile.loadSeconds - 15) * 1000;
+      for (let i = 0; i < profile.plan.length; i++) {
+        // The faults left share the time left evenly (a Redis outage takes minutes of it).
+        const at = i === 0 ? loadStart + 10000 : Date.now() + (windowEnd - Date.now()) / (profile.plan.length - i + 1);
+        await sleep(Math.max(1000, at - Date.now()));
+        const fault = profile.plan[i];
+        const t = Date.now();
+        const what = await inject(fault, { nats, redis, replicas, counters, rng: faultRng, profile, blackouts });
+        faultLog.push(`${((t - loadStart) / 1000).toFixed(1)}s ${what} (${Date.now() - t} ms)`);
+        log(`fault ${i + 1}/${profile.plan.length}: ${what}`);
+        const notReady = await replicasReady(replicas, 30000);
+        if (notReady.length > 0) problems.push(`after "${what}": ${notReady.join(', ')} not ready within 30 s`);
+      }
+      const settledAfterFaults = await Promise.all(replicas.map((r) => r.metric('meta_agent_messages_settled_total').catch(() => -1)));
+      await sleep(Math.max(15000, loadStart + profile.loadSeconds * 1000 - Date.now()));
+      load.stopOpening();
+      hostile.stop();
+      log(`load stopped: ${load.workflows.length} workflows${load.revisionsPlanned ? ` (${load.revisionsPlanned} targeted revisions)` : ''}, ${hostile.sent.length} hostile messages; draining`);
+
+      // Drain: everything sent, acknowledged, consumed, decided.
+      const drainStart = Date.now();
+      const drainEnd = drainStart + profile.drainSeconds * 1000;
+      while (!load.idle() && Date.now() < drainEnd) await sleep(200);
+      await bus.settled(Math.max(1000, drainEnd - Date.now()));
+      const expected = load.workflows.filter((w) => w.kind !== 'declined').length;
+      let quiet = 0;
+      while (Date.now() < drainEnd && quiet < 3) {
+        const pending = await consumersPending(bus);
+        const decisions = (await bus.jsm.streams.info('DECISIONS')).state.messages;
+        quiet = pending === 0 && decisions >= expected ? quiet + 1 : 0;
+        await sleep(1000);
+      }
+      log(`drained in ${((Date.now() - drainStart) / 1000).toFixed(1)} s`);
+
+      if (supervisor) {
+        // It keeps restarting replicas (for the inspection below) until the end; what counts is the drain.
+        const deaths = [...supervisor.deaths];
+        const bound = Number(replicaEnv.META_AGENT_MAX_DELIVERIES) + 3;
+        extra.rows.push(['replica deaths (poison) / restarts by the supervisor', `${deaths.length} / ${supervisor.restarts}`]);
+        if (deaths.length > bound) problems.push(`${deaths.length} replica deaths from the poison messages (bound: MAX_DELIVERIES + 3 = ${bound}); last at ${new Date(deaths[deaths.length - 1]).toISOString()}`);
+        const recent = deaths.filter((at) => at > Date.now() - 20000).length;
+        if (recent > 0) problems.push(`${recent} replica deaths in the last 20 s: the replicas are still going down`);
+        const notReady = await replicasReady(replicas, 15000);
+        if (notReady.length > 0) problems.push(`at the end: ${notReady.join(', ')} not ready (the replicas must stay up)`);
+      } else {
+        for (const [i, r] of replicas.entries()) {
+          const after = await r.metric('meta_agent_messages_settled_total').catch(() => -1);
+          if (!(after > settledAfterFaults[i])) problems.push(`${r.name} settled no message after the last fault (${settledAfterFaults[i]} -> ${after}): it stopped consuming`);
+        }
+      }
     }
     for (const durable of CONSUMERS) {
       const info = await bus.jsm.consumers.info('SIGNALS', durable);
@@ -184,67 +435,90 @@ async function main(): Promise<number> {
       }
     }
 
-    const decisions: StoredDecision[] = (await bus.readAll('DECISIONS')).map((m) => ({
-      text: m.string(),
-      storedAt: Math.round(m.info.timestampNanos / 1e6),
-      body: JSON.parse(m.string()) as StoredDecision['body'],
-    }));
-    const deadLetters: DeadLetter[] = (await bus.readAll('DEADLETTER')).map((m) => ({
-      data: m.data,
-      headers: Object.fromEntries([...(m.headers ?? [])].map(([k, v]) => [k, v[0]])),
-    }));
+    const decisions: StoredDecision[] = [];
+    await bus.readEach(
+      'DECISIONS',
+      (m) => decisions.push({ text: m.string(), storedAt: Math.round(m.info.timestampNanos / 1e6), body: JSON.parse(m.string()) as StoredDecision['body'] }),
+      300000,
+    );
+    const deadLetters: DeadLetter[] = [];
+    await bus.readEach('DEADLETTER', (m) => deadLetters.push({ data: m.data, headers: Object.fromEntries([...(m.headers ?? [])].map(([k, v]) => [k, v[0]])) }), 300000);
+    const sentHostile = hostile?.sent ?? [];
     const toInspect = [
       ...load.workflows.filter((w) => w.kind !== 'declined').map((w) => w.corrId),
-      ...hostile.sent.filter((h) => h.corrId && /^[A-Za-z0-9._:-]{1,128}$/.test(h.corrId)).map((h) => h.corrId!),
+      ...sentHostile.filter((h) => h.corrId && /^[A-Za-z0-9._:-]{1,128}$/.test(h.corrId)).map((h) => h.corrId!),
     ];
     const inspections = await inspect(replicas, toInspect);
 
     // What was sent, for a post-mortem (kept with the logs when the run fails).
     const preview = (d: string | Uint8Array) => (typeof d === 'string' ? d : Buffer.from(d).toString('hex')).slice(0, 400);
-    writeFileSync(join(dir, 'hostile.jsonl'), hostile.sent.map((h) => JSON.stringify({ id: h.id, label: h.label, subject: h.subject, expect: h.expect, acked: h.message?.ackedAt !== undefined, data: preview(h.data) })).join('\n') + '\n');
-    writeFileSync(join(dir, 'workflows.jsonl'), load.workflows.map((w) => JSON.stringify({ ...w, triggerMessage: undefined, repeats: w.repeats.length, signals: w.signals.map((s) => ({ agent: s.agent, text: s.text, acked: s.message?.ackedAt !== undefined })) })).join('\n') + '\n');
+    writeLines(join(dir, 'hostile.jsonl'), sentHostile, (h) => JSON.stringify({ id: h.id, label: h.label, subject: h.subject, expect: h.expect, acked: h.message?.ackedAt !== undefined, data: preview(h.data) }));
+    writeLines(join(dir, 'workflows.jsonl'), load.workflows, (w) =>
+      JSON.stringify({
+        ...w,
+        triggerMessage: undefined,
+        repeats: w.repeats.length,
+        revision: w.revision && { secondSeenAt: w.revision.secondSeenAt, momentumAt: w.revision.momentumAt, seqs: [w.revision.first.message?.seq, w.revision.second.message?.seq] },
+        signals: w.signals.map((s) => ({ agent: s.agent, text: s.text, acked: s.message?.ackedAt !== undefined, seq: s.message?.seq })),
+      }),
+    );
     result = check({
       replicaEnv,
       workflows: load.workflows,
-      hostile: hostile.sent,
+      hostile: sentHostile,
       decisions,
       plain,
       deadLetters,
       inspections,
       latenessBoundMs: LATENESS_BOUND_MS,
+      blackouts,
+      strictComplete: profile.strictComplete,
+      expectedDeadLetters,
+      requireTimeouts: !profile.burst,
     });
-    writeFileSync(join(dir, 'timeouts.jsonl'), result.latenessSamples.map((x) => JSON.stringify(x)).join('\n') + '\n');
+    writeLines(join(dir, 'timeouts.jsonl'), result.latenessSamples, (x) => JSON.stringify(x));
     log(`checked ${decisions.length} decisions, ${deadLetters.length} dead letters; stopping`);
   } catch (error) {
     problems.push(`harness error: ${(error as Error).stack ?? String(error)}`);
   } finally {
+    load?.stopOpening();
+    hostile?.stop();
+    supervisor?.stop();
+    for (const pid of stopped) continueProcess(pid);
     await bus?.close();
     for (const r of replicas) {
       if (r.running()) {
         const code = await r.terminate();
-        if (code !== 0) problems.push(`${r.name} exited ${code} on the final SIGTERM`);
+        if (code !== 0) {
+          const line = `${r.name} exited ${code} on the final SIGTERM`;
+          // A handler hung by the poison trigger can only end with the shutdown timeout (exit 1).
+          if (profile.poison) extra.notes.push(`${line} (poison scenario: a hung handler holds the drain until META_AGENT_SHUTDOWN_TIMEOUT_MS)`);
+          else problems.push(line);
+        }
       }
-      r.close();
     }
+    for (const r of allReplicas) r.close();
     await redis.terminate(10000);
     await nats.terminate(10000);
     await book.stopAll(5000);
   }
 
   for (const e of book.unexpectedExits()) {
+    if (profile.poison && e.name.startsWith('replica') && e.cause === null) continue; // counted by the supervisor
+    if (profile.poison && e.name.startsWith('replica') && e.cause === 'term') continue; // the final SIGTERM, noted above
     problems.push(`${e.name} (pid ${e.pid}) exited unasked: code ${e.code}, signal ${e.signal}${e.cause === 'term' ? ' after SIGTERM' : ''}`);
   }
   const errors = new Map<string, number>();
-  for (const r of replicas) for (const [msg, n] of r.errors) errors.set(msg, (errors.get(msg) ?? 0) + n);
+  for (const r of allReplicas) for (const [msg, n] of r.errors) errors.set(msg, (errors.get(msg) ?? 0) + n);
 
-  const report = summary(profile, seed, appendfsync, counters, result, problems, Date.now() - started, triggerCount(result));
+  const report = summary(profile, seed, appendfsync, counters, result, problems, Date.now() - started, triggerCount(result), extra);
   process.stdout.write('\n' + report + '\n');
   if (errors.size > 0) {
     process.stdout.write('error lines logged by the replicas (not failures by themselves):\n');
     for (const [msg, n] of [...errors].sort((a, b) => b[1] - a[1]).slice(0, 15)) process.stdout.write(`  ${n} x ${msg}\n`);
   }
-  process.stdout.write(`faults injected:\n${faultLog.map((l) => `  ${l}`).join('\n')}\n`);
-  if (process.env.FAULTS_REPORT) writeFileSync(process.env.FAULTS_REPORT, report + '\n');
+  if (faultLog.length > 0) process.stdout.write(`faults injected:\n${faultLog.map((l) => `  ${l}`).join('\n')}\n`);
+  if (process.env.FAULTS_REPORT) appendFileSync(process.env.FAULTS_REPORT, report + '\n\n');
   appendFileSync(join(dir, 'summary.md'), report + '\n');
 
   const failed = problems.length > 0 || !result || result.violations.size > 0;
@@ -253,25 +527,164 @@ async function main(): Promise<number> {
   } else {
     rmSync(dir, { recursive: true, force: true });
   }
-  log(failed ? 'FAILED' : 'passed');
+  log(`${profile.name}: ${failed ? 'FAILED' : 'passed'}`);
   return failed ? 1 : 0;
 }
 
-/** Copies dist/ to `target` (with a node_modules link beside it, for imports); returns its main.js relative to the repository. */
-function snapshotBuild(target: string): string {
+/**
+ * Issue 9, 3: the same burst of ready workflows drained twice, first with the concurrency limit out of
+ * the way (100000), then at 20 (fresh replicas each time); the limited drain must be at least half as fast.
+ */
+async function backpressure(
+  profile: Profile,
+  ctx: {
+    bus: HarnessBus;
+    load: LoadGenerator;
+    replicas: Replica[];
+    makeReplicas: (env: Record<string, string>, tag: string) => Replica[];
+    replicaEnv: Record<string, string>;
+    extra: Extra;
+    problems: string[];
+    counters: Counters;
+  },
+): Promise<Replica[]> {
+  const n = profile.burst!;
+  const rates: number[] = [];
+  let replicas = ctx.replicas;
+  for (const [phase, limit] of [['unlimited', '100000'], ['limited', '20']] as const) {
+    // The first replicas (started by the caller, default settings) only provisioned; each phase gets its own.
+    for (const r of replicas) {
+      const code = await r.terminate();
+      if (code !== 0) ctx.problems.push(`${r.name} exited ${code} after SIGTERM`);
+      r.close();
+    }
+    replicas = ctx.makeReplicas({ ...ctx.replicaEnv, META_AGENT_MAX_CONCURRENT_WORKFLOWS: limit }, `-${phase}`);
+    await Promise.all(replicas.map((r) => r.start()));
+    const before = (await ctx.bus.jsm.streams.info('DECISIONS')).state.messages;
+    log(`burst (${phase}, MAX_CONCURRENT_WORKFLOWS=${limit}): publishing ${n} ready workflows (signals first, then triggers)`);
+    ctx.load.burstTriggersAt = 0;
+    const published = ctx.load.burst(n, `burst-${phase}`, 60).then(() => Date.now());
+    // The signals go first: the clock starts when the first trigger can be taken.
+    const t0 = Date.now();
+    const end = t0 + profile.drainSeconds * 1000;
+    let decided = 0;
+    let lastTs = 0;
+    let publishedAt = 0;
+    void published.then((t) => (publishedAt = t));
+    while (Date.now() < end) {
+      await sleep(500);
+      const state = (await ctx.bus.jsm.streams.info('DECISIONS')).state;
+      decided = state.messages - before;
+      if (decided > 0) lastTs = Date.parse(state.last_ts);
+      if (decided >= n) break;
+    }
+    const from = ctx.load.burstTriggersAt || t0;
+    const seconds = Math.max(0.001, (lastTs - from) / 1000);
+    const rate = decided / seconds;
+    rates.push(rate);
+    const line = `${decided}/${n} decided in ${seconds.toFixed(1)} s from the first trigger: ${Math.round(rate)} decisions/s (publishing took ${(((publishedAt || Date.now()) - t0) / 1000).toFixed(1)} s)`;
+    ctx.extra.rows.push([`burst drain, ${phase} (MAX_CONCURRENT_WORKFLOWS=${limit})`, line]);
+    log(`burst (${phase}): ${line}`);
+    if (decided < n) ctx.problems.push(`burst (${phase}): only ${decided} of ${n} workflows decided within ${profile.drainSeconds} s`);
+    await published;
+  }
+  const ratio = rates[1] / rates[0];
+  ctx.extra.rows.push(['limited / unlimited drain rate', `${ratio.toFixed(2)} (must be >= 0.5)`]);
+  if (!(ratio >= 0.5)) ctx.problems.push(`back-pressure: the burst drained at ${Math.round(rates[1])}/s with the limit at 20, ${Math.round(rates[0])}/s without: ${ratio.toFixed(2)} of it (below 0.5)`);
+  // Settle: nothing pending before the common checks.
+  const end = Date.now() + 30000;
+  while (Date.now() < end && (await consumersPending(ctx.bus)) > 0) await sleep(500);
+  return replicas;
+}
+
+/** Restarts replicas that die unasked (as Kubernetes would), counting the deaths. */
+class Supervisor {
+  readonly deaths: number[] = [];
+  restarts = 0;
+  private readonly timer: NodeJS.Timeout;
+  private busy = new Set<Promise<void>>();
+  private seen = new Map<Replica, number>();
+
+  constructor(private readonly replicas: Replica[]) {
+    this.timer = setInterval(() => this.tick(), 250);
+  }
+
+  private tick(): void {
+    for (const r of this.replicas) {
+      if (r.running() || this.seen.has(r)) continue;
+      this.deaths.push(Date.now());
+      this.seen.set(r, Date.now());
+      const t = (async () => {
+        await sleep(500);
+        for (let attempt = 0; attempt < 20; attempt++) {
+          try {
+            if (!r.running()) await r.start();
+            this.restarts++;
+            break;
+          } catch {
+            // Died again while starting (the poison came back at once): that is another death.
+            if (!r.running()) this.deaths.push(Date.now());
+            await sleep(500);
+          }
+        }
+        this.seen.delete(r);
+      })();
+      this.busy.add(t);
+      void t.finally(() => this.busy.delete(t));
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  async idle(): Promise<void> {
+    await Promise.all([...this.busy]);
+  }
+}
+
+/** Copies the built service (FAULTS_DIST, default dist/) to `target`, with a node_modules link beside it and the poison fixture; returns entries relative to the repository. */
+function snapshotBuild(target: string): { main: string; poison: string } {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-  if (!existsSync(join(root, 'dist', 'main.js'))) throw new Error('dist/main.js is missing: npm run build first');
-  cpSync(join(root, 'dist'), join(target, 'dist'), { recursive: true });
+  const dist = process.env.FAULTS_DIST ? resolve(process.env.FAULTS_DIST) : join(root, 'dist');
+  if (!existsSync(join(dist, 'main.js'))) throw new Error(`${dist}/main.js is missing: npm run build first`);
+  cpSync(dist, join(target, 'dist'), { recursive: true });
   symlinkSync(join(root, 'node_modules'), join(target, 'node_modules'));
   writeFileSync(join(target, 'package.json'), '{"type":"module"}\n');
-  return relative(root, join(target, 'dist', 'main.js'));
+  // The fixture imports ../../dist/: beside the snapshot, it runs the snapshot.
+  mkdirSync(join(target, 'test', 'fixtures'), { recursive: true });
+  cpSync(join(root, 'test', 'fixtures', 'poison-app.mjs'), join(target, 'test', 'fixtures', 'poison-app.mjs'));
+  return { main: relative(root, join(target, 'dist', 'main.js')), poison: relative(root, join(target, 'test', 'fixtures', 'poison-app.mjs')) };
+}
+
+function writeLines<T>(file: string, items: T[], line: (x: T) => string): void {
+  writeFileSync(file, '');
+  for (let i = 0; i < items.length; i += 5000) appendFileSync(file, items.slice(i, i + 5000).map(line).join('\n') + '\n');
 }
 
 function triggerCount(result: CheckResult | undefined): number {
   return result ? result.accepted + result.unconfirmed + result.declined : 0;
 }
 
-async function inject(fault: Fault, ctx: { nats: NatsServer; redis: RedisServer; replicas: Replica[]; counters: Counters; rng: () => number }): Promise<string> {
+function stopProcess(pid: number | undefined): void {
+  if (pid === undefined) return;
+  process.kill(pid, 'SIGSTOP');
+  stopped.add(pid);
+}
+
+function continueProcess(pid: number): void {
+  try {
+    process.kill(pid, 'SIGCONT');
+  } catch {
+    /* gone */
+  }
+  stopped.delete(pid);
+}
+
+async function inject(
+  fault: Fault,
+  ctx: { nats: NatsServer; redis: RedisServer; replicas: Replica[]; counters: Counters; rng: () => number; profile: Profile; blackouts: { from: number; to: number }[] },
+): Promise<string> {
   const { counters } = ctx;
   switch (fault) {
     case 'kill': {
@@ -283,18 +696,52 @@ async function inject(fault: Fault, ctx: { nats: NatsServer; redis: RedisServer;
       counters.restarts++;
       return `SIGKILL ${r.name}, restarted`;
     }
+    case 'pause': {
+      // Past the ack wait: what it holds is redelivered to the others meanwhile (GC, CPU starvation).
+      const r = ctx.replicas[Math.floor(ctx.rng() * ctx.replicas.length)];
+      const ms = ctx.profile.pauseMs ?? 6000;
+      stopProcess(r.pid);
+      await sleep(ms);
+      continueProcess(r.pid!);
+      counters.pauses++;
+      return `SIGSTOP ${r.name} for ${ms} ms, SIGCONT`;
+    }
     case 'nats':
       await ctx.nats.kill();
       await sleep(1000 + Math.round(ctx.rng() * 1500));
       await ctx.nats.start();
       counters.natsRestarts++;
       return 'SIGKILL nats-server, restarted';
-    case 'redis':
+    case 'redis': {
+      const from = Date.now();
       await ctx.redis.kill();
       await sleep(300 + Math.round(ctx.rng() * 700));
       await ctx.redis.start();
+      ctx.blackouts.push({ from, to: Date.now() });
       counters.redisRestarts++;
       return 'SIGKILL redis-server, restarted (AOF)';
+    }
+    case 'redis-stall': {
+      // Longer than META_AGENT_REDIS_COMMAND_TIMEOUT_MS: commands sent meanwhile time out, then run when it resumes.
+      const ms = ctx.profile.stallMs ?? 4000;
+      const from = Date.now();
+      stopProcess(ctx.redis.pid);
+      await sleep(ms);
+      continueProcess(ctx.redis.pid!);
+      ctx.blackouts.push({ from, to: Date.now() });
+      counters.redisStalls++;
+      return `SIGSTOP redis-server for ${ms} ms, SIGCONT`;
+    }
+    case 'redis-outage': {
+      const seconds = ctx.profile.outageSeconds ?? 60;
+      const from = Date.now();
+      await ctx.redis.kill();
+      await sleep(seconds * 1000);
+      await ctx.redis.start();
+      ctx.blackouts.push({ from, to: Date.now() });
+      counters.redisOutages++;
+      return `redis-server down for ${seconds} s (SIGKILL, restarted on its AOF)`;
+    }
     case 'rolling':
       for (const r of ctx.replicas) {
         const code = await r.terminate();
@@ -313,7 +760,7 @@ async function replicasReady(replicas: Replica[], timeoutMs: number): Promise<st
   do {
     notReady = [];
     for (const r of replicas) {
-      const ok = await fetch(r.url('/health/ready'))
+      const ok = await fetch(r.url('/health/ready'), { signal: AbortSignal.timeout(2000) })
         .then((res) => res.status === 200)
         .catch(() => false);
       if (!ok) notReady.push(r.name);
@@ -333,19 +780,43 @@ async function consumersPending(bus: HarnessBus): Promise<number> {
   return total;
 }
 
-/** GET /workflows/:corr_id for each, spread over the replicas, a few at a time. */
+let inspectTurn = 0;
+/** The stored signals of one workflow (for the load's revision plans): any replica that answers within 1.5 s. */
+async function inspectSignals(replicas: Replica[], corrId: string): Promise<InspectedSignals | undefined> {
+  for (let i = 0; i < replicas.length; i++) {
+    const r = replicas[inspectTurn++ % replicas.length];
+    try {
+      const res = await fetch(r.url(`/workflows/${encodeURIComponent(corrId)}`), { headers: AUTH, signal: AbortSignal.timeout(1500) });
+      if (res.status !== 200) return { status: res.status };
+      const body = (await res.json()) as { signals?: InspectedSignals['signals'] };
+      return { status: 200, signals: body.signals };
+    } catch {
+      /* paused or restarting: the next one */
+    }
+  }
+  return undefined;
+}
+
+/** GET /workflows/:corr_id for each, spread over the replicas, a few at a time; keeps only what the checks use. */
 async function inspect(replicas: Replica[], corrIds: string[]): Promise<Map<string, Inspection>> {
   const out = new Map<string, Inspection>();
   let next = 0;
   const worker = async (w: number) => {
     while (next < corrIds.length) {
       const corrId = corrIds[next++];
-      const r = replicas[(next + w) % replicas.length];
-      for (let attempt = 0; attempt < 3; attempt++) {
+      for (let attempt = 0; attempt < 6; attempt++) {
+        // Another replica on each attempt (one may be paused or restarting).
+        const r = replicas[(next + w + attempt) % replicas.length];
         try {
-          const res = await fetch(r.url(`/workflows/${encodeURIComponent(corrId)}`));
+          const res = await fetch(r.url(`/workflows/${encodeURIComponent(corrId)}`), { headers: AUTH, signal: AbortSignal.timeout(10000) });
           const text = await res.text();
-          out.set(corrId, { status: res.status, body: res.status === 200 ? (JSON.parse(text) as Inspection['body']) : undefined });
+          let body: Inspection['body'];
+          if (res.status === 200) {
+            const full = JSON.parse(text) as NonNullable<Inspection['body']> & { signals?: Record<string, Record<string, unknown>> };
+            const signals = full.signals && Object.fromEntries(Object.entries(full.signals).map(([agent, sig]) => [agent, { timestamp: sig?.timestamp, confidence: sig?.confidence }]));
+            body = { status: full.status, started_at: full.started_at, deadline_at: full.deadline_at, decision_published: full.decision_published, signals };
+          }
+          out.set(corrId, { status: res.status, body });
           break;
         } catch {
           await sleep(200);
@@ -353,33 +824,41 @@ async function inspect(replicas: Replica[], corrIds: string[]): Promise<Map<stri
       }
     }
   };
-  await Promise.all(Array.from({ length: 6 }, (_, w) => worker(w)));
+  await Promise.all(Array.from({ length: 12 }, (_, w) => worker(w)));
   return out;
 }
 
-function summary(profile: Profile, seed: number, fsync: string, c: Counters, r: CheckResult | undefined, problems: string[], ms: number, triggers: number): string {
+function summary(profile: Profile, seed: number, fsync: string, c: Counters, r: CheckResult | undefined, problems: string[], ms: number, triggers: number, extra: Extra): string {
   const rows: [string, string][] = [
     ['run', `${profile.name}, seed ${seed}, ${(ms / 1000).toFixed(0)} s, ${REPLICAS} replicas, Redis appendfsync ${fsync}`],
+    ['replica settings', Object.entries(profile.env ?? {}).map(([k, v]) => `${k.replace('META_AGENT_', '')}=${v}`).join(', ') || 'the suite\'s defaults'],
     ['workflows (triggers sent)', `${triggers}: ${r?.accepted ?? '?'} accepted, ${r?.declined ?? '?'} declined by the strategy, ${r?.unconfirmed ?? '?'} never acknowledged by JetStream`],
     ['replica kills (SIGKILL) / restarts', `${c.kills} / ${c.restarts}`],
+    ['replica pauses (SIGSTOP past the ack wait)', `${c.pauses}`],
     ['rolling restart (SIGTERM, exit 0)', `${c.terms}`],
     ['NATS restarts (SIGKILL)', `${c.natsRestarts}`],
-    ['Redis restarts (SIGKILL, AOF)', `${c.redisRestarts}`],
+    ['Redis restarts (SIGKILL, AOF) / stalls (SIGSTOP) / outages', `${c.redisRestarts} / ${c.redisStalls} / ${c.redisOutages}`],
     ['decisions in DECISIONS', `${r?.decisionsInStream ?? '?'}: ${r?.completed ?? '?'} completed, ${r?.timedOut ?? '?'} timeout, ${r?.failed ?? '?'} failed`],
     ['duplicates', `${r?.duplicates ?? '?'}`],
     ['missing', `${r?.missing ?? '?'}`],
     ['wrong decisions', `${r?.wrong ?? '?'}`],
-    ['timeouts with every needed signal stored', `${r?.timeoutsWithEnoughSignals ?? '?'}`],
+    ['timeouts with every needed signal stored', `${r?.timeoutsWithEnoughSignals ?? '?'}${profile.strictComplete ? ' (must be 0 here)' : ''}`],
+    ['complete workflows timed out', `${r?.completeTimedOut ?? '?'}${profile.strictComplete ? ' (must be 0 here)' : ' (not judged here)'}`],
+    ['targeted revisions: checked / decided on the superseded one / not judged', `${r?.revisionsChecked ?? '?'} / ${r?.revisionsSuperseded ?? '?'} / ${r?.revisionsUnverified ?? '?'}`],
+    ['decisions whose stored signals differ', `${r?.storedMismatch ?? '?'}`],
     ['malformed messages / dead-lettered', `${r?.malformedSent ?? '?'} / ${r?.deadLettered ?? '?'}`],
     ['odd but valid messages (accepted, no effect)', `${r?.oddAccepted ?? '?'}`],
+    ['poison messages dead-lettered', `${r?.poisonDeadLettered ?? '?'}`],
     ['real traffic dead-lettered', `${r?.unexpectedDeadLetters ?? '?'}`],
     ['plain subscriber: workflows seen / missed / extra copies', `${r?.plainSeen ?? '?'} / ${r?.plainMissed ?? '?'} / ${r?.plainDuplicates ?? '?'}`],
-    ['worst timeout lateness (p99), orchestrated_at - deadline', r ? `${r.worstLatenessMs} ms (${r.p99LatenessMs} ms) over ${r.timeoutsMeasured} timeouts` : '?'],
+    ['worst timeout lateness (p99), orchestrated_at - deadline (or the end of a Redis outage/stall)', r ? `${r.worstLatenessMs} ms (${r.p99LatenessMs} ms) over ${r.timeoutsMeasured} timeouts` : '?'],
     ['worst timeout lateness, stored in the stream - deadline', r ? `${r.worstStoredLatenessMs} ms` : '?'],
+    ...extra.rows,
   ];
   const lines = ['| | |', '| --- | --- |', ...rows.map(([k, v]) => `| ${k} | ${v} |`)];
   const all = [...problems.map((p) => ['process/consumer check', [p]] as const), ...(r ? [...r.violations] : [])];
   lines.push('');
+  for (const note of extra.notes) lines.push(`note: ${note}`);
   if (all.length === 0) {
     lines.push('violations: none');
   } else {
@@ -392,9 +871,13 @@ function summary(profile: Profile, seed: number, fsync: string, c: Counters, r: 
 }
 
 // Whatever happens to this process, the servers and replicas it started do not outlive it.
-process.on('exit', () => activeBook?.killAll());
+process.on('exit', () => {
+  for (const pid of stopped) continueProcess(pid);
+  activeBook?.killAll();
+});
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
+    for (const pid of stopped) continueProcess(pid);
     activeBook?.killAll();
     process.exit(130);
   });
