@@ -58,9 +58,19 @@ function agentPayload(agent, rand, instrument) {
   const bullish = rand() < 0.6;
   switch (agent) {
     case 'momentum':
-      return { confidence: round2(0.75 + rand() * 0.23), analysis: { trend_direction: bullish ? 'bullish' : 'bearish', momentum_strength: round2(0.6 + rand() * 0.35), lookback_minutes: 60 } };
+      return {
+        confidence: round2(0.75 + rand() * 0.23),
+        analysis: { trend_direction: bullish ? 'bullish' : 'bearish', momentum_strength: round2(0.6 + rand() * 0.35), lookback_minutes: 60 },
+      };
     case 'risk':
-      return { confidence: round2(0.6 + rand() * 0.35), analysis: { risk_level: ['low', 'low', 'medium', 'high'][Math.floor(rand() * 4)], max_position_size: instrument.maxPosition, volatility: round2(0.05 + rand() * 0.5) } };
+      return {
+        confidence: round2(0.6 + rand() * 0.35),
+        analysis: {
+          risk_level: ['low', 'low', 'medium', 'high'][Math.floor(rand() * 4)],
+          max_position_size: instrument.maxPosition,
+          volatility: round2(0.05 + rand() * 0.5),
+        },
+      };
     case 'sentiment':
       return { confidence: round2(0.5 + rand() * 0.4), sentiment_score: round2(rand() * 2 - 1), sources: ['news', 'social'] };
     default:

@@ -33,7 +33,10 @@ await Promise.all(pending);
 for (const [r, clients] of runs.entries()) {
   const name = `pullers-${r}`;
   await jsm.consumers.add(STREAM, {
-    durable_name: name, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, max_ack_pending: 1024,
+    durable_name: name,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    max_ack_pending: 1024,
     ...(filtered ? { filter_subject: 'pullers.wanted' } : {}),
   });
   const conns = [];
@@ -63,7 +66,9 @@ for (const [r, clients] of runs.entries()) {
     }
   });
   const seconds = (performance.now() - t0) / 1000;
-  process.stdout.write(`${clients} client(s)${filtered ? ', filtered consumer' : ''}: ${Math.round(EXPECTED / seconds)} msg/s, nats-server ${(cpuSeconds(natsPid) - cpu0).toFixed(2)} CPU s for ${EXPECTED} messages\n`);
+  process.stdout.write(
+    `${clients} client(s)${filtered ? ', filtered consumer' : ''}: ${Math.round(EXPECTED / seconds)} msg/s, nats-server ${(cpuSeconds(natsPid) - cpu0).toFixed(2)} CPU s for ${EXPECTED} messages\n`,
+  );
   for (const c of conns) await c.close();
   await jsm.consumers.delete(STREAM, name);
 }

@@ -85,11 +85,15 @@ export function summarizeProfile(profile, top = 15, { fromMs = 0, toMs = Infinit
 }
 
 export function formatSummary(s) {
-  const lines = [`window ${s.window_ms[0]}..${s.window_ms[1]} ms of the profile: busy ${s.busy_ms} ms, idle ${s.idle_ms} ms (shares are of busy time)`, '', 'self time by function:'];
+  const lines = [
+    `window ${s.window_ms[0]}..${s.window_ms[1]} ms of the profile: busy ${s.busy_ms} ms, idle ${s.idle_ms} ms (shares are of busy time)`,
+    '',
+    'self time by function:',
+  ];
   for (const f of s.functions) lines.push(`  ${String(f.share).padStart(5)}%  ${String(f.self_ms).padStart(7)} ms  ${f.name}`);
   lines.push('', 'self time by module:');
   for (const m of s.modules) lines.push(`  ${String(m.share).padStart(5)}%  ${String(m.self_ms).padStart(7)} ms  ${m.name}`);
-  lines.push('', 'inclusive (self + callees) time of the project\'s functions (dist/):');
+  lines.push('', "inclusive (self + callees) time of the project's functions (dist/):");
   for (const f of s.project_inclusive) lines.push(`  ${String(f.share).padStart(5)}%  ${String(f.total_ms).padStart(7)} ms  ${f.name}`);
   return lines.join('\n');
 }

@@ -36,13 +36,15 @@ async function start(durable, filter) {
   const messages = await (await js.consumers.get('SIGNALS', durable)).consume({ max_messages: MAX_IN_FLIGHT });
   subscriptions.push(messages);
   // Wrapped: an async function returning this promise would make the caller wait for the whole loop.
-  return { loop: (async () => {
-    for await (const msg of messages) {
-      JSON.parse(decoder.decode(msg.data));
-      counted();
-      msg.ack();
-    }
-  })() };
+  return {
+    loop: (async () => {
+      for await (const msg of messages) {
+        JSON.parse(decoder.decode(msg.data));
+        counted();
+        msg.ack();
+      }
+    })(),
+  };
 }
 
 const loops = [(await start(`${NAME}-trigger`, 'signals.normalized')).loop, (await start(`${NAME}-enriched`, 'signals.enriched.*')).loop];

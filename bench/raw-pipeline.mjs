@@ -68,7 +68,14 @@ async function handle(route, msg) {
     const need = route.trigger ? needFor(data.instrument) : '';
     const complete = await redis.step(`raw:${corr}`, field, text, need);
     if (complete === 1) {
-      const decision = { corr_id: corr, workflow_id: `trading:${corr}`, orchestrator: NAME, status: 'completed', decision: { action: 'decided' }, orchestrated_at: new Date().toISOString() };
+      const decision = {
+        corr_id: corr,
+        workflow_id: `trading:${corr}`,
+        orchestrator: NAME,
+        status: 'completed',
+        decision: { action: 'decided' },
+        orchestrated_at: new Date().toISOString(),
+      };
       await js.publish('orchestrated.decision', JSON.stringify(decision), { msgID: decision.workflow_id });
     }
     msg.ack();

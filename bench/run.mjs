@@ -17,9 +17,33 @@ import { TradingDecisionStrategy } from '../dist/workflow/strategies/trading.str
 import { toTriggerSignal } from '../dist/workflow/workflow-context.js';
 import { WorkflowRepository } from '../dist/workflow/workflow.repository.js';
 import {
-  backlog, Child, CpuMeter, deleteConsumers, deleteStream, histogramQuantile, HTTP_PORT_BASE, httpGet, median, messageTime, metricSum,
-  NATS_URL, openNats, parseMetrics, publishAll, REDIS_URL, ROOT, round1, round3, rssBytes, sleep, STREAMS, streamCount, SUBJECTS,
-  summarize, waitConsumersIdle, waitHttpReady,
+  backlog,
+  Child,
+  CpuMeter,
+  deleteConsumers,
+  deleteStream,
+  histogramQuantile,
+  HTTP_PORT_BASE,
+  httpGet,
+  median,
+  messageTime,
+  metricSum,
+  NATS_URL,
+  openNats,
+  parseMetrics,
+  publishAll,
+  REDIS_URL,
+  ROOT,
+  round1,
+  round3,
+  rssBytes,
+  sleep,
+  STREAMS,
+  streamCount,
+  SUBJECTS,
+  summarize,
+  waitConsumersIdle,
+  waitHttpReady,
 } from './lib.mjs';
 import { formatSummary, summarizeProfile } from './profile-summary.mjs';
 import { latencySvg } from './svg.mjs';
@@ -31,7 +55,9 @@ const flag = (name) => argv.includes(`--${name}`);
 const option = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 for (const a of argv) {
   if (!/^--(quick|profile|only=.+|rounds=\d+|workflows=\d+|rate=\d+|timeout-window=\d+(\.\d+)?)$/.test(a)) {
-    process.stderr.write(`bench: unknown argument ${a}\nusage: node bench/run.mjs [--quick] [--only=phase,...] [--profile] [--rounds=N] [--workflows=N] [--rate=N] [--timeout-window=S]\n`);
+    process.stderr.write(
+      `bench: unknown argument ${a}\nusage: node bench/run.mjs [--quick] [--only=phase,...] [--profile] [--rounds=N] [--workflows=N] [--rate=N] [--timeout-window=S]\n`,
+    );
     process.exit(2);
   }
 }
@@ -45,8 +71,38 @@ for (const p of only) {
   }
 }
 const SIZES = QUICK
-  ? { workflows: 3000, rounds: 1, transportRounds: 1, rate: 500, latencySeconds: 2, warmupSeconds: 1, latencyRounds: 1, timeouts: 5000, timeoutWindowS: 2, finished: 1000, active: 1000, activeTotal: 5000, scalingWorkflows: 2000, replicas: [1, 2] }
-  : { workflows: 20000, rounds: 2, transportRounds: 3, rate: 500, latencySeconds: 10, warmupSeconds: 2, latencyRounds: 2, timeouts: 100000, timeoutWindowS: 3, finished: 10000, active: 10000, activeTotal: 100000, scalingWorkflows: 10000, replicas: [1, 2, 3] };
+  ? {
+      workflows: 3000,
+      rounds: 1,
+      transportRounds: 1,
+      rate: 500,
+      latencySeconds: 2,
+      warmupSeconds: 1,
+      latencyRounds: 1,
+      timeouts: 5000,
+      timeoutWindowS: 2,
+      finished: 1000,
+      active: 1000,
+      activeTotal: 5000,
+      scalingWorkflows: 2000,
+      replicas: [1, 2],
+    }
+  : {
+      workflows: 20000,
+      rounds: 2,
+      transportRounds: 3,
+      rate: 500,
+      latencySeconds: 10,
+      warmupSeconds: 2,
+      latencyRounds: 2,
+      timeouts: 100000,
+      timeoutWindowS: 3,
+      finished: 10000,
+      active: 10000,
+      activeTotal: 100000,
+      scalingWorkflows: 10000,
+      replicas: [1, 2, 3],
+    };
 if (option('rounds')) SIZES.rounds = SIZES.transportRounds = SIZES.latencyRounds = Number(option('rounds'));
 if (option('workflows')) SIZES.workflows = Number(option('workflows'));
 if (option('rate')) SIZES.rate = Number(option('rate'));
@@ -79,7 +135,8 @@ async function redisStats() {
   const stats = await redis.info('stats');
   const num = (name) => Number(new RegExp(`${name}:(\\d+)`).exec(stats)?.[1] ?? NaN);
   const commands = {};
-  for (const m of (await redis.info('commandstats')).matchAll(/cmdstat_([^:]+):calls=(\d+),usec=(\d+)/g)) commands[m[1]] = { calls: Number(m[2]), usec: Number(m[3]) };
+  for (const m of (await redis.info('commandstats')).matchAll(/cmdstat_([^:]+):calls=(\d+),usec=(\d+)/g))
+    commands[m[1]] = { calls: Number(m[2]), usec: Number(m[3]) };
   return { commands: num('total_commands_processed'), bytesIn: num('total_net_input_bytes'), bytesOut: num('total_net_output_bytes'), perCommand: commands };
 }
 
@@ -126,7 +183,12 @@ async function startService(tag, { env = {}, nodeFlags = [], wait = true } = {})
 }
 
 async function startRawPipeline(tag) {
-  const child = new Child(`raw-pipeline ${tag}`, ['bench/raw-pipeline.mjs'], { BENCH_NATS_URL: NATS_URL, BENCH_REDIS_URL: REDIS_URL, RAW_NAME: tag, RAW_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT) });
+  const child = new Child(`raw-pipeline ${tag}`, ['bench/raw-pipeline.mjs'], {
+    BENCH_NATS_URL: NATS_URL,
+    BENCH_REDIS_URL: REDIS_URL,
+    RAW_NAME: tag,
+    RAW_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT),
+  });
   child.consumers = [`${tag}-trigger`, `${tag}-enriched`];
   await child.waitLine((l) => l === 'raw-pipeline ready', 30000, 'ready line');
   return child;
@@ -209,7 +271,10 @@ const results = {
   sizes: SIZES,
   machine: machineInfo(),
   service_settings: {
-    META_AGENT_MAX_CONCURRENT_WORKFLOWS: '10000000', META_AGENT_AGENT_TIMEOUT_SECONDS: '0', META_AGENT_LOG_LEVEL: 'warning', META_AGENT_MIN_CONFIDENCE_THRESHOLD: '0.5',
+    META_AGENT_MAX_CONCURRENT_WORKFLOWS: '10000000',
+    META_AGENT_AGENT_TIMEOUT_SECONDS: '0',
+    META_AGENT_LOG_LEVEL: 'warning',
+    META_AGENT_MIN_CONFIDENCE_THRESHOLD: '0.5',
     others: 'defaults (MAX_IN_FLIGHT 64, REDIS_SHARDS 16, SWEEP_INTERVAL_MS 250, SWEEP_BATCH 500)',
   },
   errors: [],
@@ -247,9 +312,18 @@ async function phaseTransport(totalMessages) {
       const env = { EXPECTED: String(totalMessages) };
       const child =
         side === 'raw'
-          ? new Child(`raw-consume ${tag}`, ['bench/raw-consume.mjs'], { ...env, BENCH_NATS_URL: NATS_URL, RAW_NAME: tag, RAW_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT) })
+          ? new Child(`raw-consume ${tag}`, ['bench/raw-consume.mjs'], {
+              ...env,
+              BENCH_NATS_URL: NATS_URL,
+              RAW_NAME: tag,
+              RAW_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT),
+            })
           : new Child(`transport ${tag}`, ['bench/transport-alone.mjs'], {
-              ...env, META_AGENT_NATS_URL: NATS_URL, META_AGENT_LOG_LEVEL: 'warning', META_AGENT_TRIGGER_CONSUMER: `${tag}-trigger`, META_AGENT_ENRICHED_CONSUMER: `${tag}-enriched`,
+              ...env,
+              META_AGENT_NATS_URL: NATS_URL,
+              META_AGENT_LOG_LEVEL: 'warning',
+              META_AGENT_TRIGGER_CONSUMER: `${tag}-trigger`,
+              META_AGENT_ENRICHED_CONSUMER: `${tag}-enriched`,
             });
       try {
         const meter = new CpuMeter({ process: child.pid });
@@ -258,9 +332,20 @@ async function phaseTransport(totalMessages) {
         const res = JSON.parse(line.slice(7));
         const acked = await waitConsumersIdle(jsm, STREAMS.signals, [`${tag}-trigger`, `${tag}-enriched`], 20000);
         const seconds = (res.last_ms - res.first_ms) / 1000;
-        const run = { side, round: r, messages: res.count, seconds: round3(seconds), msgs_per_s: Math.round((res.count - 1) / seconds), cpu_us_per_msg: round3((res.cpu_ms * 1000) / res.count), all_acked: acked, cpu };
+        const run = {
+          side,
+          round: r,
+          messages: res.count,
+          seconds: round3(seconds),
+          msgs_per_s: Math.round((res.count - 1) / seconds),
+          cpu_us_per_msg: round3((res.cpu_ms * 1000) / res.count),
+          all_acked: acked,
+          cpu,
+        };
         runs.push(run);
-        log(`transport ${side.padEnd(9)} round ${r}: ${run.msgs_per_s} msg/s (${res.count} in ${run.seconds} s), ${run.cpu_us_per_msg} CPU µs/msg${acked ? '' : ' NOT ALL ACKED'}`);
+        log(
+          `transport ${side.padEnd(9)} round ${r}: ${run.msgs_per_s} msg/s (${res.count} in ${run.seconds} s), ${run.cpu_us_per_msg} CPU µs/msg${acked ? '' : ' NOT ALL ACKED'}`,
+        );
       } finally {
         await child.stop();
         await deleteConsumers(jsm, STREAMS.signals);
@@ -340,8 +425,12 @@ async function phaseThroughput(n, inbound) {
       const run = await throughputRun(side, `tp-${side}-${r}`, n, inbound);
       run.round = r;
       runs.push(run);
-      log(`throughput ${side.padEnd(7)} round ${r}: ${run.decisions_per_s} decisions/s, ${run.inbound_msgs_per_s} msg/s in (${run.decisions} in ${run.seconds} s)` +
-        (run.cpu_ms_per_workflow ? `; CPU ms/workflow: consumer ${run.cpu_ms_per_workflow.consumer}, redis ${run.cpu_ms_per_workflow.redis}, nats ${run.cpu_ms_per_workflow.nats}, other ${run.cpu_ms_per_workflow.other}` : ''));
+      log(
+        `throughput ${side.padEnd(7)} round ${r}: ${run.decisions_per_s} decisions/s, ${run.inbound_msgs_per_s} msg/s in (${run.decisions} in ${run.seconds} s)` +
+          (run.cpu_ms_per_workflow
+            ? `; CPU ms/workflow: consumer ${run.cpu_ms_per_workflow.consumer}, redis ${run.cpu_ms_per_workflow.redis}, nats ${run.cpu_ms_per_workflow.nats}, other ${run.cpu_ms_per_workflow.other}`
+            : ''),
+      );
     }
   }
   const med = (side, key) => Math.round(median(runs.filter((x) => x.side === side).map((x) => x[key])));
@@ -351,7 +440,11 @@ async function phaseThroughput(n, inbound) {
     workflows: n,
     inbound_messages: inbound,
     raw: { decisions_per_s: raw, inbound_msgs_per_s: med('raw', 'inbound_msgs_per_s'), decisions_per_s_10_to_90: med('raw', 'decisions_per_s_10_to_90') },
-    service: { decisions_per_s: service, inbound_msgs_per_s: med('service', 'inbound_msgs_per_s'), decisions_per_s_10_to_90: med('service', 'decisions_per_s_10_to_90') },
+    service: {
+      decisions_per_s: service,
+      inbound_msgs_per_s: med('service', 'inbound_msgs_per_s'),
+      decisions_per_s_10_to_90: med('service', 'decisions_per_s_10_to_90'),
+    },
     ratio: round3(service / raw),
     runs,
   };
@@ -395,13 +488,20 @@ async function phaseScaling(n, inbound) {
           measured_to_decision: to,
           decisions_per_s: from < to ? await rateBetween(from, to) : null,
           first_to_last_decisions_per_s: Math.round((span.count - 1) / ((span.last - span.first) / 1000)),
-          cpu_ms_per_workflow: { replicas: round3(replicasCpu * per), redis: round3(cpu.redis_cpu_s * per), nats: round3(cpu.nats_cpu_s * per), other: round3(cpu.other_cpu_s * per) },
+          cpu_ms_per_workflow: {
+            replicas: round3(replicasCpu * per),
+            redis: round3(cpu.redis_cpu_s * per),
+            nats: round3(cpu.nats_cpu_s * per),
+            other: round3(cpu.other_cpu_s * per),
+          },
           cpu,
         };
         run.inbound_msgs_per_s = run.decisions_per_s && Math.round((run.decisions_per_s * inbound) / n);
         if (from > n * 0.6) run.warning = `only decisions ${from}..${to} measured with every replica running: use a larger backlog`;
         runs.push(run);
-        log(`scaling ${side.padEnd(7)} ${k} replica(s): ${run.decisions_per_s} decisions/s with all consuming (decisions ${from}..${to}; ${atReady} before all were ready); CPU ms/workflow ${JSON.stringify(run.cpu_ms_per_workflow)}`);
+        log(
+          `scaling ${side.padEnd(7)} ${k} replica(s): ${run.decisions_per_s} decisions/s with all consuming (decisions ${from}..${to}; ${atReady} before all were ready); CPU ms/workflow ${JSON.stringify(run.cpu_ms_per_workflow)}`,
+        );
       } finally {
         await Promise.all(replicas.map((c) => c.stop()));
         await deleteConsumers(jsm, STREAMS.signals);
@@ -429,8 +529,20 @@ async function phaseProfile(n, inbound) {
       join(RESULTS_DIR, 'profile.txt'),
       `CPU profile of the service (node --cpu-prof) over ${n} workflows of the throughput backlog (${run.decisions_per_s} decisions/s while profiled), first to last decision\n\n${formatSummary(summary)}\n`,
     );
-    log(`profile: ${summary.busy_ms} ms busy; top: ${summary.functions.slice(0, 3).map((f) => `${f.name} ${f.share}%`).join(', ')}`);
-    return { decisions_per_s_while_profiled: run.decisions_per_s, window_ms: summary.window_ms, busy_ms: summary.busy_ms, functions: summary.functions.slice(0, 15), modules: summary.modules.slice(0, 15), project_inclusive: summary.project_inclusive.slice(0, 15) };
+    log(
+      `profile: ${summary.busy_ms} ms busy; top: ${summary.functions
+        .slice(0, 3)
+        .map((f) => `${f.name} ${f.share}%`)
+        .join(', ')}`,
+    );
+    return {
+      decisions_per_s_while_profiled: run.decisions_per_s,
+      window_ms: summary.window_ms,
+      busy_ms: summary.busy_ms,
+      functions: summary.functions.slice(0, 15),
+      modules: summary.modules.slice(0, 15),
+      project_inclusive: summary.project_inclusive.slice(0, 15),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -491,8 +603,20 @@ async function latencyRun(side, tag, seed) {
     const cpu = meter.stop();
     const missing = pending.size;
     const stats = summarize(latencies);
-    log(`latency ${side.padEnd(7)} ${tag}: p50 ${stats.p50} ms, p90 ${stats.p90}, p99 ${stats.p99}, max ${stats.max} (${stats.count} workflows at ${loop.achievedRate}/s${missing ? `, ${missing} MISSING` : ''})`);
-    return { side, tag, ...stats, rate_requested: SIZES.rate, rate_achieved: loop.achievedRate, missing, publish_errors: loop.publishErrors, cpu, values: latencies };
+    log(
+      `latency ${side.padEnd(7)} ${tag}: p50 ${stats.p50} ms, p90 ${stats.p90}, p99 ${stats.p99}, max ${stats.max} (${stats.count} workflows at ${loop.achievedRate}/s${missing ? `, ${missing} MISSING` : ''})`,
+    );
+    return {
+      side,
+      tag,
+      ...stats,
+      rate_requested: SIZES.rate,
+      rate_achieved: loop.achievedRate,
+      missing,
+      publish_errors: loop.publishErrors,
+      cpu,
+      values: latencies,
+    };
   } finally {
     await sub.drain();
     await child.stop();
@@ -546,8 +670,13 @@ async function phaseTimeouts(n) {
           const def = strategy.define(toTriggerSignal(data));
           const target = firstDeadline + (windowMs * (i + k)) / n;
           const r = await repository.start({
-            corrId: wf.corrId, workflowId: `trading:${wf.corrId}`, workflowType: 'trading', timeoutMs: Math.max(1, Math.round(target - Date.now())),
-            requiredAgents: def.requiredAgents, metadata: def.metadata ?? {}, triggerJson: text,
+            corrId: wf.corrId,
+            workflowId: `trading:${wf.corrId}`,
+            workflowType: 'trading',
+            timeoutMs: Math.max(1, Math.round(target - Date.now())),
+            requiredAgents: def.requiredAgents,
+            metadata: def.metadata ?? {},
+            triggerJson: text,
           });
           deadlines.set(wf.corrId, r.workflow?.deadlineMs ?? target);
         }),
@@ -555,14 +684,25 @@ async function phaseTimeouts(n) {
     }
     const seedEnd = Date.now();
     log(`timeouts: ${n} workflows stored in ${seedEnd - seedStart} ms; deadlines from +${firstDeadline - seedEnd} ms over ${windowMs} ms`);
-    const result = { workflows: n, deadline_window_ms: windowMs, seeding_ms: seedEnd - seedStart, sweep_interval_ms: settings.workflow.sweepIntervalMs, sweep_batch: settings.workflow.sweepBatch };
+    const result = {
+      workflows: n,
+      deadline_window_ms: windowMs,
+      seeding_ms: seedEnd - seedStart,
+      sweep_interval_ms: settings.workflow.sweepIntervalMs,
+      sweep_batch: settings.workflow.sweepBatch,
+    };
     if (seedEnd > firstDeadline - 300) result.warning = 'seeding ran into the deadline window';
     // The sweeper's cost while N workflows are active and none is due.
     await sleep(300);
     const idleMeter = new CpuMeter({ process: child.pid });
     await sleep(Math.max(firstDeadline - 200 - Date.now(), 500));
     const idle = idleMeter.stop();
-    result.idle_before_deadlines = { active: n, wall_s: idle.wall_s, service_cpu_percent: round1((100 * idle.process_cpu_s) / idle.wall_s), redis_cpu_percent: round1((100 * idle.redis_cpu_s) / idle.wall_s) };
+    result.idle_before_deadlines = {
+      active: n,
+      wall_s: idle.wall_s,
+      service_cpu_percent: round1((100 * idle.process_cpu_s) / idle.wall_s),
+      redis_cpu_percent: round1((100 * idle.redis_cpu_s) / idle.wall_s),
+    };
     // The storm.
     const storm = new CpuMeter({ process: child.pid });
     const ok = await waitDecisions(n, windowMs + 120000, { children: [child] });
@@ -583,7 +723,12 @@ async function phaseTimeouts(n) {
       all_decided: ok,
       not_timeout_status: notTimeout,
       lateness_ms: summarize(lateness),
-      lateness_ms_from_service_histogram: { count: metricSum(m, 'meta_agent_timeout_lateness_seconds_count'), p50: q(0.5), p99: q(0.99), mean: round3((1000 * metricSum(m, 'meta_agent_timeout_lateness_seconds_sum')) / metricSum(m, 'meta_agent_timeout_lateness_seconds_count')) },
+      lateness_ms_from_service_histogram: {
+        count: metricSum(m, 'meta_agent_timeout_lateness_seconds_count'),
+        p50: q(0.5),
+        p99: q(0.99),
+        mean: round3((1000 * metricSum(m, 'meta_agent_timeout_lateness_seconds_sum')) / metricSum(m, 'meta_agent_timeout_lateness_seconds_count')),
+      },
       storm: {
         last_decision_after_last_deadline_ms: lastDecision - Math.max(...deadlines.values()),
         timeouts_per_s: Math.round(n / cpu.wall_s),
@@ -595,7 +740,9 @@ async function phaseTimeouts(n) {
         cpu,
       },
     });
-    log(`timeouts: lateness p50 ${result.lateness_ms.p50} ms, p99 ${result.lateness_ms.p99} ms, max ${result.lateness_ms.max} ms (service histogram p99 ≈ ${q(0.99)} ms); service CPU ${cpu.process_cpu_s} s, redis ${cpu.redis_cpu_s} s`);
+    log(
+      `timeouts: lateness p50 ${result.lateness_ms.p50} ms, p99 ${result.lateness_ms.p99} ms, max ${result.lateness_ms.max} ms (service histogram p99 ≈ ${q(0.99)} ms); service CPU ${cpu.process_cpu_s} s, redis ${cpu.redis_cpu_s} s`,
+    );
     return result;
   } finally {
     await child.stop();
@@ -614,7 +761,11 @@ async function phaseFootprint() {
     const mb = (bytes) => round1(bytes / 2 ** 20);
     const heap = async () => {
       const m = await serviceMetrics(child);
-      return { active: metricSum(m, 'meta_agent_active_workflows'), used: mb(metricSum(m, 'nodejs_heap_size_used_bytes')), total: mb(metricSum(m, 'nodejs_heap_size_total_bytes')) };
+      return {
+        active: metricSum(m, 'meta_agent_active_workflows'),
+        used: mb(metricSum(m, 'nodejs_heap_size_used_bytes')),
+        total: mb(metricSum(m, 'nodejs_heap_size_total_bytes')),
+      };
     };
     const before = await heap();
     const rssBefore = mb(rssBytes(child.pid));
@@ -633,14 +784,17 @@ async function phaseFootprint() {
       before_gc: { rss_mb: rssBefore, heap_used_mb: before.used, heap_total_mb: before.total },
     };
     result.rss.push(sample);
-    log(`footprint: at ${active} active workflows (${label}): RSS ${sample.rss_mb} MB, heap used ${sample.heap_used_mb} MB after a full GC (before it: RSS ${rssBefore} MB, heap used ${before.used} MB)`);
+    log(
+      `footprint: at ${active} active workflows (${label}): RSS ${sample.rss_mb} MB, heap used ${sample.heap_used_mb} MB after a full GC (before it: RSS ${rssBefore} MB, heap used ${before.used} MB)`,
+    );
   };
   let seq = 0;
   const ingest = async (n, options, expectDecisions) => {
     const before = await streamCount(jsm, STREAMS.decisions);
     const { messages } = await publishBacklog(`fp${seq++}-${Date.now().toString(36)}`, n, 11 + seq, options);
     if (expectDecisions && !(await waitDecisions(before + n, Math.max(120000, n * 20), { children: [child] }))) throw new Error('footprint: decisions missing');
-    if (!(await waitConsumersIdle(jsm, STREAMS.signals, child.consumers, Math.max(120000, messages * 10)))) throw new Error('footprint: the service did not finish the messages');
+    if (!(await waitConsumersIdle(jsm, STREAMS.signals, child.consumers, Math.max(120000, messages * 10))))
+      throw new Error('footprint: the service did not finish the messages');
   };
   const perWorkflow = async (label, n, options, expectDecisions, keyKinds) => {
     const before = await redisMemory();
@@ -662,19 +816,39 @@ async function phaseFootprint() {
       for (const k of used) total += Number(await redis.memory('USAGE', k, 'SAMPLES', 0));
       sample[`${kind}_key_bytes_avg`] = used.length ? Math.round(total / used.length) : null;
     }
-    const r = { workflows: n, bytes_per_workflow: Math.round((after - before) / n), keys_per_workflow: round3(((await redis.dbsize()) - keysBefore) / n), memory_usage_sample: sample };
+    const r = {
+      workflows: n,
+      bytes_per_workflow: Math.round((after - before) / n),
+      keys_per_workflow: round3(((await redis.dbsize()) - keysBefore) / n),
+      memory_usage_sample: sample,
+    };
     log(`footprint: ${label}: ${r.bytes_per_workflow} bytes/workflow in Redis (used_memory delta; ${JSON.stringify(sample)})`);
     return r;
   };
   try {
     await ingest(Math.min(2000, SIZES.finished), { kinds: ['fx'] }, true); // warm-up
     await redis.flushall();
-    result.finished = await perWorkflow(`finished (completed, kept ${settings.workflow.retentionSeconds} s)`, SIZES.finished, { kinds: ['fx'] }, true, ['wf', 'sig']);
+    result.finished = await perWorkflow(`finished (completed, kept ${settings.workflow.retentionSeconds} s)`, SIZES.finished, { kinds: ['fx'] }, true, [
+      'wf',
+      'sig',
+    ]);
     await redis.flushall();
     await rss('0 active, after warm-up and the finished workflows', 0);
-    result.active_2_signals = await perWorkflow('active with 2 signals (crypto: waits for sentiment)', SIZES.active, { kinds: ['crypto'], agents: ['momentum', 'risk'], extra: { timeout_seconds: 3600 } }, false, ['wf', 'sig']);
+    result.active_2_signals = await perWorkflow(
+      'active with 2 signals (crypto: waits for sentiment)',
+      SIZES.active,
+      { kinds: ['crypto'], agents: ['momentum', 'risk'], extra: { timeout_seconds: 3600 } },
+      false,
+      ['wf', 'sig'],
+    );
     await rss('active with 2 signals', SIZES.active);
-    result.active_trigger_only = await perWorkflow('active, trigger only', SIZES.activeTotal - SIZES.active, { kinds: ['crypto'], agents: [], extra: { timeout_seconds: 3600 } }, false, ['wf']);
+    result.active_trigger_only = await perWorkflow(
+      'active, trigger only',
+      SIZES.activeTotal - SIZES.active,
+      { kinds: ['crypto'], agents: [], extra: { timeout_seconds: 3600 } },
+      false,
+      ['wf'],
+    );
     await rss('plus trigger-only workflows', SIZES.activeTotal);
     await redis.flushall();
     await rss('0 active again (Redis flushed after the run)', 0);
@@ -700,7 +874,9 @@ const phase = async (name, fn) => {
 };
 
 const t0 = Date.now();
-log(`mode ${results.mode}; phases ${only.join(', ')}${flag('profile') ? ' + profile' : ''}; ${results.machine.nproc} cores, load ${results.machine.loadavg_at_start.join(' ')}`);
+log(
+  `mode ${results.mode}; phases ${only.join(', ')}${flag('profile') ? ' + profile' : ''}; ${results.machine.nproc} cores, load ${results.machine.loadavg_at_start.join(' ')}`,
+);
 if (wanted('transport') || wanted('throughput') || flag('profile')) {
   await redis.flushall();
   await resetStreams();
@@ -727,7 +903,9 @@ results.targets = targets(results);
 
 writeFileSync(join(RESULTS_DIR, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
 process.stdout.write('\n' + table(results) + '\n');
-log(`wrote bench/results/latest.json${results.latency ? ', bench/results/latency.svg' : ''}${results.profile ? ', bench/results/profile.txt' : ''} in ${results.duration_s} s`);
+log(
+  `wrote bench/results/latest.json${results.latency ? ', bench/results/latency.svg' : ''}${results.profile ? ', bench/results/profile.txt' : ''} in ${results.duration_s} s`,
+);
 
 await nc.drain();
 await redis.quit();
@@ -737,7 +915,8 @@ process.exit(results.errors.length > 0 ? 1 : 0);
 
 function targets(r) {
   const out = [];
-  const add = (name, value, target, pass) => out.push({ name, value, target, pass: value === null || value === undefined || Number.isNaN(value) ? null : pass });
+  const add = (name, value, target, pass) =>
+    out.push({ name, value, target, pass: value === null || value === undefined || Number.isNaN(value) ? null : pass });
   if (r.throughput) add('throughput / raw pipeline', r.throughput.ratio, '>= 0.70', r.throughput.ratio >= 0.7);
   if (r.transport) add('transport alone / raw consume-and-ack', r.transport.ratio, '>= 0.95', r.transport.ratio >= 0.95);
   if (r.latency) add('p99 latency / raw pipeline p99', r.latency.p99_ratio, '<= 2', r.latency.p99_ratio <= 2);
@@ -748,8 +927,21 @@ function targets(r) {
   if (r.footprint) {
     const rss = r.footprint.rss.slice(0, 3).map((s) => s.rss_mb);
     const spread = round3(Math.max(...rss) / Math.min(...rss));
-    add(`RSS max/min over ${r.footprint.rss.slice(0, 3).map((s) => s.active_workflows).join(' / ')} active`, spread, '<= 1.20', spread <= 1.2);
-    add('Redis bytes per active workflow (2 signals)', r.footprint.active_2_signals.bytes_per_workflow, '<= 2048', r.footprint.active_2_signals.bytes_per_workflow <= 2048);
+    add(
+      `RSS max/min over ${r.footprint.rss
+        .slice(0, 3)
+        .map((s) => s.active_workflows)
+        .join(' / ')} active`,
+      spread,
+      '<= 1.20',
+      spread <= 1.2,
+    );
+    add(
+      'Redis bytes per active workflow (2 signals)',
+      r.footprint.active_2_signals.bytes_per_workflow,
+      '<= 2048',
+      r.footprint.active_2_signals.bytes_per_workflow <= 2048,
+    );
   }
   return out;
 }
@@ -758,7 +950,9 @@ function table(r) {
   const rows = [];
   const row = (a, b = '', c = '') => rows.push([a, String(b ?? '-'), String(c ?? '')]);
   const head = (t) => rows.push([`== ${t}`, '', '']);
-  head(`machine: ${r.machine.nproc} × ${r.machine.cpu_model}, node ${r.machine.node}, ${r.machine.nats_server}, ${r.machine.redis_server?.split(' ').slice(0, 3).join(' ')}; load ${r.machine.loadavg_at_start.join(' ')} → ${r.machine.loadavg_at_end.join(' ')}`);
+  head(
+    `machine: ${r.machine.nproc} × ${r.machine.cpu_model}, node ${r.machine.node}, ${r.machine.nats_server}, ${r.machine.redis_server?.split(' ').slice(0, 3).join(' ')}; load ${r.machine.loadavg_at_start.join(' ')} → ${r.machine.loadavg_at_end.join(' ')}`,
+  );
   if (r.transport) {
     head(`transport alone (${r.transport.messages} messages, median of ${SIZES.transportRounds})`);
     row('raw consume-and-ack', `${r.transport.raw_msgs_per_s} msg/s`);
@@ -789,7 +983,11 @@ function table(r) {
     head(`scaling (${r.scaling.workflows} workflows; rate once every replica consumes)`);
     for (const s of r.scaling.runs) {
       const c = s.cpu_ms_per_workflow;
-      row(`${s.side === 'raw' ? 'raw pipeline' : 'orchestrator'} × ${s.replicas}`, `${s.decisions_per_s} decisions/s, ${s.inbound_msgs_per_s} msg/s`, s.warning ?? `CPU ms/workflow: replicas ${c.replicas}, redis ${c.redis}, nats ${c.nats}, other ${c.other}`);
+      row(
+        `${s.side === 'raw' ? 'raw pipeline' : 'orchestrator'} × ${s.replicas}`,
+        `${s.decisions_per_s} decisions/s, ${s.inbound_msgs_per_s} msg/s`,
+        s.warning ?? `CPU ms/workflow: replicas ${c.replicas}, redis ${c.redis}, nats ${c.nats}, other ${c.other}`,
+      );
     }
   }
   if (r.latency) {
@@ -803,8 +1001,14 @@ function table(r) {
     head(`timeouts (${t.workflows} deadlines within ${t.deadline_window_ms} ms; sweep every ${t.sweep_interval_ms} ms)`);
     row('lateness (decision stored − deadline)', `p50 ${t.lateness_ms.p50}  p99 ${t.lateness_ms.p99}  max ${t.lateness_ms.max} ms`);
     row('lateness (service histogram, bucket estimate)', `p50 ${t.lateness_ms_from_service_histogram.p50}  p99 ${t.lateness_ms_from_service_histogram.p99} ms`);
-    row('storm', `${t.storm.timeouts_per_s} timeouts/s; service ${t.storm.service_cpu_ms_per_timeout} CPU ms/timeout, redis ${t.storm.redis_cpu_ms_per_timeout}`);
-    row(`idle sweeper at ${t.workflows} active, none due`, `service ${t.idle_before_deadlines.service_cpu_percent}% CPU, redis ${t.idle_before_deadlines.redis_cpu_percent}%`);
+    row(
+      'storm',
+      `${t.storm.timeouts_per_s} timeouts/s; service ${t.storm.service_cpu_ms_per_timeout} CPU ms/timeout, redis ${t.storm.redis_cpu_ms_per_timeout}`,
+    );
+    row(
+      `idle sweeper at ${t.workflows} active, none due`,
+      `service ${t.idle_before_deadlines.service_cpu_percent}% CPU, redis ${t.idle_before_deadlines.redis_cpu_percent}%`,
+    );
   }
   if (r.footprint) {
     const f = r.footprint;

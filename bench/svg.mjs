@@ -44,7 +44,9 @@ export function latencySvg(series, title) {
     const f = (ymax * i) / 4;
     out.push(`<text x="${m.left - 6}" y="${y(f) + 4}" text-anchor="end">${(f * 100).toFixed(0)}%</text>`);
   }
-  out.push(`<text x="${W / 2}" y="${H - 18}" text-anchor="middle">latency: last needed signal published → decision received (log scale, ${perDecade} bins per decade)</text>`);
+  out.push(
+    `<text x="${W / 2}" y="${H - 18}" text-anchor="middle">latency: last needed signal published → decision received (log scale, ${perDecade} bins per decade)</text>`,
+  );
   out.push(`<text transform="translate(16 ${H / 2}) rotate(-90)" text-anchor="middle">share of workflows</text>`);
   series.forEach((s, k) => {
     let d = `M ${x(edge(0))} ${y(0)}`;
@@ -53,9 +55,14 @@ export function latencySvg(series, title) {
     });
     d += ` L ${x(edge(bins))} ${y(0)}`;
     out.push(`<path d="${d}" fill="${s.color}" fill-opacity="0.15" stroke="${s.color}" stroke-width="1.5"/>`);
-    for (const [label, v] of [['p50', s.p50], ['p99', s.p99]]) {
+    for (const [label, v] of [
+      ['p50', s.p50],
+      ['p99', s.p99],
+    ]) {
       if (!(v > 0)) continue;
-      out.push(`<line x1="${x(v)}" y1="${m.top}" x2="${x(v)}" y2="${H - m.bottom}" stroke="${s.color}" stroke-dasharray="${label === 'p50' ? '4 3' : '1 3'}"/>`);
+      out.push(
+        `<line x1="${x(v)}" y1="${m.top}" x2="${x(v)}" y2="${H - m.bottom}" stroke="${s.color}" stroke-dasharray="${label === 'p50' ? '4 3' : '1 3'}"/>`,
+      );
     }
     const ly = m.top + 4 + k * 18;
     out.push(`<rect x="${W - m.right - 330}" y="${ly - 10}" width="12" height="12" fill="${s.color}" fill-opacity="0.5" stroke="${s.color}"/>`);

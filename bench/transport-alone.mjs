@@ -39,12 +39,7 @@ Controller()(TrivialController);
 
 class TransportBenchModule {}
 Module({
-  imports: [
-    ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [appConfig, natsConfig] }),
-    MetricsModule,
-    NatsModule,
-    JetStreamModule,
-  ],
+  imports: [ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [appConfig, natsConfig] }), MetricsModule, NatsModule, JetStreamModule],
   controllers: [TrivialController],
 })(TransportBenchModule);
 

@@ -90,11 +90,23 @@ function agentPayload(agent, wf) {
   const bullish = wf.side === 'buy' ? rand() < 0.8 : rand() < 0.2;
   switch (agent) {
     case 'momentum':
-      return { confidence: round(between(0.7, 0.98)), analysis: { trend_direction: bullish ? 'bullish' : 'bearish', momentum_strength: round(between(0.5, 0.95)), lookback_minutes: 60 } };
+      return {
+        confidence: round(between(0.7, 0.98)),
+        analysis: { trend_direction: bullish ? 'bullish' : 'bearish', momentum_strength: round(between(0.5, 0.95)), lookback_minutes: 60 },
+      };
     case 'risk':
       return {
         confidence: round(between(0.55, 0.95)),
-        analysis: { risk_level: weighted([['low', 4], ['medium', 3], ['high', 2], ['blocked', 1]]), max_position_size: pick(wf.instrument.maxPosition), volatility: round(between(0.05, 0.6), 3) },
+        analysis: {
+          risk_level: weighted([
+            ['low', 4],
+            ['medium', 3],
+            ['high', 2],
+            ['blocked', 1],
+          ]),
+          max_position_size: pick(wf.instrument.maxPosition),
+          volatility: round(between(0.05, 0.6), 3),
+        },
       };
     case 'sentiment':
       return { confidence: round(between(0.5, 0.9)), sentiment_score: round(between(-1, 1)), sources: ['news', 'social'] };
@@ -253,7 +265,10 @@ function answer(wf, { agent, payload }) {
 }
 
 async function runWorkflow(wf) {
-  if (wf.weak) console.log(`TRIGGER   ${wf.label.padEnd(11)}  ${wf.instrument.symbol.padEnd(14)} weak       strength=${wf.strength}: should be declined, no decision expected`);
+  if (wf.weak)
+    console.log(
+      `TRIGGER   ${wf.label.padEnd(11)}  ${wf.instrument.symbol.padEnd(14)} weak       strength=${wf.strength}: should be declined, no decision expected`,
+    );
   const answers = wf.weak ? [] : [...wf.answers];
   try {
     if (wf.early && answers.length > 0) {
@@ -316,7 +331,9 @@ console.log('');
 console.log(`SUMMARY   run ${RUN_ID} (seed ${SEED})`);
 console.log(`  workflows sent       ${sent.length} (${kinds})`);
 console.log(`  declined triggers    ${count(sent, (wf) => wf.weak)} weak triggers sent (strength < 0.3), no decision expected`);
-console.log(`  decisions received   ${decided.length}: completed ${stats.completed} (${actions}), timeout ${stats.timeout}, failed ${stats.failed}${stats.other ? `, other ${stats.other}` : ''}`);
+console.log(
+  `  decisions received   ${decided.length}: completed ${stats.completed} (${actions}), timeout ${stats.timeout}, failed ${stats.failed}${stats.other ? `, other ${stats.other}` : ''}`,
+);
 console.log(
   `  scenarios            agent withheld ${count(sent, (wf) => wf.withheld && !wf.weak)}, early signal ${count(sent, (wf) => wf.early && !wf.weak)}, ` +
     `duplicate trigger ${count(sent, (wf) => wf.duplicate && !wf.weak)}`,

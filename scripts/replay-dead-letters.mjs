@@ -56,7 +56,10 @@ function parseSince(value) {
 /** Server URLs without credentials, plus the credentials a URL carried (user:pass, or a token). */
 function natsOptions(urls) {
   const options = { servers: [], name: 'meta-agent-replay-dead-letters' };
-  for (const raw of urls.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const raw of urls
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     let url;
     try {
       url = new URL(raw);
@@ -109,7 +112,14 @@ function readArgs() {
   return {
     nats: parsed.nats ?? process.env.META_AGENT_NATS_URL ?? 'nats://localhost:4222',
     stream: parsed.stream ?? process.env.META_AGENT_DEADLETTER_STREAM ?? 'DEADLETTER',
-    codes: parsed['filter-code'] ? new Set(parsed['filter-code'].split(',').map((s) => s.trim()).filter(Boolean)) : undefined,
+    codes: parsed['filter-code']
+      ? new Set(
+          parsed['filter-code']
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        )
+      : undefined,
     since: parsed.since !== undefined ? parseSince(parsed.since) : undefined,
     limit,
     dryRun: parsed['dry-run'],

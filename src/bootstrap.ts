@@ -70,4 +70,3 @@ export async function runService(rootModule: Type<unknown> = AppModule): Promise
   }
   logger.log({ msg: 'meta-agent orchestrator started', name: settings.app.name, http_port: settings.app.httpPort }, 'Main');
 }
-

@@ -142,7 +142,10 @@ describe('credentials and connection settings', () => {
 
   it('parses Sentinel addresses', () => {
     const redis = parseSettings({ META_AGENT_REDIS_SENTINELS: 's1:26379, 10.0.0.2:26380', META_AGENT_REDIS_SENTINEL_MASTER: 'orders' }).redis;
-    expect(redis.sentinels).toEqual([{ host: 's1', port: 26379 }, { host: '10.0.0.2', port: 26380 }]);
+    expect(redis.sentinels).toEqual([
+      { host: 's1', port: 26379 },
+      { host: '10.0.0.2', port: 26380 },
+    ]);
     expect(redis.sentinelMaster).toBe('orders');
     expect(failure({ META_AGENT_REDIS_SENTINELS: 's1' }).variable).toBe('META_AGENT_REDIS_SENTINELS');
   });

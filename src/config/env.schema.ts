@@ -119,7 +119,8 @@ class Reader {
     this.note(`${name}_FILE`, '', `A file holding ${PREFIX}${name} (instead of the variable).`);
     const direct = this.env[PREFIX + name];
     const file = this.raw(`${name}_FILE`);
-    if (direct !== undefined && direct !== '' && file !== undefined) this.fail(`${name}_FILE`, `set either ${PREFIX}${name} or ${PREFIX}${name}_FILE, not both`);
+    if (direct !== undefined && direct !== '' && file !== undefined)
+      this.fail(`${name}_FILE`, `set either ${PREFIX}${name} or ${PREFIX}${name}_FILE, not both`);
     if (file === undefined) return direct === '' ? undefined : direct;
     try {
       return readFileSync(file, 'utf8').trim();
@@ -177,7 +178,10 @@ class Reader {
         this.fail(name, 'is not a JSON array of strings');
       }
     } else {
-      items = v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      items = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
     }
     for (const item of items) {
       if (typeof item !== 'string' || !pattern.test(item)) this.fail(name, `"${String(item)}" is not a valid name`);
@@ -208,16 +212,38 @@ export function describeSettings(): SettingDoc[] {
 }
 
 function read(r: Reader) {
-  const name = r.string('NAME', 'trading_decision_meta_agent', 'Name of this orchestrator: the `orchestrator` field of decisions, metric labels, and the default consumer names.', NAME_RE, 'a name of letters, digits, _ and -');
+  const name = r.string(
+    'NAME',
+    'trading_decision_meta_agent',
+    'Name of this orchestrator: the `orchestrator` field of decisions, metric labels, and the default consumer names.',
+    NAME_RE,
+    'a name of letters, digits, _ and -',
+  );
 
   const app = {
     name,
     logLevel: r.logLevel('LOG_LEVEL', 'info', 'TRACE, DEBUG, INFO, WARNING, ERROR or CRITICAL (JSON log lines at or above it).'),
     httpPort: r.int('METRICS_PORT', 9090, 1, 65535, 'The one HTTP port: /health, /health/live, /health/ready, /metrics, /workflows/:corr_id.'),
-    healthCheckIntervalMs: r.int('HEALTH_CHECK_INTERVAL', 30, 1, 3600, 'Seconds between background checks of NATS and Redis (`meta_agent_dependency_up`, a log line on each change).') * 1000,
-    shutdownTimeoutMs: r.int('SHUTDOWN_TIMEOUT_MS', 25000, 1000, 600000, 'On SIGTERM, the longest the drain may take before the process exits anyway (keep below the pod\'s grace period).'),
+    healthCheckIntervalMs:
+      r.int(
+        'HEALTH_CHECK_INTERVAL',
+        30,
+        1,
+        3600,
+        'Seconds between background checks of NATS and Redis (`meta_agent_dependency_up`, a log line on each change).',
+      ) * 1000,
+    shutdownTimeoutMs: r.int(
+      'SHUTDOWN_TIMEOUT_MS',
+      25000,
+      1000,
+      600000,
+      "On SIGTERM, the longest the drain may take before the process exits anyway (keep below the pod's grace period).",
+    ),
     adminTokens: parseAdminTokens(
-      r.secret('ADMIN_TOKEN', 'Bearer token(s) of the admin endpoints (`GET /workflows/:corr_id`): one token, or `name:token,name2:token2` (the name is logged with each admin request). Tokens: 16 to 512 characters of `A-Z a-z 0-9 - . _ ~ + /`. Unset: the admin endpoints are off (404).'),
+      r.secret(
+        'ADMIN_TOKEN',
+        'Bearer token(s) of the admin endpoints (`GET /workflows/:corr_id`): one token, or `name:token,name2:token2` (the name is logged with each admin request). Tokens: 16 to 512 characters of `A-Z a-z 0-9 - . _ ~ + /`. Unset: the admin endpoints are off (404).',
+      ),
     ),
   };
 
@@ -242,28 +268,70 @@ function read(r: Reader) {
       decisions: r.string('DECISIONS_STREAM', 'DECISIONS', 'Stream of published decisions.', NAME_RE, 'a stream name'),
       deadLetter: r.string('DEADLETTER_STREAM', 'DEADLETTER', 'Stream of dead-lettered messages.', NAME_RE, 'a stream name'),
     },
-    streamMaxAgeSeconds: r.int('STREAM_MAX_AGE_SECONDS', 7 * 86400, 0, 365 * 86400, 'Max age of messages in the streams this service provisions (0: keep forever).'),
+    streamMaxAgeSeconds: r.int(
+      'STREAM_MAX_AGE_SECONDS',
+      7 * 86400,
+      0,
+      365 * 86400,
+      'Max age of messages in the streams this service provisions (0: keep forever).',
+    ),
     subjects: {
       signals: r.string('SIGNALS_SUBJECTS', 'signals.>', 'Subjects the signals stream captures.', FILTER_RE, 'a subject filter'),
-      trigger: r.string('TRIGGER_SUBJECT', 'signals.normalized', 'Subject of triggers (the trigger consumer\'s filter).', SUBJECT_RE, 'a subject'),
-      agents: r.string('AGENT_SUBJECT', 'signals.enriched.*', 'Subject filter of agent signals (the enriched consumer\'s filter).', FILTER_RE, 'a subject filter'),
+      trigger: r.string('TRIGGER_SUBJECT', 'signals.normalized', "Subject of triggers (the trigger consumer's filter).", SUBJECT_RE, 'a subject'),
+      agents: r.string(
+        'AGENT_SUBJECT',
+        'signals.enriched.*',
+        "Subject filter of agent signals (the enriched consumer's filter).",
+        FILTER_RE,
+        'a subject filter',
+      ),
       decision: r.string('DECISION_SUBJECT', 'orchestrated.decision', 'Subject decisions are published on.', SUBJECT_RE, 'a subject'),
       decisions: r.string('DECISIONS_SUBJECTS', 'orchestrated.>', 'Subjects the decisions stream captures.', FILTER_RE, 'a subject filter'),
       deadLetter: r.string('DEADLETTER_SUBJECT', 'deadletter.signals', 'Subject bad input is dead-lettered to.', SUBJECT_RE, 'a subject'),
       deadLetters: r.string('DEADLETTER_SUBJECTS', 'deadletter.>', 'Subjects the dead-letter stream captures.', FILTER_RE, 'a subject filter'),
     },
     consumers: {
-      trigger: r.string('TRIGGER_CONSUMER', `${name}-trigger-consumer`, 'Durable consumer of triggers, shared by all replicas (default: `<NAME>-trigger-consumer`).', NAME_RE, 'a consumer name'),
-      agents: r.string('ENRICHED_CONSUMER', `${name}-enriched-consumer`, 'Durable consumer of agent signals, shared by all replicas (default: `<NAME>-enriched-consumer`).', NAME_RE, 'a consumer name'),
+      trigger: r.string(
+        'TRIGGER_CONSUMER',
+        `${name}-trigger-consumer`,
+        'Durable consumer of triggers, shared by all replicas (default: `<NAME>-trigger-consumer`).',
+        NAME_RE,
+        'a consumer name',
+      ),
+      agents: r.string(
+        'ENRICHED_CONSUMER',
+        `${name}-enriched-consumer`,
+        'Durable consumer of agent signals, shared by all replicas (default: `<NAME>-enriched-consumer`).',
+        NAME_RE,
+        'a consumer name',
+      ),
     },
-    maxDeliveries: r.int('MAX_DELIVERIES', 20, 1, 10000, 'A message still failing (transiently) on this delivery is dead-lettered instead of retried; one delivered more often (its handler crashed or hung the replicas) is dead-lettered before it runs again. Provisioned consumers get max_deliver = this + 10 as a backstop.'),
+    maxDeliveries: r.int(
+      'MAX_DELIVERIES',
+      20,
+      1,
+      10000,
+      'A message still failing (transiently) on this delivery is dead-lettered instead of retried; one delivered more often (its handler crashed or hung the replicas) is dead-lettered before it runs again. Provisioned consumers get max_deliver = this + 10 as a backstop.',
+    ),
     maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 256 * 1024, 64, 64 * 1024 * 1024, 'Larger payloads are bad input (dead-lettered as `payload_too_large`).'),
     maxInFlight: r.int('MAX_IN_FLIGHT', 64, 1, 10000, 'Messages processed at once per consumer and replica (and pulled ahead).'),
-    maxPullBytes: r.int('MAX_PULL_BYTES', 4 * 1024 * 1024, 1024, 1024 * 1024 * 1024, 'No new pull while the messages in flight of a consumer (per replica) hold this many bytes: with MAX_IN_FLIGHT it bounds the memory a burst of large messages can take (to this plus one pull of MAX_IN_FLIGHT messages).'),
+    maxPullBytes: r.int(
+      'MAX_PULL_BYTES',
+      4 * 1024 * 1024,
+      1024,
+      1024 * 1024 * 1024,
+      'No new pull while the messages in flight of a consumer (per replica) hold this many bytes: with MAX_IN_FLIGHT it bounds the memory a burst of large messages can take (to this plus one pull of MAX_IN_FLIGHT messages).',
+    ),
     ackWaitMs: r.int('ACK_WAIT_MS', 30000, 1000, 3600000, 'Consumer ack wait when provisioning: an unsettled message is redelivered after it.'),
     nakDelayMs: r.int('NAK_DELAY_MS', 500, 0, 600000, 'First retry delay after a transient failure; doubles per delivery.'),
     nakMaxDelayMs: r.int('NAK_MAX_DELAY_MS', 30000, 0, 3600000, 'Cap of the retry delay.'),
-    duplicateWindowMs: r.int('DUPLICATE_WINDOW_MS', 120000, 1000, 86400000, 'JetStream de-duplication window of the decisions and dead-letter streams (Nats-Msg-Id).'),
+    duplicateWindowMs: r.int(
+      'DUPLICATE_WINDOW_MS',
+      120000,
+      1000,
+      86400000,
+      'JetStream de-duplication window of the decisions and dead-letter streams (Nats-Msg-Id).',
+    ),
   };
 
   const redis = {
@@ -275,30 +343,116 @@ function read(r: Reader) {
       certFile: r.file('REDIS_TLS_CERT_FILE', 'Client certificate for Redis mutual TLS (with META_AGENT_REDIS_TLS_KEY_FILE).'),
       keyFile: r.file('REDIS_TLS_KEY_FILE', 'Client key for Redis mutual TLS.'),
     },
-    sentinels: r.hostPorts('REDIS_SENTINELS', 'Redis Sentinel addresses (`host:port,...`); when set, the master is found through them and REDIS_URL only supplies credentials and database.'),
+    sentinels: r.hostPorts(
+      'REDIS_SENTINELS',
+      'Redis Sentinel addresses (`host:port,...`); when set, the master is found through them and REDIS_URL only supplies credentials and database.',
+    ),
     sentinelMaster: r.string('REDIS_SENTINEL_MASTER', 'mymaster', 'Name of the master group the Sentinels watch.', /^[A-Za-z0-9_.-]{1,64}$/, 'a master name'),
     sentinelPassword: r.secret('REDIS_SENTINEL_PASSWORD', 'Password of the Sentinels themselves (when they require one).'),
-    prefix: r.string('REDIS_PREFIX', 'ma', 'Key prefix (inside the hash tag), so several orchestrators can share one Redis.', /^[A-Za-z0-9_.-]{1,32}$/, 'a prefix of letters, digits, _ . -'),
+    prefix: r.string(
+      'REDIS_PREFIX',
+      'ma',
+      'Key prefix (inside the hash tag), so several orchestrators can share one Redis.',
+      /^[A-Za-z0-9_.-]{1,32}$/,
+      'a prefix of letters, digits, _ . -',
+    ),
     shards: r.int('REDIS_SHARDS', 16, 1, 1024, 'Number of shards (hash tags) workflows are spread over; change only on an empty Redis.'),
-    commandTimeoutMs: r.int('REDIS_COMMAND_TIMEOUT_MS', 5000, 50, 120000, 'A Redis command failing after this is a transient error: the message is retried. At start, the connect fails after this when Redis or the Sentinels report errors; a Redis still loading its data is waited for up to 60 s.'),
+    commandTimeoutMs: r.int(
+      'REDIS_COMMAND_TIMEOUT_MS',
+      5000,
+      50,
+      120000,
+      'A Redis command failing after this is a transient error: the message is retried. At start, the connect fails after this when Redis or the Sentinels report errors; a Redis still loading its data is waited for up to 60 s.',
+    ),
   };
 
   const workflow = {
-    defaultType: r.string('DEFAULT_WORKFLOW_TYPE', 'trading', 'Workflow type of triggers without `workflow_type`; a strategy must serve it.', TYPE_RE, 'a workflow type ([a-z0-9_-])'),
-    defaultTimeoutSeconds: r.int('DEFAULT_TIMEOUT_SECONDS', 300, 1, 7 * 86400, 'Timeout of workflows whose strategy sets none (trading sets 120/180/300 by instrument).'),
-    maxTimeoutSeconds: r.int('MAX_TIMEOUT_SECONDS', 3600, 1, 7 * 86400, 'Upper bound of any workflow timeout, including a trigger\'s `timeout_seconds`.'),
-    maxConcurrentWorkflows: r.int('MAX_CONCURRENT_WORKFLOWS', 100, 1, 100_000_000, 'Above this many active workflows (all replicas, counted in Redis) replicas stop pulling triggers, and those already pulled wait (held, not naked) until a workflow ends.'),
-    cleanupIntervalMs: r.int('WORKFLOW_CLEANUP_INTERVAL', 60, 1, 86400, 'Seconds between passes that delete early-signal buffers whose trigger never came (counted as orphaned).') * 1000,
-    requiredAgents: r.list('REQUIRED_AGENTS', ['momentum', 'risk'], AGENT_RE, 'Agents the trading strategy needs before it can decide (plus `sentiment` for CRYPTO); also accepted agents.'),
-    optionalAgents: r.list('OPTIONAL_AGENTS', ['sentiment', 'correlation', 'macro'], AGENT_RE, 'Further accepted agents. A signal from an agent in neither list is bad input (both empty: any agent).'),
-    agentTimeoutSeconds: r.int('AGENT_TIMEOUT_SECONDS', 60, 0, 7 * 86400, 'A signal whose `timestamp` is older than this on arrival is stale: acked, counted late, not used (0: off).'),
-    minConfidenceThreshold: r.float('MIN_CONFIDENCE_THRESHOLD', 0.5, 0, 1, 'A trade whose final confidence is below it becomes `no_trade`, reason `insufficient_confidence`.'),
+    defaultType: r.string(
+      'DEFAULT_WORKFLOW_TYPE',
+      'trading',
+      'Workflow type of triggers without `workflow_type`; a strategy must serve it.',
+      TYPE_RE,
+      'a workflow type ([a-z0-9_-])',
+    ),
+    defaultTimeoutSeconds: r.int(
+      'DEFAULT_TIMEOUT_SECONDS',
+      300,
+      1,
+      7 * 86400,
+      'Timeout of workflows whose strategy sets none (trading sets 120/180/300 by instrument).',
+    ),
+    maxTimeoutSeconds: r.int('MAX_TIMEOUT_SECONDS', 3600, 1, 7 * 86400, "Upper bound of any workflow timeout, including a trigger's `timeout_seconds`."),
+    maxConcurrentWorkflows: r.int(
+      'MAX_CONCURRENT_WORKFLOWS',
+      100,
+      1,
+      100_000_000,
+      'Above this many active workflows (all replicas, counted in Redis) replicas stop pulling triggers, and those already pulled wait (held, not naked) until a workflow ends.',
+    ),
+    cleanupIntervalMs:
+      r.int(
+        'WORKFLOW_CLEANUP_INTERVAL',
+        60,
+        1,
+        86400,
+        'Seconds between passes that delete early-signal buffers whose trigger never came (counted as orphaned).',
+      ) * 1000,
+    requiredAgents: r.list(
+      'REQUIRED_AGENTS',
+      ['momentum', 'risk'],
+      AGENT_RE,
+      'Agents the trading strategy needs before it can decide (plus `sentiment` for CRYPTO); also accepted agents.',
+    ),
+    optionalAgents: r.list(
+      'OPTIONAL_AGENTS',
+      ['sentiment', 'correlation', 'macro'],
+      AGENT_RE,
+      'Further accepted agents. A signal from an agent in neither list is bad input (both empty: any agent).',
+    ),
+    agentTimeoutSeconds: r.int(
+      'AGENT_TIMEOUT_SECONDS',
+      60,
+      0,
+      7 * 86400,
+      'A signal whose `timestamp` is older than this on arrival is stale: acked, counted late, not used (0: off).',
+    ),
+    minConfidenceThreshold: r.float(
+      'MIN_CONFIDENCE_THRESHOLD',
+      0.5,
+      0,
+      1,
+      'A trade whose final confidence is below it becomes `no_trade`, reason `insufficient_confidence`.',
+    ),
     minAgentsRequired: r.int('MIN_AGENTS_REQUIRED', 2, 0, 1000, 'The trading strategy decides only with signals from at least this many agents.'),
-    earlySignalGraceSeconds: r.int('EARLY_SIGNAL_GRACE_SECONDS', 30, 0, 86400, 'How long a signal that arrived before its trigger is kept for it (0: such signals are orphaned at once).'),
-    retentionSeconds: r.int('RETENTION_SECONDS', 86400, 1, 30 * 86400, 'How long a finished workflow stays in Redis (inspection, and de-duplication of repeated triggers).'),
+    earlySignalGraceSeconds: r.int(
+      'EARLY_SIGNAL_GRACE_SECONDS',
+      30,
+      0,
+      86400,
+      'How long a signal that arrived before its trigger is kept for it (0: such signals are orphaned at once).',
+    ),
+    retentionSeconds: r.int(
+      'RETENTION_SECONDS',
+      86400,
+      1,
+      30 * 86400,
+      'How long a finished workflow stays in Redis (inspection, and de-duplication of repeated triggers).',
+    ),
     sweepIntervalMs: r.int('SWEEP_INTERVAL_MS', 250, 10, 60000, 'Sweeper period: timeouts fire within about this long after their deadline.'),
-    sweepBatch: r.int('SWEEP_BATCH', 500, 1, 100000, 'Bounds the sweeper on each replica: at most this many due workflows per shard per step, and at most 4 × this many jobs (timeouts, publishes; at least 2 × REDIS_SHARDS) running at once; a step claims no more than there is room to run (the sweeper loops without sleeping while a shard has more due).'),
-    claimLeaseMs: r.int('CLAIM_LEASE_MS', 1500, 100, 600000, 'How long a timeout being decided, or a recorded decision being published, is left to the replica doing it before another replica takes it over; with the sweep interval, it bounds how late a timeout can be when its claimer dies (1.5 s + 0.25 s by default).'),
+    sweepBatch: r.int(
+      'SWEEP_BATCH',
+      500,
+      1,
+      100000,
+      'Bounds the sweeper on each replica: at most this many due workflows per shard per step, and at most 4 × this many jobs (timeouts, publishes; at least 2 × REDIS_SHARDS) running at once; a step claims no more than there is room to run (the sweeper loops without sleeping while a shard has more due).',
+    ),
+    claimLeaseMs: r.int(
+      'CLAIM_LEASE_MS',
+      1500,
+      100,
+      600000,
+      'How long a timeout being decided, or a recorded decision being published, is left to the replica doing it before another replica takes it over; with the sweep interval, it bounds how late a timeout can be when its claimer dies (1.5 s + 0.25 s by default).',
+    ),
   };
   if (workflow.defaultTimeoutSeconds > workflow.maxTimeoutSeconds) {
     throw new ConfigValidationError(
@@ -309,11 +463,19 @@ function read(r: Reader) {
   if (nats.nakMaxDelayMs < nats.nakDelayMs) {
     throw new ConfigValidationError(`${PREFIX}NAK_MAX_DELAY_MS`, `is below META_AGENT_NAK_DELAY_MS (${nats.nakDelayMs})`);
   }
-  const methods = [nats.auth.token && 'META_AGENT_NATS_TOKEN', nats.auth.nkeySeed && 'META_AGENT_NATS_NKEY_SEED', nats.auth.credsFile && 'META_AGENT_NATS_CREDS_FILE', (nats.auth.user || nats.auth.pass) && 'META_AGENT_NATS_USER/PASSWORD'].filter(Boolean);
+  const methods = [
+    nats.auth.token && 'META_AGENT_NATS_TOKEN',
+    nats.auth.nkeySeed && 'META_AGENT_NATS_NKEY_SEED',
+    nats.auth.credsFile && 'META_AGENT_NATS_CREDS_FILE',
+    (nats.auth.user || nats.auth.pass) && 'META_AGENT_NATS_USER/PASSWORD',
+  ].filter(Boolean);
   if (methods.length > 1) throw new ConfigValidationError(`${PREFIX}NATS_TOKEN`, `choose one NATS authentication method, not ${methods.join(' and ')}`);
-  if (Boolean(nats.auth.user) !== Boolean(nats.auth.pass)) throw new ConfigValidationError(`${PREFIX}NATS_USER`, 'META_AGENT_NATS_USER and META_AGENT_NATS_PASSWORD go together');
-  if (Boolean(nats.tls.certFile) !== Boolean(nats.tls.keyFile)) throw new ConfigValidationError(`${PREFIX}NATS_TLS_CERT_FILE`, 'the client certificate and key files go together');
-  if (Boolean(redis.tls.certFile) !== Boolean(redis.tls.keyFile)) throw new ConfigValidationError(`${PREFIX}REDIS_TLS_CERT_FILE`, 'the client certificate and key files go together');
+  if (Boolean(nats.auth.user) !== Boolean(nats.auth.pass))
+    throw new ConfigValidationError(`${PREFIX}NATS_USER`, 'META_AGENT_NATS_USER and META_AGENT_NATS_PASSWORD go together');
+  if (Boolean(nats.tls.certFile) !== Boolean(nats.tls.keyFile))
+    throw new ConfigValidationError(`${PREFIX}NATS_TLS_CERT_FILE`, 'the client certificate and key files go together');
+  if (Boolean(redis.tls.certFile) !== Boolean(redis.tls.keyFile))
+    throw new ConfigValidationError(`${PREFIX}REDIS_TLS_CERT_FILE`, 'the client certificate and key files go together');
   if (nats.consumers.trigger === nats.consumers.agents) {
     throw new ConfigValidationError(`${PREFIX}ENRICHED_CONSUMER`, 'must differ from META_AGENT_TRIGGER_CONSUMER');
   }
@@ -342,10 +504,14 @@ export function parseAdminTokens(value: string | undefined): AdminToken[] {
   const fail = (reason: string): never => {
     throw new ConfigValidationError(`${PREFIX}ADMIN_TOKEN`, reason);
   };
-  const entries = value.split(/[,\n]/).map((e) => e.trim()).filter((e) => e !== '');
+  const entries = value
+    .split(/[,\n]/)
+    .map((e) => e.trim())
+    .filter((e) => e !== '');
   const tokens = entries.map((entry, i): AdminToken => {
     const colon = entry.indexOf(':');
-    const name = colon < 0 ? (entries.length === 1 ? 'admin' : fail(`entry ${i + 1} has no name (write name:token when there are several)`)) : entry.slice(0, colon);
+    const name =
+      colon < 0 ? (entries.length === 1 ? 'admin' : fail(`entry ${i + 1} has no name (write name:token when there are several)`)) : entry.slice(0, colon);
     const token = colon < 0 ? entry : entry.slice(colon + 1);
     if (!ADMIN_NAME_RE.test(name)) fail(`entry ${i + 1}: the name must be 1 to 64 characters of A-Z a-z 0-9 _ . -`);
     if (!ADMIN_TOKEN_RE.test(token)) fail(`entry ${i + 1} (${name}): a token must be 16 to 512 characters of A-Z a-z 0-9 - . _ ~ + / (then = padding)`);

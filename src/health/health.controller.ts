@@ -20,11 +20,17 @@ export class HealthController {
   ) {}
 
   private natsCheck() {
-    return this.indicators.check('nats').attempt(() => this.nats.checkJetStream()).withTimeout(CHECK_TIMEOUT_MS);
+    return this.indicators
+      .check('nats')
+      .attempt(() => this.nats.checkJetStream())
+      .withTimeout(CHECK_TIMEOUT_MS);
   }
 
   private redisCheck() {
-    return this.indicators.check('redis').attempt(() => this.repository.ping()).withTimeout(CHECK_TIMEOUT_MS);
+    return this.indicators
+      .check('redis')
+      .attempt(() => this.repository.ping())
+      .withTimeout(CHECK_TIMEOUT_MS);
   }
 
   private shutdownCheck() {

@@ -75,10 +75,7 @@ export class NatsConnectionService implements OnModuleInit, OnApplicationShutdow
       this.jsm = await jetstreamManager(this.nc, { timeout: this.config.connectTimeoutMs });
     } catch (error) {
       await this.nc?.close().catch(() => undefined);
-      throw new Error(
-        `cannot connect to NATS JetStream at ${redactUrl(this.config.servers)}: ${(error as Error).message}`,
-        { cause: error },
-      );
+      throw new Error(`cannot connect to NATS JetStream at ${redactUrl(this.config.servers)}: ${(error as Error).message}`, { cause: error });
     }
     // A server older than the supported minimum (2.10) stops start-up with one line, not a slow service.
     const tooOld = natsServerVersionProblem(this.nc.info?.version);

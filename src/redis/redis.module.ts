@@ -68,7 +68,10 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
     try {
       info = await this.redis.info('cluster');
     } catch (error) {
-      this.logger.warn({ msg: 'cannot check whether Redis runs in cluster mode (INFO cluster failed); Redis Cluster is not supported', error: (error as Error).message });
+      this.logger.warn({
+        msg: 'cannot check whether Redis runs in cluster mode (INFO cluster failed); Redis Cluster is not supported',
+        error: (error as Error).message,
+      });
       return;
     }
     if (/^cluster_enabled:1\s*$/m.test(info)) {

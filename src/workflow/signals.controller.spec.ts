@@ -28,7 +28,7 @@ function setup() {
 }
 
 describe('SignalsController: agent identity', () => {
-  it('hands a signal whose agent_name is the subject\'s agent to the service', async () => {
+  it("hands a signal whose agent_name is the subject's agent to the service", async () => {
     const { handled, deliver } = setup();
     await deliver('signals.enriched.risk', { corr_id: 'c-1', agent_name: 'risk', confidence: 0.5 });
     expect(handled).toEqual([{ corr_id: 'c-1', agent_name: 'risk', confidence: 0.5 }]);

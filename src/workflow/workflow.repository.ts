@@ -39,9 +39,7 @@ export interface StoredWorkflow {
   signals: Record<string, string>;
 }
 
-export type StartResult =
-  | { kind: 'started'; earlyCount: number; workflow: StoredWorkflow }
-  | { kind: 'duplicate'; workflow: StoredWorkflow };
+export type StartResult = { kind: 'started'; earlyCount: number; workflow: StoredWorkflow } | { kind: 'duplicate'; workflow: StoredWorkflow };
 
 export type AddSignalResult =
   /** duplicate: this message was stored already; superseded: a later revision (higher stream sequence) is stored. */
@@ -127,9 +125,18 @@ export class WorkflowRepository {
   }): Promise<StartResult> {
     const k = this.keys.forWorkflow(input.corrId);
     const reply = (await this.script('startWorkflow')(
-      k.wf, k.sig, k.early, k.deadlines, k.earlyDue,
-      input.corrId, input.workflowType, input.timeoutMs,
-      JSON.stringify(input.requiredAgents), JSON.stringify(input.metadata), input.triggerJson, input.checkMs,
+      k.wf,
+      k.sig,
+      k.early,
+      k.deadlines,
+      k.earlyDue,
+      input.corrId,
+      input.workflowType,
+      input.timeoutMs,
+      JSON.stringify(input.requiredAgents),
+      JSON.stringify(input.metadata),
+      input.triggerJson,
+      input.checkMs,
     )) as Reply;
     if (reply[0] === 0) return { kind: 'duplicate', workflow: parseWorkflow(input.corrId, reply, 2) };
     const earlyCount = Number(reply[2]);
@@ -162,8 +169,19 @@ export class WorkflowRepository {
   async addSignal(corrId: string, agent: string, signalJson: string, options: AddSignalOptions): Promise<AddSignalResult> {
     const k = this.keys.forWorkflow(corrId);
     const reply = (await this.script('addSignal')(
-      k.wf, k.sig, k.early, k.earlyDue, k.deadlines,
-      corrId, agent, signalJson, options.graceMs, options.sequence, options.storedAtMs, options.checkMs, options.earlyTtlMs,
+      k.wf,
+      k.sig,
+      k.early,
+      k.earlyDue,
+      k.deadlines,
+      corrId,
+      agent,
+      signalJson,
+      options.graceMs,
+      options.sequence,
+      options.storedAtMs,
+      options.checkMs,
+      options.earlyTtlMs,
     )) as Reply;
     switch (reply[0]) {
       case 1:
@@ -190,8 +208,15 @@ export class WorkflowRepository {
   async record(evaluated: StoredWorkflow, status: FinalStatus, decisionJson: string, leaseMs: number): Promise<RecordResult> {
     const k = this.keys.forWorkflow(evaluated.corrId);
     const reply = (await this.script('record')(
-      k.wf, k.sig, k.deadlines,
-      evaluated.corrId, evaluated.version, status, decisionJson, leaseMs, evaluated.startedMs,
+      k.wf,
+      k.sig,
+      k.deadlines,
+      evaluated.corrId,
+      evaluated.version,
+      status,
+      decisionJson,
+      leaseMs,
+      evaluated.startedMs,
     )) as Reply;
     switch (reply[0]) {
       case 1:

@@ -65,13 +65,26 @@ function setUp(records: RecordResult[]) {
   };
   const publisher = { publish: jest.fn(async () => ({ duplicate: false })), wasPublished: jest.fn(async () => false), duplicateWindowMs: 120_000 };
   const metrics = new Proxy({}, { get: () => () => undefined });
-  const config = { requiredAgents: ['a', 'b'], optionalAgents: [], agentTimeoutSeconds: 0, earlySignalGraceSeconds: 5, claimLeaseMs: 1500, retentionSeconds: 60 };
+  const config = {
+    requiredAgents: ['a', 'b'],
+    optionalAgents: [],
+    agentTimeoutSeconds: 0,
+    earlySignalGraceSeconds: 5,
+    claimLeaseMs: 1500,
+    retentionSeconds: 60,
+  };
   const service = new WorkflowService(
     repository as unknown as WorkflowRepository,
     { get: () => strategy } as unknown as StrategyRegistry,
     publisher as unknown as DecisionPublisher,
     metrics as OrchestratorMetrics,
-    { enter: async () => undefined, started: () => undefined, abandoned: () => undefined, finished: () => undefined, setCount: () => undefined } as unknown as Admission,
+    {
+      enter: async () => undefined,
+      started: () => undefined,
+      abandoned: () => undefined,
+      finished: () => undefined,
+      setCount: () => undefined,
+    } as unknown as Admission,
     { registerProbe: () => undefined } as unknown as FlowControl,
     config as unknown as WorkflowConfig,
     { name: 'test-orchestrator' } as AppConfig,
@@ -87,7 +100,12 @@ describe('WorkflowService: deciding on a signal', () => {
     await t.handle();
     expect(t.recorded).toHaveLength(1);
     expect(t.recorded[0]).toMatchObject({ version: 2, status: 'completed' });
-    expect(JSON.parse(t.recorded[0].json)).toMatchObject({ corr_id: 'c1', workflow_id: 'vote:c1', status: 'completed', decision: { action: 'vote', agents: ['a', 'b'] } });
+    expect(JSON.parse(t.recorded[0].json)).toMatchObject({
+      corr_id: 'c1',
+      workflow_id: 'vote:c1',
+      status: 'completed',
+      decision: { action: 'vote', agents: ['a', 'b'] },
+    });
     // The message id names the workflow instance: its id and start time.
     expect(t.publisher.publish).toHaveBeenCalledWith(t.recorded[0].json, 'vote:c1@1000');
     expect(t.repository.markPublished).toHaveBeenCalledTimes(1);
@@ -145,7 +163,12 @@ describe('WorkflowService: sweeper jobs', () => {
   });
 
   it('a re-publish within the duplicate window relies on the message id; past it the stream is searched first', async () => {
-    const finished = { ...snapshot(2, ['a', 'b']), status: 'completed' as const, finishedMs: 5_000, decisionJson: JSON.stringify({ status: 'completed', decision: { action: 'vote' } }) };
+    const finished = {
+      ...snapshot(2, ['a', 'b']),
+      status: 'completed' as const,
+      finishedMs: 5_000,
+      decisionJson: JSON.stringify({ status: 'completed', decision: { action: 'vote' } }),
+    };
     const young = setUp([]);
     await young.service.runSweepJob({ kind: 'publish', workflow: finished }, 5_000 + 10_000);
     expect(young.publisher.wasPublished).not.toHaveBeenCalled();

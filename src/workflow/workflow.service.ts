@@ -20,7 +20,6 @@ export type MessageMeta = Pick<DeliveryMeta, 'sequence' | 'storedAtMs' | 'receiv
 
 type Readiness = 'decided' | 'not-ready' | 'closed' | 'changing';
 
-
 /**
  * The workflow life cycle (SPEC "Workflows"). Every step is one atomic Redis script; this class only
  * decides which step comes next and runs the strategy. A message handler returns once its effect is

@@ -131,10 +131,14 @@ describe('NATS away', () => {
       await killNats();
 
       // a times out first; its publish hangs. b's deadline passes while it does.
-      const wf = await waitFor('b to time out', async () => {
-        const { body } = await app.get(`/workflows/${b}`);
-        return body?.status === 'timeout' ? body : undefined;
-      }, 6000);
+      const wf = await waitFor(
+        'b to time out',
+        async () => {
+          const { body } = await app.get(`/workflows/${b}`);
+          return body?.status === 'timeout' ? body : undefined;
+        },
+        6000,
+      );
       expect(Date.parse(wf.finished_at) - Date.parse(wf.deadline_at)).toBeLessThan(1000);
       expect(wf.decision_published).toBe(false);
 

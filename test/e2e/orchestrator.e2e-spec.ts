@@ -157,7 +157,13 @@ describe('a workflow, end to end', () => {
     await bus.publish(agentSubject('risk'), risk(id));
     await new Promise((r) => setTimeout(r, 500));
     expect(await decisionsFor(bus, id)).toHaveLength(0);
-    await bus.publish(agentSubject('sentiment'), { corr_id: id, agent_name: 'sentiment', confidence: 0.7, timestamp: new Date().toISOString(), sentiment_score: 0.9 });
+    await bus.publish(agentSubject('sentiment'), {
+      corr_id: id,
+      agent_name: 'sentiment',
+      confidence: 0.7,
+      timestamp: new Date().toISOString(),
+      sentiment_score: 0.9,
+    });
     const d = await expectExactlyOne(id);
     expect(d.decision.confidence).toBeCloseTo(0.96, 10);
     expect(d.decision.metadata.sentiment_boost).toBe(true);
@@ -186,7 +192,13 @@ describe('a workflow, end to end', () => {
     await bus.publish(agentSubject('risk'), risk(id));
     const before = await expectExactlyOne(id);
     const lateBefore = await app.metric('meta_agent_late_signals_total');
-    await bus.publish(agentSubject('sentiment'), { corr_id: id, agent_name: 'sentiment', confidence: 0.9, timestamp: new Date().toISOString(), sentiment_score: -1 });
+    await bus.publish(agentSubject('sentiment'), {
+      corr_id: id,
+      agent_name: 'sentiment',
+      confidence: 0.9,
+      timestamp: new Date().toISOString(),
+      sentiment_score: -1,
+    });
     await waitFor('the late counter', async () => (await app.metric('meta_agent_late_signals_total')) > lateBefore);
     expect((await app.get(`/workflows/${id}`)).body.received_agents.sort()).toEqual(['momentum', 'risk']);
     expect(await decisionsFor(bus, id)).toEqual([before]);

@@ -43,7 +43,7 @@ function replay(...args: string[]): Promise<{ code: number | null; out: string }
   });
 }
 
-it('replays an unknown agent\'s dead-lettered signal once the agent is allowed, and the workflow gets it', async () => {
+it("replays an unknown agent's dead-lettered signal once the agent is allowed, and the workflow gets it", async () => {
   const id = uniqueId('replay');
   const astrology = { corr_id: id, agent_name: 'astrology', signal_type: 'analysis', confidence: 0.7, timestamp: new Date().toISOString(), stars: 'aligned' };
   const payload = JSON.stringify(astrology);

@@ -151,7 +151,10 @@ describe('Redis outage', () => {
       expect(ready.body.error).toHaveProperty('redis');
       expect((await app.get('/health')).body).toMatchObject({ status: 'unhealthy', redis_connected: false, nats_connected: true });
       // The background monitor (META_AGENT_HEALTH_CHECK_INTERVAL) notices without being asked.
-      await waitFor('the dependency gauge', async () => (await app.metric('meta_agent_dependency_up', { dependency: 'redis' })) === 0 && app.logs('redis unreachable').length > 0);
+      await waitFor(
+        'the dependency gauge',
+        async () => (await app.metric('meta_agent_dependency_up', { dependency: 'redis' })) === 0 && app.logs('redis unreachable').length > 0,
+      );
 
       const id = uniqueId('outage');
       await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 1 }));
@@ -224,13 +227,17 @@ it('a deleted consumer is provisioned again and consuming resumes', async () => 
   try {
     const jsm = await (await import('@nats-io/jetstream')).jetstreamManager(infra.bus.nc);
     await jsm.consumers.delete('SIGNALS', DEFAULT_CONSUMERS.trigger);
-    await waitFor('the consumer to come back', async () => {
-      try {
-        return (await jsm.consumers.info('SIGNALS', DEFAULT_CONSUMERS.trigger)) !== undefined;
-      } catch {
-        return false;
-      }
-    }, 20000);
+    await waitFor(
+      'the consumer to come back',
+      async () => {
+        try {
+          return (await jsm.consumers.info('SIGNALS', DEFAULT_CONSUMERS.trigger)) !== undefined;
+        } catch {
+          return false;
+        }
+      },
+      20000,
+    );
     const id = uniqueId('resub');
     await infra.bus.publish(TRIGGER_SUBJECT, trigger(id));
     await infra.bus.publish(agentSubject('momentum'), momentum(id));

@@ -111,7 +111,12 @@ it('a Sentinel that does not give the master stops start-up with a clear message
     // The default name, which the Sentinel does not watch: the configured name is what is asked for.
     { sentinel: open, env: { META_AGENT_REDIS_SENTINEL_MASTER: 'mymaster' }, name: 'mymaster', why: 'No such master with that name' },
     { sentinel: locked, env: { META_AGENT_REDIS_SENTINEL_MASTER: MASTER_NAME }, name: MASTER_NAME, why: 'NOAUTH' },
-    { sentinel: locked, env: { META_AGENT_REDIS_SENTINEL_MASTER: MASTER_NAME, META_AGENT_REDIS_SENTINEL_PASSWORD: 'wrong-' + SENTINEL_PASS }, name: MASTER_NAME, why: 'WRONGPASS' },
+    {
+      sentinel: locked,
+      env: { META_AGENT_REDIS_SENTINEL_MASTER: MASTER_NAME, META_AGENT_REDIS_SENTINEL_PASSWORD: 'wrong-' + SENTINEL_PASS },
+      name: MASTER_NAME,
+      why: 'WRONGPASS',
+    },
   ];
   for (const { sentinel, env, name, why } of cases) {
     const started = Date.now();

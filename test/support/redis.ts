@@ -13,6 +13,12 @@ export function scriptedRedis(): Redis {
 
 /** A repository on its own key prefix, so tests never see each other's keys. */
 export function isolatedRepository(redis: Redis, shards = 4): WorkflowRepository {
-  const config = { ...parseSettings({}).redis, prefix: uniqueId('it').replace(/[^A-Za-z0-9_.-]/g, '').slice(0, 32), shards };
+  const config = {
+    ...parseSettings({}).redis,
+    prefix: uniqueId('it')
+      .replace(/[^A-Za-z0-9_.-]/g, '')
+      .slice(0, 32),
+    shards,
+  };
   return new WorkflowRepository(redis, config);
 }

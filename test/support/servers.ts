@@ -68,7 +68,18 @@ export class PrivateRedis {
   }
 
   async start(): Promise<void> {
-    this.server = ServerProcess.start(redisServerBin(), ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir]);
+    this.server = ServerProcess.start(redisServerBin(), [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      this.dir,
+    ]);
     await waitFor('redis up', () => redisAnswers(this.port));
   }
 

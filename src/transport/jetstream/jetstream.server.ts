@@ -223,13 +223,16 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
 
   /** Keeps `msg` from being redelivered while `work` runs: an in-progress ack every third of the ack wait. */
   private async hold<T>(msg: JsMsg, work: Promise<T>): Promise<T> {
-    const timer = setInterval(() => {
-      try {
-        msg.working();
-      } catch {
-        /* NATS away: the message will be redelivered, which is harmless */
-      }
-    }, Math.max(500, Math.floor(this.config.ackWaitMs / 3)));
+    const timer = setInterval(
+      () => {
+        try {
+          msg.working();
+        } catch {
+          /* NATS away: the message will be redelivered, which is harmless */
+        }
+      },
+      Math.max(500, Math.floor(this.config.ackWaitMs / 3)),
+    );
     try {
       return await work;
     } finally {

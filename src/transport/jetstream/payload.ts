@@ -49,10 +49,12 @@ function checkStructure(value: object): void {
   while (stack.length > 0) {
     const [v, depth] = stack.pop()!;
     if (depth > MAX_DEPTH) throw new BadInputError('too_deep', `payload nests objects or arrays deeper than ${MAX_DEPTH} levels`);
-    const children = Array.isArray(v) ? (v as unknown[]) : Object.keys(v).map((key) => {
-      if (FORBIDDEN_KEYS.has(key)) throw new BadInputError('forbidden_key', `payload has the forbidden key "${key}"`);
-      return (v as Record<string, unknown>)[key];
-    });
+    const children = Array.isArray(v)
+      ? (v as unknown[])
+      : Object.keys(v).map((key) => {
+          if (FORBIDDEN_KEYS.has(key)) throw new BadInputError('forbidden_key', `payload has the forbidden key "${key}"`);
+          return (v as Record<string, unknown>)[key];
+        });
     for (const child of children) {
       if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
     }

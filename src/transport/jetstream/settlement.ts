@@ -13,10 +13,7 @@ import { BackpressureError, describeError, OrchestratorError, isRetryable } from
  */
 export type Outcome = { ok: true } | { ok: false; error: unknown };
 
-export type Settlement =
-  | { action: 'ack' }
-  | { action: 'nak'; delayMs: number; reason: string }
-  | { action: 'dead-letter'; reason: string; code: string };
+export type Settlement = { action: 'ack' } | { action: 'nak'; delayMs: number; reason: string } | { action: 'dead-letter'; reason: string; code: string };
 
 const ACK: Settlement = Object.freeze({ action: 'ack' });
 

@@ -1,15 +1,4 @@
-import {
-  IsISO8601,
-  IsNumber,
-  IsObject,
-  IsOptional,
-  IsPositive,
-  IsString,
-  Length,
-  Matches,
-  Max,
-  Min,
-} from 'class-validator';
+import { IsISO8601, IsNumber, IsObject, IsOptional, IsPositive, IsString, Length, Matches, Max, Min } from 'class-validator';
 
 /** SPEC: 1 to 128 characters of A-Z a-z 0-9 . _ : - (anything else is bad input). */
 export const CORR_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -26,25 +15,38 @@ export class TriggerDto {
   @Matches(CORR_ID_RE, { message: CORR_ID_MESSAGE })
   corr_id!: string;
 
-  @IsOptional() @IsString() @Length(1, 64)
+  @IsOptional()
+  @IsString()
+  @Length(1, 64)
   instrument?: string;
 
-  @IsOptional() @IsString() @Length(1, 32)
+  @IsOptional()
+  @IsString()
+  @Length(1, 32)
   side?: string;
 
-  @IsOptional() @IsNumber(FINITE) @Min(0)
+  @IsOptional()
+  @IsNumber(FINITE)
+  @Min(0)
   strength?: number;
 
-  @IsOptional() @IsNumber(FINITE) @Min(0)
+  @IsOptional()
+  @IsNumber(FINITE)
+  @Min(0)
   price?: number;
 
-  @IsOptional() @IsISO8601({ strict: true })
+  @IsOptional()
+  @IsISO8601({ strict: true })
   normalized_at?: string;
 
-  @IsOptional() @IsString() @Matches(/^[a-z0-9_-]{1,64}$/, { message: 'workflow_type must be 1 to 64 characters of a-z 0-9 _ -' })
+  @IsOptional()
+  @IsString()
+  @Matches(/^[a-z0-9_-]{1,64}$/, { message: 'workflow_type must be 1 to 64 characters of a-z 0-9 _ -' })
   workflow_type?: string;
 
-  @IsOptional() @IsNumber(FINITE) @IsPositive()
+  @IsOptional()
+  @IsNumber(FINITE)
+  @IsPositive()
   timeout_seconds?: number;
 }
 
@@ -58,15 +60,22 @@ export class AgentSignalDto {
   @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'agent_name must be 1 to 64 characters of A-Z a-z 0-9 _ -' })
   agent_name!: string;
 
-  @IsOptional() @IsString() @Length(1, 64)
+  @IsOptional()
+  @IsString()
+  @Length(1, 64)
   signal_type?: string;
 
-  @IsOptional() @IsNumber(FINITE) @Min(0) @Max(1)
+  @IsOptional()
+  @IsNumber(FINITE)
+  @Min(0)
+  @Max(1)
   confidence?: number;
 
-  @IsOptional() @IsISO8601({ strict: true })
+  @IsOptional()
+  @IsISO8601({ strict: true })
   timestamp?: string;
 
-  @IsOptional() @IsObject()
+  @IsOptional()
+  @IsObject()
   metadata?: Record<string, unknown>;
 }

@@ -23,11 +23,20 @@ class Base implements DecisionStrategy {
   }
 }
 
-@DecisionStrategyProvider('trading') @Injectable() class TradingA extends Base {}
-@DecisionStrategyProvider('trading') @Injectable() class TradingB extends Base {}
-@DecisionStrategyProvider('rebalance') @Injectable() class Rebalance extends Base {}
-@DecisionStrategyProvider('Bad Type') @Injectable() class BadType extends Base {}
-@Injectable() class NotAStrategy {}
+@DecisionStrategyProvider('trading')
+@Injectable()
+class TradingA extends Base {}
+@DecisionStrategyProvider('trading')
+@Injectable()
+class TradingB extends Base {}
+@DecisionStrategyProvider('rebalance')
+@Injectable()
+class Rebalance extends Base {}
+@DecisionStrategyProvider('Bad Type')
+@Injectable()
+class BadType extends Base {}
+@Injectable()
+class NotAStrategy {}
 
 async function build(...providers: (new () => unknown)[]) {
   @Module({ imports: [DiscoveryModule], providers: [...providers, StrategyRegistry, { provide: workflowConfig.KEY, useValue: { defaultType: 'trading' } }] })

@@ -143,9 +143,7 @@ export class TradingDecisionStrategy implements DecisionStrategy {
     if (sentiment && str(instrument).startsWith('CRYPTO')) {
       const sentimentScore = num(sentiment.data.sentiment_score, 0);
       if (Math.abs(sentimentScore) > 0.6 && decision.action === 'trade') {
-        const aligned =
-          (sentimentScore > 0 && decision.direction === 'bullish') ||
-          (sentimentScore < 0 && decision.direction === 'bearish');
+        const aligned = (sentimentScore > 0 && decision.direction === 'bullish') || (sentimentScore < 0 && decision.direction === 'bearish');
         if (aligned) {
           decision.confidence = Math.min(decision.confidence * 1.2, 1.0);
           decision.metadata.sentiment_boost = true;
@@ -183,8 +181,7 @@ export class TradingDecisionStrategy implements DecisionStrategy {
     const riskLevel = riskData.risk_level;
 
     const baseSize = maxPosition * 0.5;
-    const riskMultiplier =
-      typeof riskLevel === 'string' ? (RISK_MULTIPLIERS.get(riskLevel) ?? DEFAULT_RISK_MULTIPLIER) : DEFAULT_RISK_MULTIPLIER;
+    const riskMultiplier = typeof riskLevel === 'string' ? (RISK_MULTIPLIERS.get(riskLevel) ?? DEFAULT_RISK_MULTIPLIER) : DEFAULT_RISK_MULTIPLIER;
     const signalMultiplier = confidence * momentumStrength;
 
     return baseSize * riskMultiplier * signalMultiplier;
