@@ -24,6 +24,8 @@ export NATS_PORT="${DEMO_NATS_PORT:-24222}"
 export REDIS_PORT="${DEMO_REDIS_PORT:-26379}"
 export SERVERS_DIR="${TMPDIR:-/tmp}/meta-agent-demo-servers-${NATS_PORT}"
 HTTP_PORT="${META_AGENT_METRICS_PORT:-29090}"
+# The admin endpoints (GET /workflows/<corr_id>) need a bearer token: the demo makes one for its run.
+DEMO_ADMIN_TOKEN="${DEMO_ADMIN_TOKEN:-demo-$(od -An -tx1 -N12 /dev/urandom | tr -d ' \n')}"
 BASE_URL="http://127.0.0.1:${HTTP_PORT}"
 ORCHESTRATOR_LOG="$SERVERS_DIR/orchestrator.log"
 
@@ -75,6 +77,7 @@ echo "[demo] starting the orchestrator (log: $ORCHESTRATOR_LOG)"
 META_AGENT_NATS_URL="nats://127.0.0.1:${NATS_PORT}" \
 META_AGENT_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}" \
 META_AGENT_METRICS_PORT="$HTTP_PORT" \
+META_AGENT_ADMIN_TOKEN="demo:${DEMO_ADMIN_TOKEN}" \
 META_AGENT_LOG_LEVEL="${DEMO_LOG_LEVEL:-warning}" \
   node dist/main.js >"$ORCHESTRATOR_LOG" 2>&1 &
 orchestrator_pid=$!
@@ -101,7 +104,8 @@ status=$?
 set -e
 
 echo
-echo "[demo] metrics: $BASE_URL/metrics   health: $BASE_URL/health   one workflow: $BASE_URL/workflows/<corr_id>"
+echo "[demo] metrics: $BASE_URL/metrics   health: $BASE_URL/health"
+echo "[demo] one workflow: curl -H 'Authorization: Bearer $DEMO_ADMIN_TOKEN' $BASE_URL/workflows/<corr_id>"
 # The orchestrator's own count of what just happened (the histograms left out).
 node -e '
   fetch(process.argv[1]).then((r) => r.text()).then((text) => {
