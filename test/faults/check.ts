@@ -152,12 +152,36 @@ export function check(input: CheckInput): CheckResult {
   }
 
   const r: CheckResult = {
-    accepted: 0, unconfirmed: 0, declined: 0, completed: 0, timedOut: 0, failed: 0,
-    decisionsInStream: input.decisions.length, duplicates: 0, missing: 0, wrong: 0, timeoutsWithEnoughSignals: 0,
-    completeTimedOut: 0, revisionsChecked: 0, revisionsSuperseded: 0, revisionsUnverified: 0, storedMismatch: 0, poisonDeadLettered: 0,
-    malformedSent: 0, deadLettered: 0, oddAccepted: 0, unexpectedDeadLetters: 0,
-    plainSeen: 0, plainMissed: 0, plainDuplicates: 0,
-    timeoutsMeasured: 0, worstLatenessMs: 0, p99LatenessMs: 0, worstStoredLatenessMs: 0, latenessSamples: [], violations,
+    accepted: 0,
+    unconfirmed: 0,
+    declined: 0,
+    completed: 0,
+    timedOut: 0,
+    failed: 0,
+    decisionsInStream: input.decisions.length,
+    duplicates: 0,
+    missing: 0,
+    wrong: 0,
+    timeoutsWithEnoughSignals: 0,
+    completeTimedOut: 0,
+    revisionsChecked: 0,
+    revisionsSuperseded: 0,
+    revisionsUnverified: 0,
+    storedMismatch: 0,
+    poisonDeadLettered: 0,
+    malformedSent: 0,
+    deadLettered: 0,
+    oddAccepted: 0,
+    unexpectedDeadLetters: 0,
+    plainSeen: 0,
+    plainMissed: 0,
+    plainDuplicates: 0,
+    timeoutsMeasured: 0,
+    worstLatenessMs: 0,
+    p99LatenessMs: 0,
+    worstStoredLatenessMs: 0,
+    latenessSamples: [],
+    violations,
   };
   const lateness: number[] = [];
   const known = new Set<string>();
@@ -235,7 +259,10 @@ export function check(input: CheckInput): CheckResult {
           named.some((s) => !Object.hasOwn(stored, s.agent) || stored[s.agent].timestamp !== s.timestamp || stored[s.agent].confidence !== s.confidence);
         if (differs) {
           r.storedMismatch++;
-          violate('stored signals differ from the decision\'s source_signals', `${wf.corrId}: stored ${JSON.stringify(stored)}, decision names ${JSON.stringify(named)}`);
+          violate(
+            "stored signals differ from the decision's source_signals",
+            `${wf.corrId}: stored ${JSON.stringify(stored)}, decision names ${JSON.stringify(named)}`,
+          );
         }
       }
       if (d.body.status === 'timeout') {
@@ -248,14 +275,16 @@ export function check(input: CheckInput): CheckResult {
         r.latenessSamples.push({ corrId: wf.corrId, deadline: seen.body.deadline_at, lateMs: late, storedLateMs: storedLate });
         r.worstStoredLatenessMs = Math.max(r.worstStoredLatenessMs, storedLate);
         if (late > input.latenessBoundMs) violate('timeout too late', `${wf.corrId}: ${late} ms after its deadline`);
-        if (Date.parse(d.body.orchestrated_at) - deadline < -100) violate('timeout before its deadline', `${wf.corrId}: ${deadline - Date.parse(d.body.orchestrated_at)} ms early`);
+        if (Date.parse(d.body.orchestrated_at) - deadline < -100)
+          violate('timeout before its deadline', `${wf.corrId}: ${deadline - Date.parse(d.body.orchestrated_at)} ms early`);
       }
     }
     if (d.body.status === 'timeout') {
       const ctx = contextFor(strategy, wf, d);
       if (ctx && strategy.canDecide(ctx)) {
         r.timeoutsWithEnoughSignals++;
-        if (input.strictComplete) violate('timeout with every needed signal stored (ready but never decided)', `${wf.corrId}: ${d.body.source_signals.map((s) => s.agent).join(',')}`);
+        if (input.strictComplete)
+          violate('timeout with every needed signal stored (ready but never decided)', `${wf.corrId}: ${d.body.source_signals.map((s) => s.agent).join(',')}`);
       }
       if (wf.kind === 'complete' && input.strictComplete) {
         const triggerAt = wf.triggerMessage?.ackedAt ?? Math.min(...wf.repeats.map((m) => m.ackedAt ?? Infinity));
@@ -263,7 +292,10 @@ export function check(input: CheckInput): CheckResult {
         const lastSignal = Math.max(...needed.map((a) => Math.min(...wf.signals.filter((s) => s.agent === a).map((s) => s.message?.ackedAt ?? Infinity))));
         if (lastSignal + 3000 < triggerAt + wf.timeoutSeconds * 1000) {
           r.completeTimedOut++;
-          violate('complete workflow timed out', `${wf.corrId}: every deciding signal acknowledged by JetStream ${Math.round((triggerAt + wf.timeoutSeconds * 1000 - lastSignal) / 1000)} s before its deadline; decided on ${d.body.source_signals.map((s) => s.agent).join(',') || 'nothing'}`);
+          violate(
+            'complete workflow timed out',
+            `${wf.corrId}: every deciding signal acknowledged by JetStream ${Math.round((triggerAt + wf.timeoutSeconds * 1000 - lastSignal) / 1000)} s before its deadline; decided on ${d.body.source_signals.map((s) => s.agent).join(',') || 'nothing'}`,
+          );
         }
       }
     }
@@ -297,7 +329,10 @@ export function check(input: CheckInput): CheckResult {
     const id = dl.headers['Fault-Id'];
     if (id === undefined) {
       r.unexpectedDeadLetters++;
-      violate('real traffic dead-lettered', `${dl.headers['Meta-Agent-Original-Subject']}: ${dl.headers['Meta-Agent-Reason']} ${new TextDecoder().decode(dl.data.slice(0, 120))}`);
+      violate(
+        'real traffic dead-lettered',
+        `${dl.headers['Meta-Agent-Original-Subject']}: ${dl.headers['Meta-Agent-Reason']} ${new TextDecoder().decode(dl.data.slice(0, 120))}`,
+      );
       continue;
     }
     letters.set(id, [...(letters.get(id) ?? []), dl]);
@@ -323,7 +358,8 @@ export function check(input: CheckInput): CheckResult {
     if (found.length > 1) violate('malformed message dead-lettered more than once', `#${h.id} ${h.label}: ${found.length}`);
     const dl = found[0];
     const code = dl.headers['Meta-Agent-Reason-Code'];
-    if (!h.expect.dl.includes(code)) violate('dead letter with an unexpected reason', `#${h.id} ${h.label}: ${code} (${dl.headers['Meta-Agent-Reason']}), expected ${h.expect.dl.join('|')}`);
+    if (!h.expect.dl.includes(code))
+      violate('dead letter with an unexpected reason', `#${h.id} ${h.label}: ${code} (${dl.headers['Meta-Agent-Reason']}), expected ${h.expect.dl.join('|')}`);
     if (!dl.headers['Meta-Agent-Reason']) violate('dead letter without a reason', `#${h.id} ${h.label}`);
     if (dl.headers['Meta-Agent-Original-Subject'] !== h.subject) violate('dead letter with the wrong subject', `#${h.id} ${h.label}`);
     const sent = typeof h.data === 'string' ? new TextEncoder().encode(h.data) : h.data;
@@ -340,7 +376,11 @@ export function check(input: CheckInput): CheckResult {
     r.poisonDeadLettered++;
     if (found.length > 1) violate('poison message dead-lettered more than once', `${p.label}: ${found.length}`);
     const code = found[0].headers['Meta-Agent-Reason-Code'];
-    if (!p.reasons.includes(code)) violate('poison message dead-lettered with an unexpected reason', `${p.label}: ${code} (${found[0].headers['Meta-Agent-Reason']}), expected ${p.reasons.join('|')}`);
+    if (!p.reasons.includes(code))
+      violate(
+        'poison message dead-lettered with an unexpected reason',
+        `${p.label}: ${code} (${found[0].headers['Meta-Agent-Reason']}), expected ${p.reasons.join('|')}`,
+      );
   }
   for (const [id, list] of poison) {
     if (!(input.expectedDeadLetters ?? []).some((p) => p.id === id)) violate('unexpected dead letter', `Poison-Id ${id} (${list.length})`);
@@ -402,7 +442,8 @@ export function checkDecision(strategy: TradingDecisionStrategy, wf: WorkflowRec
     if (wf.kind === 'withheld' && agents.includes(wf.withheldAgent!)) return `used the withheld agent ${wf.withheldAgent}`;
     const expected = strategy.evaluate(ctx);
     for (const field of ['action', 'reason', 'direction', 'position_size', 'confidence'] as const) {
-      if (!same(b.decision[field], expected[field])) return `${field} is ${JSON.stringify(b.decision[field])}, the strategy gives ${JSON.stringify(expected[field])}`;
+      if (!same(b.decision[field], expected[field]))
+        return `${field} is ${JSON.stringify(b.decision[field])}, the strategy gives ${JSON.stringify(expected[field])}`;
     }
     const em = expected.metadata as Record<string, unknown>;
     const am = (b.decision.metadata ?? {}) as Record<string, unknown>;
@@ -415,8 +456,10 @@ export function checkDecision(strategy: TradingDecisionStrategy, wf: WorkflowRec
   if (b.status === 'timeout') {
     const expected = defaultTimeoutDecision(ctx);
     if (b.decision.action !== 'timeout' || b.decision.reason !== 'workflow_timeout') return `timeout decision ${JSON.stringify(b.decision)}`;
-    if (!same([...(b.decision.partial_signals as string[])].sort(), [...(expected.partial_signals as string[])].sort())) return 'partial_signals differs from source_signals';
-    if (!same([...(b.decision.missing_signals as string[])].sort(), [...(expected.missing_signals as string[])].sort())) return `missing_signals ${JSON.stringify(b.decision.missing_signals)}, expected ${JSON.stringify(expected.missing_signals)}`;
+    if (!same([...(b.decision.partial_signals as string[])].sort(), [...(expected.partial_signals as string[])].sort()))
+      return 'partial_signals differs from source_signals';
+    if (!same([...(b.decision.missing_signals as string[])].sort(), [...(expected.missing_signals as string[])].sort()))
+      return `missing_signals ${JSON.stringify(b.decision.missing_signals)}, expected ${JSON.stringify(expected.missing_signals)}`;
     return null;
   }
   return `status ${b.status}: ${JSON.stringify(b.decision).slice(0, 200)}`;

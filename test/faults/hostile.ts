@@ -114,11 +114,15 @@ const CASES: Case[] = [
   // corr_ids with Redis-glob, hash-tag, key-separator, unicode and control characters.
   ...['*', 'a*', 'flt.*', 'wf:*', 'a?b', '[ab]', '{ma:0}', 'a}b', 'a b', 'a/b', 'a\\b', 'a|b', 'a%b', 'a,b', '', 'x'.repeat(129)].map(
     (bad): Case =>
-      (c) => (c.rng() < 0.5 ? onSig(`corr_id ${JSON.stringify(bad).slice(0, 20)}`, j(sig(c, { corr_id: bad })), { dl: VALIDATION }) : onTrig(`corr_id ${JSON.stringify(bad).slice(0, 20)}`, j(trig(c, { corr_id: bad })), { dl: VALIDATION })),
+      (c) =>
+        c.rng() < 0.5
+          ? onSig(`corr_id ${JSON.stringify(bad).slice(0, 20)}`, j(sig(c, { corr_id: bad })), { dl: VALIDATION })
+          : onTrig(`corr_id ${JSON.stringify(bad).slice(0, 20)}`, j(trig(c, { corr_id: bad })), { dl: VALIDATION }),
   ),
   ...['wf-é', 'a\u0000b', 'a\nb', 'a\tb', '🚀', 'a\u202eb', 'a\u200bb', 'ｆｕｌｌ', 'a\u0085b', '\ud800'].map(
     (bad): Case =>
-      (c) => onSig(`corr_id unicode/control ${JSON.stringify(bad)}`, j(sig(c, { corr_id: bad })), { dl: VALIDATION }),
+      (c) =>
+        onSig(`corr_id unicode/control ${JSON.stringify(bad)}`, j(sig(c, { corr_id: bad })), { dl: VALIDATION }),
   ),
   // Prototype keys, plain and hidden behind \u escapes.
   (c) => onSig('__proto__ key', `{"__proto__":{"polluted":true},${j(sig(c)).slice(1)}`, { dl: ['forbidden_key'] }),
@@ -129,30 +133,52 @@ const CASES: Case[] = [
   // Unknown agents and workflow types (including names of Object.prototype members).
   ...['evil', 'MOMENTUM', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'normalizer'].map(
     (agent): Case =>
-      (c) => onSig(`unknown agent ${agent}`, j(sig(c, { agent_name: agent })), { dl: ['unknown_agent'] }, agent.replace(/[^A-Za-z0-9_-]/g, '') || 'x'),
+      (c) =>
+        onSig(`unknown agent ${agent}`, j(sig(c, { agent_name: agent })), { dl: ['unknown_agent'] }, agent.replace(/[^A-Za-z0-9_-]/g, '') || 'x'),
   ),
   (c) => onSig('agent on the wrong subject', j(sig(c, { agent_name: 'intruder' })), { dl: ['agent_mismatch'] }, 'risk'),
   (c) => onSig('an agent speaking for another', j(sig(c)), { dl: ['agent_mismatch'] }, 'risk'),
   ...['nonexistent', 'rebalance', '__proto__', 'constructor', 'tostring'].map(
     (type): Case =>
-      (c) => onTrig(`unknown workflow type ${type}`, j(trig(c, { workflow_type: type })), { dl: ['unknown_workflow_type'] }),
+      (c) =>
+        onTrig(`unknown workflow type ${type}`, j(trig(c, { workflow_type: type })), { dl: ['unknown_workflow_type'] }),
   ),
   (c) => onTrig('workflow type not a type name', j(trig(c, { workflow_type: 'Trading!' })), { dl: VALIDATION }),
   // Deep nesting, wherever it is.
   (c) => onSig('deeply nested analysis', j(sig(c)).replace('"analysis":{', `"deep":${nest(20000, '{"a":', '}', '1')},"analysis":{`), { dl: TOO_DEEP }),
-  (c) => onSig('deeply nested metadata', j(sig(c)).replace('"analysis":{', `"metadata":${nest(5000, '{"m":', '}', '1')},"analysis":{`), { dl: TOO_DEEP }, 'risk'),
+  (c) =>
+    onSig('deeply nested metadata', j(sig(c)).replace('"analysis":{', `"metadata":${nest(5000, '{"m":', '}', '1')},"analysis":{`), { dl: TOO_DEEP }, 'risk'),
   (c) => onTrig('deeply nested array field', j(trig(c)).replace('"side":"buy"', `"side":"buy","levels":${nest(50000, '[', ']', '0')}`), { dl: TOO_DEEP }),
   () => onTrig('deeply nested corr_id', `{"corr_id":${nest(3000, '[', ']', '"x"')},"side":"buy"}`, { dl: TOO_DEEP }),
   () => onSig('a deeply nested array alone', nest(100000, '[', ']', ''), { dl: ['not_an_object', 'too_deep'] }),
   // Huge payloads (over the 256 KiB limit).
-  (c) => (c.rng() < 0.15 ? onSig('huge payload', j(sig(c, { blob: 'A'.repeat(300 * 1024) })), { dl: ['payload_too_large'] }) : onSig('not json: text', 'x', { dl: INVALID_JSON })),
+  (c) =>
+    c.rng() < 0.15
+      ? onSig('huge payload', j(sig(c, { blob: 'A'.repeat(300 * 1024) })), { dl: ['payload_too_large'] })
+      : onSig('not json: text', 'x', { dl: INVALID_JSON }),
   // Odd but valid: must be accepted, and change nothing.
   (c) => ({ ...onSig('future timestamp', j(sig(c, { corr_id: c.stray(), timestamp: '2999-12-31T23:59:59.999Z' })), { accept: true }) }),
-  (c) => ({ ...onSig('unicode in free fields', j(sig(c, { corr_id: c.stray(), signal_type: 'αβγ 🚀', analysis: { note: 'ü\u202e\u0000\u2028' } }, 'sentiment')), { accept: true }, 'sentiment') }),
-  (c) => ({ ...onSig('moderate nesting', j(sig(c, { corr_id: c.stray(), analysis: JSON.parse(nest(30, '{"a":', '}', '1')) as unknown }, 'risk')), { accept: true }, 'risk') }),
+  (c) => ({
+    ...onSig(
+      'unicode in free fields',
+      j(sig(c, { corr_id: c.stray(), signal_type: 'αβγ 🚀', analysis: { note: 'ü\u202e\u0000\u2028' } }, 'sentiment')),
+      { accept: true },
+      'sentiment',
+    ),
+  }),
+  (c) => ({
+    ...onSig(
+      'moderate nesting',
+      j(sig(c, { corr_id: c.stray(), analysis: JSON.parse(nest(30, '{"a":', '}', '1')) as unknown }, 'risk')),
+      { accept: true },
+      'risk',
+    ),
+  }),
   (c) => ({ ...onSig('key separators in corr_id', j(sig(c, { corr_id: `${c.stray()}:wf:sig:early` })), { accept: true }) }),
   (c) => ({ ...onSig('harmless extra fields', j(sig(c, { corr_id: c.stray(), proto: 1, __proto: 2, prototypes: [], constructors: 'x' })), { accept: true }) }),
-  (c) => ({ ...onTrig('declined: no side, future time', j(trig(c, { corr_id: c.stray(), side: undefined, normalized_at: '2999-01-01T00:00:00Z' })), { accept: true }) }),
+  (c) => ({
+    ...onTrig('declined: no side, future time', j(trig(c, { corr_id: c.stray(), side: undefined, normalized_at: '2999-01-01T00:00:00Z' })), { accept: true }),
+  }),
   (c) => ({ ...onTrig('declined: weak strength', j(trig(c, { corr_id: c.stray(), strength: 0.05, instrument: 'ÜNICODE-€' })), { accept: true }) }),
 ];
 
@@ -195,7 +221,12 @@ export class HostileInjector {
     const msg: HostileMessage = { ...made, id, corrId };
     this.sent.push(msg);
     void this.bus
-      .publish({ subject: msg.subject, data: msg.data, msgId: `hostile:${this.runId}:${id}`, headers: { 'Fault-Id': String(id), 'Fault-Label': msg.label.replace(/[^\x20-\x7e]/g, '?') } })
+      .publish({
+        subject: msg.subject,
+        data: msg.data,
+        msgId: `hostile:${this.runId}:${id}`,
+        headers: { 'Fault-Id': String(id), 'Fault-Label': msg.label.replace(/[^\x20-\x7e]/g, '?') },
+      })
       .then((m) => (msg.message = m));
   }
 }

@@ -185,10 +185,13 @@ export class LoadGenerator {
   }
 
   private at(delayMs: number, fn: () => void): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, Math.max(0, delayMs));
+    const t = setTimeout(
+      () => {
+        this.timers.delete(t);
+        fn();
+      },
+      Math.max(0, delayMs),
+    );
     this.timers.add(t);
   }
 
@@ -214,7 +217,8 @@ export class LoadGenerator {
     const instrument = pick(rng, ['EURUSD', 'EURUSD', 'GBPJPY', 'SPY', 'QQQ', 'CRYPTO-BTC', 'CRYPTO-ETH']);
     const r = rng();
     const sh = this.options.shares ?? { declined: 0.03, withheld: 0.2, late: 0.08 };
-    const kind: PlanKind = r < sh.declined ? 'declined' : r < sh.declined + sh.withheld ? 'withheld' : r < sh.declined + sh.withheld + sh.late ? 'late' : 'complete';
+    const kind: PlanKind =
+      r < sh.declined ? 'declined' : r < sh.declined + sh.withheld ? 'withheld' : r < sh.declined + sh.withheld + sh.late ? 'late' : 'complete';
     const timeoutSeconds = pick(rng, this.options.timeouts ?? [2, 2.5, 3, 3.5, 4]);
     const trigger: Record<string, unknown> = {
       corr_id: corrId,
@@ -260,7 +264,9 @@ export class LoadGenerator {
         // Sent again, byte for byte (an agent retrying): a duplicate.
         const dup: SentSignal = { agent, payload, text: sig.text };
         wf.signals.push(dup);
-        this.at(offset + 30 + Math.round(rng() * 1500), () => this.send(agentSubject(agent), sig.text, `${corrId}#${agent}#${timestamp}#dup`, (m) => (dup.message = m)));
+        this.at(offset + 30 + Math.round(rng() * 1500), () =>
+          this.send(agentSubject(agent), sig.text, `${corrId}#${agent}#${timestamp}#dup`, (m) => (dup.message = m)),
+        );
       }
       if (rng() < 0.1 && agent !== wf.withheldAgent) {
         // A revised signal from the same agent (new values, later timestamp): the latest one replaces the first.
@@ -364,7 +370,17 @@ export class LoadGenerator {
         normalized_at: stamp,
         timeout_seconds: timeoutSeconds,
       };
-      const wf: WorkflowRecord = { corrId, kind: 'complete', instrument, timeoutSeconds, trigger, triggerText: JSON.stringify(trigger), repeats: [], signals: [], burst: true };
+      const wf: WorkflowRecord = {
+        corrId,
+        kind: 'complete',
+        instrument,
+        timeoutSeconds,
+        trigger,
+        triggerText: JSON.stringify(trigger),
+        repeats: [],
+        signals: [],
+        burst: true,
+      };
       for (const agent of decidingAgents(instrument)) {
         const payload = signalPayload(rng, corrId, agent, stamp);
         const sig: SentSignal = { agent, payload, text: JSON.stringify(payload) };

@@ -369,8 +369,21 @@ async function runOne(profile: Profile): Promise<number> {
         await sleep(5000);
         for (const variant of ['exit', 'hang']) {
           const corrId = `flt.${runId}:poison-${variant}`;
-          const body = { corr_id: corrId, instrument: 'EURUSD', side: 'buy', strength: 0.8, price: 1.1, normalized_at: new Date().toISOString(), workflow_type: 'poison' };
-          const sent = await bus.publish({ subject: TRIGGER_SUBJECT, data: JSON.stringify(body), msgId: `${corrId}#trigger`, headers: { 'Poison-Id': variant } });
+          const body = {
+            corr_id: corrId,
+            instrument: 'EURUSD',
+            side: 'buy',
+            strength: 0.8,
+            price: 1.1,
+            normalized_at: new Date().toISOString(),
+            workflow_type: 'poison',
+          };
+          const sent = await bus.publish({
+            subject: TRIGGER_SUBJECT,
+            data: JSON.stringify(body),
+            msgId: `${corrId}#trigger`,
+            headers: { 'Poison-Id': variant },
+          });
           expectedDeadLetters.push({ id: variant, label: `poison trigger (${variant}s in shouldStart)`, reasons: ['max_deliveries'] });
           log(`poison trigger ${corrId} published (stream seq ${sent.seq})`);
         }
@@ -395,7 +408,9 @@ async function runOne(profile: Profile): Promise<number> {
       await sleep(Math.max(15000, loadStart + profile.loadSeconds * 1000 - Date.now()));
       load.stopOpening();
       hostile.stop();
-      log(`load stopped: ${load.workflows.length} workflows${load.revisionsPlanned ? ` (${load.revisionsPlanned} targeted revisions)` : ''}, ${hostile.sent.length} hostile messages; draining`);
+      log(
+        `load stopped: ${load.workflows.length} workflows${load.revisionsPlanned ? ` (${load.revisionsPlanned} targeted revisions)` : ''}, ${hostile.sent.length} hostile messages; draining`,
+      );
 
       // Drain: everything sent, acknowledged, consumed, decided.
       const drainStart = Date.now();
@@ -417,7 +432,10 @@ async function runOne(profile: Profile): Promise<number> {
         const deaths = [...supervisor.deaths];
         const bound = Number(replicaEnv.META_AGENT_MAX_DELIVERIES) + 3;
         extra.rows.push(['replica deaths (poison) / restarts by the supervisor', `${deaths.length} / ${supervisor.restarts}`]);
-        if (deaths.length > bound) problems.push(`${deaths.length} replica deaths from the poison messages (bound: MAX_DELIVERIES + 3 = ${bound}); last at ${new Date(deaths[deaths.length - 1]).toISOString()}`);
+        if (deaths.length > bound)
+          problems.push(
+            `${deaths.length} replica deaths from the poison messages (bound: MAX_DELIVERIES + 3 = ${bound}); last at ${new Date(deaths[deaths.length - 1]).toISOString()}`,
+          );
         const recent = deaths.filter((at) => at > Date.now() - 20000).length;
         if (recent > 0) problems.push(`${recent} replica deaths in the last 20 s: the replicas are still going down`);
         const notReady = await replicasReady(replicas, 15000);
@@ -425,7 +443,8 @@ async function runOne(profile: Profile): Promise<number> {
       } else {
         for (const [i, r] of replicas.entries()) {
           const after = await r.metric('meta_agent_messages_settled_total').catch(() => -1);
-          if (!(after > settledAfterFaults[i])) problems.push(`${r.name} settled no message after the last fault (${settledAfterFaults[i]} -> ${after}): it stopped consuming`);
+          if (!(after > settledAfterFaults[i]))
+            problems.push(`${r.name} settled no message after the last fault (${settledAfterFaults[i]} -> ${after}): it stopped consuming`);
         }
       }
     }
@@ -443,7 +462,11 @@ async function runOne(profile: Profile): Promise<number> {
       300000,
     );
     const deadLetters: DeadLetter[] = [];
-    await bus.readEach('DEADLETTER', (m) => deadLetters.push({ data: m.data, headers: Object.fromEntries([...(m.headers ?? [])].map(([k, v]) => [k, v[0]])) }), 300000);
+    await bus.readEach(
+      'DEADLETTER',
+      (m) => deadLetters.push({ data: m.data, headers: Object.fromEntries([...(m.headers ?? [])].map(([k, v]) => [k, v[0]])) }),
+      300000,
+    );
     const sentHostile = hostile?.sent ?? [];
     const toInspect = [
       ...load.workflows.filter((w) => w.kind !== 'declined').map((w) => w.corrId),
@@ -453,13 +476,19 @@ async function runOne(profile: Profile): Promise<number> {
 
     // What was sent, for a post-mortem (kept with the logs when the run fails).
     const preview = (d: string | Uint8Array) => (typeof d === 'string' ? d : Buffer.from(d).toString('hex')).slice(0, 400);
-    writeLines(join(dir, 'hostile.jsonl'), sentHostile, (h) => JSON.stringify({ id: h.id, label: h.label, subject: h.subject, expect: h.expect, acked: h.message?.ackedAt !== undefined, data: preview(h.data) }));
+    writeLines(join(dir, 'hostile.jsonl'), sentHostile, (h) =>
+      JSON.stringify({ id: h.id, label: h.label, subject: h.subject, expect: h.expect, acked: h.message?.ackedAt !== undefined, data: preview(h.data) }),
+    );
     writeLines(join(dir, 'workflows.jsonl'), load.workflows, (w) =>
       JSON.stringify({
         ...w,
         triggerMessage: undefined,
         repeats: w.repeats.length,
-        revision: w.revision && { secondSeenAt: w.revision.secondSeenAt, momentumAt: w.revision.momentumAt, seqs: [w.revision.first.message?.seq, w.revision.second.message?.seq] },
+        revision: w.revision && {
+          secondSeenAt: w.revision.secondSeenAt,
+          momentumAt: w.revision.momentumAt,
+          seqs: [w.revision.first.message?.seq, w.revision.second.message?.seq],
+        },
         signals: w.signals.map((s) => ({ agent: s.agent, text: s.text, acked: s.message?.ackedAt !== undefined, seq: s.message?.seq })),
       }),
     );
@@ -552,7 +581,10 @@ async function backpressure(
   const n = profile.burst!;
   const rates: number[] = [];
   let replicas = ctx.replicas;
-  for (const [phase, limit] of [['unlimited', '100000'], ['limited', '20']] as const) {
+  for (const [phase, limit] of [
+    ['unlimited', '100000'],
+    ['limited', '20'],
+  ] as const) {
     // The first replicas (started by the caller, default settings) only provisioned; each phase gets its own.
     for (const r of replicas) {
       const code = await r.terminate();
@@ -591,7 +623,10 @@ async function backpressure(
   }
   const ratio = rates[1] / rates[0];
   ctx.extra.rows.push(['limited / unlimited drain rate', `${ratio.toFixed(2)} (must be >= 0.5)`]);
-  if (!(ratio >= 0.5)) ctx.problems.push(`back-pressure: the burst drained at ${Math.round(rates[1])}/s with the limit at 20, ${Math.round(rates[0])}/s without: ${ratio.toFixed(2)} of it (below 0.5)`);
+  if (!(ratio >= 0.5))
+    ctx.problems.push(
+      `back-pressure: the burst drained at ${Math.round(rates[1])}/s with the limit at 20, ${Math.round(rates[0])}/s without: ${ratio.toFixed(2)} of it (below 0.5)`,
+    );
   // Settle: nothing pending before the common checks.
   const end = Date.now() + 30000;
   while (Date.now() < end && (await consumersPending(ctx.bus)) > 0) await sleep(500);
@@ -660,7 +695,14 @@ function snapshotBuild(target: string): { main: string; poison: string } {
 
 function writeLines<T>(file: string, items: T[], line: (x: T) => string): void {
   writeFileSync(file, '');
-  for (let i = 0; i < items.length; i += 5000) appendFileSync(file, items.slice(i, i + 5000).map(line).join('\n') + '\n');
+  for (let i = 0; i < items.length; i += 5000)
+    appendFileSync(
+      file,
+      items
+        .slice(i, i + 5000)
+        .map(line)
+        .join('\n') + '\n',
+    );
 }
 
 function triggerCount(result: CheckResult | undefined): number {
@@ -684,7 +726,15 @@ function continueProcess(pid: number): void {
 
 async function inject(
   fault: Fault,
-  ctx: { nats: NatsServer; redis: RedisServer; replicas: Replica[]; counters: Counters; rng: () => number; profile: Profile; blackouts: { from: number; to: number }[] },
+  ctx: {
+    nats: NatsServer;
+    redis: RedisServer;
+    replicas: Replica[];
+    counters: Counters;
+    rng: () => number;
+    profile: Profile;
+    blackouts: { from: number; to: number }[];
+  },
 ): Promise<string> {
   const { counters } = ctx;
   switch (fault) {
@@ -814,7 +864,9 @@ async function inspect(replicas: Replica[], corrIds: string[]): Promise<Map<stri
           let body: Inspection['body'];
           if (res.status === 200) {
             const full = JSON.parse(text) as NonNullable<Inspection['body']> & { signals?: Record<string, Record<string, unknown>> };
-            const signals = full.signals && Object.fromEntries(Object.entries(full.signals).map(([agent, sig]) => [agent, { timestamp: sig?.timestamp, confidence: sig?.confidence }]));
+            const signals =
+              full.signals &&
+              Object.fromEntries(Object.entries(full.signals).map(([agent, sig]) => [agent, { timestamp: sig?.timestamp, confidence: sig?.confidence }]));
             body = { status: full.status, started_at: full.started_at, deadline_at: full.deadline_at, decision_published: full.decision_published, signals };
           }
           out.set(corrId, { status: res.status, body });
@@ -829,11 +881,29 @@ async function inspect(replicas: Replica[], corrIds: string[]): Promise<Map<stri
   return out;
 }
 
-function summary(profile: Profile, seed: number, fsync: string, c: Counters, r: CheckResult | undefined, problems: string[], ms: number, triggers: number, extra: Extra): string {
+function summary(
+  profile: Profile,
+  seed: number,
+  fsync: string,
+  c: Counters,
+  r: CheckResult | undefined,
+  problems: string[],
+  ms: number,
+  triggers: number,
+  extra: Extra,
+): string {
   const rows: [string, string][] = [
     ['run', `${profile.name}, seed ${seed}, ${(ms / 1000).toFixed(0)} s, ${REPLICAS} replicas, Redis appendfsync ${fsync}`],
-    ['replica settings', Object.entries(profile.env ?? {}).map(([k, v]) => `${k.replace('META_AGENT_', '')}=${v}`).join(', ') || 'the suite\'s defaults'],
-    ['workflows (triggers sent)', `${triggers}: ${r?.accepted ?? '?'} accepted, ${r?.declined ?? '?'} declined by the strategy, ${r?.unconfirmed ?? '?'} never acknowledged by JetStream`],
+    [
+      'replica settings',
+      Object.entries(profile.env ?? {})
+        .map(([k, v]) => `${k.replace('META_AGENT_', '')}=${v}`)
+        .join(', ') || "the suite's defaults",
+    ],
+    [
+      'workflows (triggers sent)',
+      `${triggers}: ${r?.accepted ?? '?'} accepted, ${r?.declined ?? '?'} declined by the strategy, ${r?.unconfirmed ?? '?'} never acknowledged by JetStream`,
+    ],
     ['replica kills (SIGKILL) / restarts', `${c.kills} / ${c.restarts}`],
     ['replica pauses (SIGSTOP past the ack wait)', `${c.pauses}`],
     ['rolling restart (SIGTERM, exit 0)', `${c.terms}`],
@@ -845,14 +915,20 @@ function summary(profile: Profile, seed: number, fsync: string, c: Counters, r: 
     ['wrong decisions', `${r?.wrong ?? '?'}`],
     ['timeouts with every needed signal stored', `${r?.timeoutsWithEnoughSignals ?? '?'}${profile.strictComplete ? ' (must be 0 here)' : ''}`],
     ['complete workflows timed out', `${r?.completeTimedOut ?? '?'}${profile.strictComplete ? ' (must be 0 here)' : ' (not judged here)'}`],
-    ['targeted revisions: checked / decided on the superseded one / not judged', `${r?.revisionsChecked ?? '?'} / ${r?.revisionsSuperseded ?? '?'} / ${r?.revisionsUnverified ?? '?'}`],
+    [
+      'targeted revisions: checked / decided on the superseded one / not judged',
+      `${r?.revisionsChecked ?? '?'} / ${r?.revisionsSuperseded ?? '?'} / ${r?.revisionsUnverified ?? '?'}`,
+    ],
     ['decisions whose stored signals differ', `${r?.storedMismatch ?? '?'}`],
     ['malformed messages / dead-lettered', `${r?.malformedSent ?? '?'} / ${r?.deadLettered ?? '?'}`],
     ['odd but valid messages (accepted, no effect)', `${r?.oddAccepted ?? '?'}`],
     ['poison messages dead-lettered', `${r?.poisonDeadLettered ?? '?'}`],
     ['real traffic dead-lettered', `${r?.unexpectedDeadLetters ?? '?'}`],
     ['plain subscriber: workflows seen / missed / extra copies', `${r?.plainSeen ?? '?'} / ${r?.plainMissed ?? '?'} / ${r?.plainDuplicates ?? '?'}`],
-    ['worst timeout lateness (p99), orchestrated_at - deadline (or the end of a Redis outage/stall)', r ? `${r.worstLatenessMs} ms (${r.p99LatenessMs} ms) over ${r.timeoutsMeasured} timeouts` : '?'],
+    [
+      'worst timeout lateness (p99), orchestrated_at - deadline (or the end of a Redis outage/stall)',
+      r ? `${r.worstLatenessMs} ms (${r.p99LatenessMs} ms) over ${r.timeoutsMeasured} timeouts` : '?',
+    ],
     ['worst timeout lateness, stored in the stream - deadline', r ? `${r.worstStoredLatenessMs} ms` : '?'],
     ...extra.rows,
   ];
