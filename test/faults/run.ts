@@ -22,7 +22,7 @@
  *                 with every needed signal stored ends in a timeout (timeouts are 12-18 s long)
  *   redis-outage  Redis down FAULTS_REDIS_OUTAGE_SECONDS (default 60; short 20) under load, retries short
  *                 (MAX_DELIVERIES=5, back-off 0.5-2 s): nothing dead-lettered, every input processed
- *   backpressure  a burst of FAULTS_BURST (default 3000) ready workflows, drained with the limit unset
+ *   backpressure  a burst of FAULTS_BURST (default 10000; short 3000) ready workflows, drained with the limit unset
  *                 (100000) and at MAX_CONCURRENT_WORKFLOWS=20: every decision right, nothing dead-lettered,
  *                 the limited rate at least half the unlimited one
  *   long          not in `all`: 200,000+ workflows (FAULTS_RATE x FAULTS_LOAD_SECONDS), >= 50 kills,
@@ -177,7 +177,7 @@ function profileFor(scenario: Scenario, short: boolean): Profile {
       };
     }
     case 'backpressure': {
-      const n = num('FAULTS_BURST') ?? (short ? 1000 : 3000);
+      const n = num('FAULTS_BURST') ?? (short ? 3000 : 10000);
       return {
         name: `${short ? 'backpressure, short' : 'backpressure'} (${n} workflows per burst)`,
         scenario,
