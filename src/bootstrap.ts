@@ -4,6 +4,8 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplication, Type } from '@nestjs/common';
 import { AppModule } from './app.module.js';
 import { ConfigValidationError, parseSettings, type Settings } from './config/env.schema.js';
+import { declarativeStrategies } from './workflow/strategies/declarative/declarative.provider.js';
+import { WorkflowsFileError } from './workflow/strategies/declarative/workflows-file.js';
 import { ShutdownState } from './health/shutdown-state.js';
 import { JsonLogger } from './logging/json-logger.js';
 import { JetStreamServer } from './transport/jetstream/jetstream.server.js';
@@ -12,9 +14,12 @@ function loadSettings(): Settings {
   // `.env` fills in what the environment does not set (the environment wins).
   if (existsSync('.env')) process.loadEnvFile('.env');
   try {
-    return parseSettings(process.env);
+    const settings = parseSettings(process.env);
+    // The workflows file is checked here too, so that an invalid one stops start-up with one line, as a setting does.
+    declarativeStrategies(settings.workflow);
+    return settings;
   } catch (error) {
-    if (error instanceof ConfigValidationError) {
+    if (error instanceof ConfigValidationError || error instanceof WorkflowsFileError) {
       process.stderr.write(`meta-agent: ${error.message}\n`);
       process.exit(1);
     }

@@ -27,3 +27,8 @@ export { workflowConfig, type WorkflowConfig } from './config/configuration.js';
 // Testing a strategy.
 export { strategyHarness, workflowSettings } from './workflow/strategies/testing.js';
 export type { HarnessOptions, RunResult, Scenario, StrategyHarness } from './workflow/strategies/testing.js';
+
+// Workflow types defined without code (META_AGENT_WORKFLOWS_FILE): e.g. to test a file's types with the harness.
+export { DeclarativeStrategy } from './workflow/strategies/declarative/declarative.strategy.js';
+export { parseWorkflowsFile, readWorkflowsFile, WorkflowsFileError } from './workflow/strategies/declarative/workflows-file.js';
+export type { WorkflowsFile, WorkflowTypeSpec } from './workflow/strategies/declarative/workflows-file.js';

@@ -374,6 +374,10 @@ function read(r: Reader) {
       TYPE_RE,
       'a workflow type ([a-z0-9_-])',
     ),
+    workflowsFile: r.file(
+      'WORKFLOWS_FILE',
+      'A YAML (or `.json`) file of workflow types defined without code (README "Adding a workflow type"), checked at start against `workflows.schema.json`: an invalid file, or a type also served by a provider class, stops start-up.',
+    ),
     defaultTimeoutSeconds: r.int(
       'DEFAULT_TIMEOUT_SECONDS',
       300,

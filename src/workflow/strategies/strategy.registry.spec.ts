@@ -6,7 +6,7 @@ import { workflowConfig } from '../../config/configuration.js';
 import { BadInputError } from '../../common/errors.js';
 import { DecisionStrategyProvider } from './decision-strategy.decorator.js';
 import type { DecisionStrategy } from './decision-strategy.interface.js';
-import { StrategyRegistry } from './strategy.registry.js';
+import { PROGRAMMATIC_STRATEGIES, StrategyRegistry, type ProgrammaticStrategy } from './strategy.registry.js';
 
 class Base implements DecisionStrategy {
   shouldStart() {
@@ -68,5 +68,41 @@ describe('StrategyRegistry', () => {
   it('reports an unknown type as bad input (dead-lettered, not retried)', async () => {
     const registry = await build(TradingA);
     expect(() => registry.get('nope')).toThrow(BadInputError);
+  });
+});
+
+describe('StrategyRegistry: strategies built in code (PROGRAMMATIC_STRATEGIES, the workflows file)', () => {
+  async function buildWith(programmatic: ProgrammaticStrategy[], ...providers: (new () => unknown)[]) {
+    @Module({
+      imports: [DiscoveryModule],
+      providers: [
+        ...providers,
+        StrategyRegistry,
+        { provide: workflowConfig.KEY, useValue: { defaultType: 'trading' } },
+        { provide: PROGRAMMATIC_STRATEGIES, useValue: programmatic },
+      ],
+    })
+    class M {}
+    const moduleRef = await Test.createTestingModule({ imports: [M] }).compile();
+    await moduleRef.init();
+    return moduleRef.get(StrategyRegistry);
+  }
+  const hedge = new Base();
+
+  it('registers them beside the providers', async () => {
+    const registry = await buildWith([{ type: 'hedge', strategy: hedge, source: 'the workflows file w.yaml' }], TradingA);
+    expect(registry.types().sort()).toEqual(['hedge', 'trading']);
+    expect(registry.get('hedge')).toBe(hedge);
+  });
+
+  it('a type both in the file and served by a provider class stops start-up', async () => {
+    await expect(buildWith([{ type: 'trading', strategy: hedge, source: 'the workflows file w.yaml' }], TradingA)).rejects.toThrow(
+      'two decision strategies for workflow type "trading": TradingA and the workflows file w.yaml',
+    );
+  });
+
+  it('they may serve the default type', async () => {
+    const registry = await buildWith([{ type: 'trading', strategy: hedge, source: 'the workflows file w.yaml' }], Rebalance);
+    expect(registry.get('trading')).toBe(hedge);
   });
 });
