@@ -32,6 +32,7 @@ class Slots {
   private bytes = 0;
   private wake: (() => void) | undefined;
   private want = 0;
+  private closed = false;
   constructor(
     readonly limit: number,
     private readonly byteBudget: number,
@@ -41,11 +42,11 @@ class Slots {
     return this.limit - this.used >= this.want && this.bytes < this.byteBudget;
   }
 
-  /** Waits until at least `min` slots are free and the bytes in flight are under the budget; returns the free slots. */
+  /** Waits until at least `min` slots are free and the bytes in flight are under the budget; returns the free slots (0 once closed). */
   async room(min: number): Promise<number> {
     this.want = min;
-    while (!this.ready()) await new Promise<void>((resolve) => (this.wake = resolve));
-    return this.limit - this.used;
+    while (!this.closed && !this.ready()) await new Promise<void>((resolve) => (this.wake = resolve));
+    return this.closed ? 0 : this.limit - this.used;
   }
 
   take(bytes: number): void {
@@ -56,11 +57,16 @@ class Slots {
   release(bytes: number): void {
     this.used--;
     this.bytes -= bytes;
-    if (this.wake && this.ready()) this.interrupt();
+    if (this.wake && this.ready()) this.wakeUp();
   }
 
-  /** Lets a waiting `room()` look again (closing). */
-  interrupt(): void {
+  /** Ends a waiting `room()` and every later one (closing). */
+  close(): void {
+    this.closed = true;
+    this.wakeUp();
+  }
+
+  private wakeUp(): void {
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
@@ -313,7 +319,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     this.closing = true;
     this.flow.stop();
     for (const batch of this.batches) batch.stop();
-    for (const slots of this.slots.values()) slots.interrupt();
+    for (const slots of this.slots.values()) slots.close();
     await Promise.allSettled(this.loops);
     // The loops start nothing once closing; wait for what they had started, then send its acks.
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
