@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppProcess, freePort } from '../support/app.js';
 import { waitFor } from '../support/env.js';
-import { redisAnswers, ServerProcess } from '../support/servers.js';
+import { ephemeralRedisArgs, redisAnswers, redisServerBin, ServerProcess } from '../support/servers.js';
 
 /*
  * Redis Cluster is not supported yet (docs/OPERATIONS.md): the service creates a standalone or Sentinel
@@ -17,21 +17,10 @@ let server: ServerProcess;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'redis-cluster-e2e-'));
   port = await freePort();
-  server = ServerProcess.start('redis-server', [
+  server = ServerProcess.start(redisServerBin(), [
     '--port',
     String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--dir',
-    dir,
-    '--cluster-enabled',
-    'yes',
-    '--cluster-config-file',
-    join(dir, 'nodes.conf'),
+    ...ephemeralRedisArgs(dir, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')]),
   ]);
   await waitFor('redis (cluster mode) up', () => redisAnswers(port));
 });

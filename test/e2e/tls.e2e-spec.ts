@@ -6,7 +6,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { AppProcess, freePort } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
-import { killAll, ServerProcess } from '../support/servers.js';
+import { ephemeralRedisArgs, killAll, redisServerBin, ServerProcess } from '../support/servers.js';
 import { agentSubject, momentum, risk, trigger, TRIGGER_SUBJECT } from '../support/signals.js';
 
 /*
@@ -57,19 +57,12 @@ beforeAll(async () => {
   const tlsArgs = ['--tls', '--tlscert', file('server.pem'), '--tlskey', file('server.key'), '--tlscacert', file('ca.pem'), '--tlsverify'];
   servers.push(ServerProcess.start('nats-server', ['-a', '127.0.0.1', '-p', String(natsPort), '-js', '-sd', file('nats'), ...tlsArgs]));
   servers.push(
-    ServerProcess.start('redis-server', [
+    ServerProcess.start(redisServerBin(), [
       '--port',
       '0',
       '--tls-port',
       String(redisPort),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      dir,
+      ...ephemeralRedisArgs(dir),
       '--tls-cert-file',
       file('server.pem'),
       '--tls-key-file',

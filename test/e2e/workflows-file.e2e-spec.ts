@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -13,21 +13,8 @@ import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, w
  * start condition and a timeout, decided exactly once like a provider class's; and an invalid file, or a
  * type also served by a provider class, stopping start-up with one line.
  */
-const HEDGE = `
-workflow_types:
-  hedge:
-    required_agents: [risk, momentum, sentiment]
-    quorum: 2
-    timeout_seconds: 2
-    start_when: { field: strength, gte: 0.3 }
-    veto:
-      - { agent: risk, field: analysis.risk_level, equals: blocked }
-    vote:
-      field: analysis.trend_direction
-      weights: { momentum: 2, sentiment: 1 }
-      min_confidence: 0.6
-    position_size: { agent: risk, field: analysis.max_position_size, scale_by_confidence: true }
-`;
+/** The example file shipped in deploy/, with a 2 s timeout. */
+const HEDGE = readFileSync(new URL('../../deploy/workflows/hedge.example.yaml', import.meta.url), 'utf8').replace('timeout_seconds: 30', 'timeout_seconds: 2');
 
 let dir: string;
 let app: AppProcess;

@@ -26,6 +26,11 @@ export function redisServerBin(): string {
   return process.env.REDIS_SERVER_BIN || 'redis-server';
 }
 
+/** A throw-away redis-server's arguments: loopback only, no persistence, data in `dir`; `extra` after them. */
+export function ephemeralRedisArgs(dir: string, extra: string[] = []): string[] {
+  return ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra];
+}
+
 /** A server process a test starts itself (nats-server, redis-server), killed for sure at the end. */
 export class ServerProcess {
   private readonly exited: Promise<unknown>;
@@ -68,18 +73,7 @@ export class PrivateRedis {
   }
 
   async start(): Promise<void> {
-    this.server = ServerProcess.start(redisServerBin(), [
-      '--port',
-      String(this.port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--dir',
-      this.dir,
-    ]);
+    this.server = ServerProcess.start(redisServerBin(), ['--port', String(this.port), ...ephemeralRedisArgs(this.dir)]);
     await waitFor('redis up', () => redisAnswers(this.port));
   }
 

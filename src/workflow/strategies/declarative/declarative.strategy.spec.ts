@@ -1,21 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { strategyHarness } from '../testing.js';
 import { DeclarativeStrategy } from './declarative.strategy.js';
 import { parseWorkflowsFile, type WorkflowTypeSpec } from './workflows-file.js';
 
-const HEDGE = `
-workflow_types:
-  hedge:
-    required_agents: [risk, momentum, sentiment]
-    quorum: 2
-    timeout_seconds: 30
-    start_when: { field: strength, gte: 0.3 }
-    veto:
-      - { agent: risk, field: analysis.risk_level, equals: blocked }
-    vote:
-      field: analysis.trend_direction
-      weights: { momentum: 2, sentiment: 1 }
-      min_confidence: 0.6
-`;
+/** The example file shipped in deploy/, without its position size (added where a test wants it). */
+const HEDGE = readFileSync(new URL('../../../../deploy/workflows/hedge.example.yaml', import.meta.url), 'utf8').replace(/ {4}position_size:.*\n/, '');
 
 function harness(yaml = HEDGE, type = 'hedge', minConfidence = 0.5) {
   const spec = parseWorkflowsFile(yaml, 'test.yaml').workflow_types[type];

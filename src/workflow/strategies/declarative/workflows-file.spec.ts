@@ -1,23 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseWorkflowsFile, readWorkflowsFile, WorkflowsFileError } from './workflows-file.js';
 
-const VALID = `
-workflow_types:
-  hedge:
-    required_agents: [risk, momentum, sentiment]
-    quorum: 2
-    timeout_seconds: 30
-    start_when: { field: strength, gte: 0.3 }
-    veto:
-      - { agent: risk, field: analysis.risk_level, equals: blocked }
-    vote:
-      field: analysis.trend_direction
-      weights: { momentum: 2, sentiment: 1 }
-      min_confidence: 0.6
-    position_size: { agent: risk, field: analysis.max_position_size, scale_by_confidence: true }
-`;
+/** The example file shipped in deploy/ (the README's example). */
+const VALID = readFileSync(new URL('../../../../deploy/workflows/hedge.example.yaml', import.meta.url), 'utf8');
 
 /** The one-line reason `parseWorkflowsFile` gives for a file, or 'valid'. */
 function reason(text: string, path = 'w.yaml', knownAgents?: string[]): string {
