@@ -71,7 +71,12 @@ export interface CheckInput {
    * Times Redis was away (stopped, killed, paused): a timeout whose deadline fell in one (or within 1 s
    * before it) is measured from its end.
    */
-  blackouts?: { from: number; to: number }[];
+  /**
+   * Times Redis was away: a deadline inside one is measured from its end (plus `extraMs`: after a stall
+   * longer than the command timeout, a sweep whose reply was lost has claimed what was due for one claim
+   * lease, and those timeouts come after that lease; docs/RELIABILITY.md, "Timeouts").
+   */
+  blackouts?: { from: number; to: number; extraMs?: number }[];
   /**
    * Issue 9, 9: a workflow whose deciding signals were all acknowledged by JetStream at least 3 s before
    * its deadline must be decided on them (completed), never timed out; and no timeout may have every
@@ -268,7 +273,7 @@ export function check(input: CheckInput): CheckResult {
       if (d.body.status === 'timeout') {
         const deadline = Date.parse(seen.body.deadline_at);
         let from = deadline;
-        for (const b of input.blackouts ?? []) if (deadline >= b.from - 1000 && deadline <= b.to) from = Math.max(from, b.to);
+        for (const b of input.blackouts ?? []) if (deadline >= b.from - 1000 && deadline <= b.to) from = Math.max(from, b.to + (b.extraMs ?? 0));
         const late = Date.parse(d.body.orchestrated_at) - from;
         const storedLate = d.storedAt - Date.parse(seen.body.deadline_at);
         lateness.push(late);

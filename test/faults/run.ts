@@ -314,7 +314,7 @@ async function runOne(profile: Profile): Promise<number> {
   const faultLog: string[] = [];
   const problems: string[] = [];
   const extra: Extra = { rows: [], notes: [] };
-  const blackouts: { from: number; to: number }[] = [];
+  const blackouts: { from: number; to: number; extraMs?: number }[] = [];
   const expectedDeadLetters: ExpectedDeadLetter[] = [];
   let bus: HarnessBus | undefined;
   let result: CheckResult | undefined;
@@ -733,7 +733,7 @@ async function inject(
     counters: Counters;
     rng: () => number;
     profile: Profile;
-    blackouts: { from: number; to: number }[];
+    blackouts: { from: number; to: number; extraMs?: number }[];
   },
 ): Promise<string> {
   const { counters } = ctx;
@@ -779,7 +779,9 @@ async function inject(
       stopProcess(ctx.redis.pid);
       await sleep(ms);
       continueProcess(ctx.redis.pid!);
-      ctx.blackouts.push({ from, to: Date.now() });
+      // The sweeps sent during the stall run when it ends, but their replies were lost: what they claimed
+      // is claimed again after the claim lease (1500 ms, the replicas' default).
+      ctx.blackouts.push({ from, to: Date.now(), extraMs: 1500 });
       counters.redisStalls++;
       return `SIGSTOP redis-server for ${ms} ms, SIGCONT`;
     }
