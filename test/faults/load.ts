@@ -13,6 +13,26 @@ export const TRIGGER_SUBJECT = 'signals.normalized';
 export const agentSubject = (agent: string) => `signals.enriched.${agent}`;
 
 /** A seeded PRNG (mulberry32): the same seed plans the same run. */
+/** A trigger that the trading strategy starts: a side, and a strength from `minStrength` to 1. */
+function randomTrigger(
+  rng: () => number,
+  corrId: string,
+  instrument: string,
+  minStrength: number,
+  normalizedAt: string,
+  timeoutSeconds: number,
+): Record<string, unknown> {
+  return {
+    corr_id: corrId,
+    instrument,
+    side: pick(rng, ['buy', 'sell']),
+    strength: round(minStrength + rng() * (1 - minStrength)),
+    price: round(1 + rng() * 500, 4),
+    normalized_at: normalizedAt,
+    timeout_seconds: timeoutSeconds,
+  };
+}
+
 export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
@@ -220,15 +240,7 @@ export class LoadGenerator {
     const kind: PlanKind =
       r < sh.declined ? 'declined' : r < sh.declined + sh.withheld ? 'withheld' : r < sh.declined + sh.withheld + sh.late ? 'late' : 'complete';
     const timeoutSeconds = pick(rng, this.options.timeouts ?? [2, 2.5, 3, 3.5, 4]);
-    const trigger: Record<string, unknown> = {
-      corr_id: corrId,
-      instrument,
-      side: pick(rng, ['buy', 'sell']),
-      strength: round(0.4 + rng() * 0.6),
-      price: round(1 + rng() * 500, 4),
-      normalized_at: new Date().toISOString(),
-      timeout_seconds: timeoutSeconds,
-    };
+    const trigger = randomTrigger(rng, corrId, instrument, 0.4, new Date().toISOString(), timeoutSeconds);
     if (kind === 'declined') {
       if (rng() < 0.5) delete trigger.side;
       else trigger.strength = round(rng() * 0.29);
@@ -288,15 +300,7 @@ export class LoadGenerator {
     // Long enough for a pause past the ack wait, the wait for the second revision and the delay after it.
     const timeoutSeconds = 25;
     const t0 = Date.now();
-    const trigger: Record<string, unknown> = {
-      corr_id: corrId,
-      instrument,
-      side: pick(rng, ['buy', 'sell']),
-      strength: round(0.5 + rng() * 0.5),
-      price: round(1 + rng() * 500, 4),
-      normalized_at: new Date(t0).toISOString(),
-      timeout_seconds: timeoutSeconds,
-    };
+    const trigger = randomTrigger(rng, corrId, instrument, 0.5, new Date(t0).toISOString(), timeoutSeconds);
     const triggerText = JSON.stringify(trigger);
     const wf: WorkflowRecord = { corrId, kind: 'complete', instrument, timeoutSeconds, trigger, triggerText, repeats: [], signals: [] };
     const riskSignal = (level: string, confidence: number, at: number): SentSignal => {
@@ -361,15 +365,7 @@ export class LoadGenerator {
     for (let i = 0; i < n; i++) {
       const corrId = `flt.${this.options.runId}:${tag}:${i}`;
       const instrument = pick(rng, ['EURUSD', 'GBPJPY', 'SPY', 'QQQ', 'CRYPTO-BTC']);
-      const trigger: Record<string, unknown> = {
-        corr_id: corrId,
-        instrument,
-        side: pick(rng, ['buy', 'sell']),
-        strength: round(0.4 + rng() * 0.6),
-        price: round(1 + rng() * 500, 4),
-        normalized_at: stamp,
-        timeout_seconds: timeoutSeconds,
-      };
+      const trigger = randomTrigger(rng, corrId, instrument, 0.4, stamp, timeoutSeconds);
       const wf: WorkflowRecord = {
         corrId,
         kind: 'complete',
