@@ -21,6 +21,7 @@ export type { DecisionStrategy, WorkflowDefinition } from './workflow/strategies
 export { WorkflowStatus } from './workflow/workflow.types.js';
 export type { AgentSignal, Decision, FinalStatus, JsonObject, OrchestratedDecision, WorkflowContext } from './workflow/workflow.types.js';
 export { defaultTimeoutDecision, toAgentSignal, toTriggerSignal } from './workflow/workflow-context.js';
+export { isReady, type ReadinessRule } from './workflow/readiness.js';
 // The workflow settings (META_AGENT_*), for a strategy that reads them: `@Inject(workflowConfig.KEY) config: WorkflowConfig`.
 export { workflowConfig, type WorkflowConfig } from './config/configuration.js';
 

@@ -3,7 +3,7 @@ import { Redis } from 'ioredis';
 import { redisConfig, type RedisConfig } from '../config/configuration.js';
 import type { ScriptCommand } from '../redis/redis-scripts.js';
 import { WorkflowKeys } from './workflow.keys.js';
-import type { FinalStatus, JsonObject, WorkflowStatus } from './workflow.types.js';
+import { WorkflowStatus, type FinalStatus, type JsonObject } from './workflow.types.js';
 
 /** SPEC: derived from the trigger (type and corr_id), so a repeated trigger can never open a second workflow. */
 export function workflowIdOf(workflowType: string, corrId: string): string {
@@ -18,6 +18,13 @@ export function decisionMessageId(workflow: { workflowId: string; startedMs: num
   return `${workflow.workflowId}@${workflow.startedMs}`;
 }
 
+/**
+ * Why a workflow was frozen (status `evaluating`, see freeze in src/redis/lua/includes/common.lua), which
+ * says how its decision is made, again by the sweeper should its decider die: `decide` the strategy's
+ * evaluate (ready), `timeout` its onTimeout, `cancel` an operator's cancel, `force` an operator's "decide now".
+ */
+export type FreezeReason = 'decide' | 'timeout' | 'cancel' | 'force';
+
 /** A workflow as stored in Redis. Signals and trigger stay the JSON text received. */
 export interface StoredWorkflow {
   corrId: string;
@@ -30,20 +37,36 @@ export interface StoredWorkflow {
   requiredAgents: string[];
   metadata: JsonObject;
   triggerJson: string;
-  /** Number of signal changes: a decision is recorded only on the version it was evaluated on. */
+  /** Number of signal changes: canDecide's answer freezes the workflow only on the version it was asked on. */
   version: number;
-  /** The recorded decision message, once finished. */
+  /** Whether Redis judges its readiness (`readyWhen`): then canDecide is never asked. */
+  hasRule: boolean;
+  /** Once frozen (status evaluating): when (Redis's clock, ms), why, and who asked (an operator's token name). */
+  frozenMs: number | null;
+  why: FreezeReason | null;
+  frozenBy: string | null;
+  /** The decision message, once finished. */
   decisionJson: string | null;
   published: boolean;
   finishedMs: number | null;
   signals: Record<string, string>;
 }
 
-export type StartResult = { kind: 'started'; earlyCount: number; workflow: StoredWorkflow } | { kind: 'duplicate'; workflow: StoredWorkflow };
+export type StartResult =
+  /**
+   * next: `decide` ready by its rule and frozen (the workflow is the frozen snapshot); `ask` no rule, so ask
+   * canDecide (on the early signals, or the trigger alone); `wait` its rule is not met yet.
+   */
+  { kind: 'started'; earlyCount: number; workflow: StoredWorkflow; next: 'decide' | 'ask' | 'wait' } | { kind: 'duplicate'; workflow: StoredWorkflow };
 
 export type AddSignalResult =
-  /** duplicate: this message was stored already; superseded: a later revision (higher stream sequence) is stored. */
-  | { kind: 'added' | 'duplicate' | 'superseded'; workflow: StoredWorkflow }
+  /** Stored, and it made the workflow ready by its rule: frozen, `workflow` is the frozen snapshot. */
+  | { kind: 'ready'; workflow: StoredWorkflow }
+  /**
+   * duplicate: this message was stored already; superseded: a later revision (higher stream sequence) is stored.
+   * `workflow`: the snapshot, to ask canDecide on; null where Redis judges readiness (its rule is not met).
+   */
+  | { kind: 'added' | 'duplicate' | 'superseded'; workflow: StoredWorkflow | null }
   | { kind: 'late'; status: string }
   /** buffer-superseded: the early buffer holds this agent's message or a later revision already. */
   | { kind: 'buffered' | 'orphaned' | 'buffer-superseded' };
@@ -59,9 +82,11 @@ export interface AddSignalOptions {
   checkMs: number;
   /** Safety-net lifetime of an early buffer (the reaper deletes it first). */
   earlyTtlMs: number;
+  /** The claim lease of a workflow this signal makes ready (frozen). */
+  leaseMs: number;
 }
 
-export type SweepJobKind = 'timeout' | 'check' | 'publish';
+export type SweepJobKind = FreezeReason | 'check' | 'publish';
 
 export interface SweepResult {
   jobs: SweepJob[];
@@ -75,12 +100,24 @@ export interface SweepResult {
   redisNowMs: number;
 }
 
-export type RecordResult =
-  | { kind: 'recorded' }
-  /** A signal arrived since the evaluated snapshot: the current one, to evaluate again. */
+export type FreezeResult =
+  /** Frozen: `workflow` is the frozen snapshot (status evaluating). */
+  | { kind: 'frozen'; workflow: StoredWorkflow }
+  /** A signal arrived since the snapshot canDecide was asked on: the current one, to ask again. */
   | { kind: 'outdated'; workflow: StoredWorkflow }
-  /** Not open any more: timed out by the sweeper, decided by another caller, or gone (status ''). */
+  /** Not open any more: frozen or final already (by the sweeper, another caller), or gone (status ''). */
   | { kind: 'closed'; status: string };
+
+/** What finalising a workflow returns the first time (null after: another claimant finalised it). */
+export type Finalized = { startedMs: number; finishedMs: number } | null;
+
+/** Workflows of one shard waiting to be finalised in one script call (finalize-1.lua). */
+interface FinalizeBatch {
+  args: (string | number)[];
+  waiters: { resolve: (result: Finalized) => void; reject: (error: unknown) => void }[];
+}
+/** At most this many workflows per finalize call: a script call blocks Redis while it runs. */
+const FINALIZE_BATCH = 256;
 export interface SweepJob {
   kind: SweepJobKind;
   workflow: StoredWorkflow;
@@ -101,6 +138,9 @@ type Reply = (string | number | Reply)[];
 @Injectable()
 export class WorkflowRepository {
   readonly keys: WorkflowKeys;
+  private finalizing = new Map<number, FinalizeBatch[]>();
+  private finalizeScheduled = false;
+  private retentionMs = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -122,6 +162,9 @@ export class WorkflowRepository {
     triggerJson: string;
     /** See `AddSignalOptions.checkMs`: applies when early signals are moved in. */
     checkMs: number;
+    /** The encoded readiness rule (src/workflow/readiness.ts), or null: ask canDecide. */
+    readyRule: string | null;
+    leaseMs: number;
   }): Promise<StartResult> {
     const k = this.keys.forWorkflow(input.corrId);
     const reply = (await this.script('startWorkflow')(
@@ -137,15 +180,20 @@ export class WorkflowRepository {
       JSON.stringify(input.metadata),
       input.triggerJson,
       input.checkMs,
+      input.readyRule ?? '',
+      input.leaseMs,
     )) as Reply;
     if (reply[0] === 0) return { kind: 'duplicate', workflow: parseWorkflow(input.corrId, reply, 2) };
     const earlyCount = Number(reply[2]);
-    if (earlyCount > 0) return { kind: 'started', earlyCount, workflow: parseWorkflow(input.corrId, reply, 3) };
-    // Nothing but what the caller sent: the script spares the round trip of the whole hash.
+    if (reply[0] === 2) return { kind: 'started', earlyCount, workflow: parseWorkflow(input.corrId, reply, 3), next: 'decide' };
+    if (reply.length > 3) return { kind: 'started', earlyCount, workflow: parseWorkflow(input.corrId, reply, 3), next: 'ask' };
+    // Nothing but what the caller sent: the script spares the round trip of the whole hash (with a rule and
+    // early signals the snapshot built here lacks them, but nobody asks canDecide on it).
     const startedMs = Number(reply[1]);
     return {
       kind: 'started',
       earlyCount,
+      next: input.readyRule === null ? 'ask' : 'wait',
       workflow: {
         corrId: input.corrId,
         workflowId: workflowIdOf(input.workflowType, input.corrId),
@@ -157,7 +205,11 @@ export class WorkflowRepository {
         requiredAgents: input.requiredAgents,
         metadata: input.metadata,
         triggerJson: input.triggerJson,
-        version: 0,
+        version: earlyCount,
+        hasRule: input.readyRule !== null,
+        frozenMs: null,
+        why: null,
+        frozenBy: null,
         decisionJson: null,
         published: false,
         finishedMs: null,
@@ -182,14 +234,18 @@ export class WorkflowRepository {
       options.storedAtMs,
       options.checkMs,
       options.earlyTtlMs,
+      options.leaseMs,
     )) as Reply;
+    const snapshot = (): StoredWorkflow | null => (reply.length > 2 ? parseWorkflow(corrId, reply, 2) : null);
     switch (reply[0]) {
+      case 8:
+        return { kind: 'ready', workflow: parseWorkflow(corrId, reply, 2) };
       case 1:
-        return { kind: 'added', workflow: parseWorkflow(corrId, reply, 2) };
+        return { kind: 'added', workflow: snapshot() };
       case 2:
-        return { kind: 'duplicate', workflow: parseWorkflow(corrId, reply, 2) };
+        return { kind: 'duplicate', workflow: snapshot() };
       case 6:
-        return { kind: 'superseded', workflow: parseWorkflow(corrId, reply, 2) };
+        return { kind: 'superseded', workflow: snapshot() };
       case 3:
         return { kind: 'late', status: String(reply[1]) };
       case 4:
@@ -202,40 +258,64 @@ export class WorkflowRepository {
   }
 
   /**
-   * Records the decision evaluated on `evaluated` (by its version) and makes the workflow final, unless
-   * it changed since (record-3.lua). Exactly one caller records.
+   * Freezes an open workflow for its decision (freeze-3.lua). With `version`, only if it is still the
+   * snapshot the caller asked canDecide on; without, whatever arrived (an operator's cancel or forced
+   * decision) and the frozen snapshot comes back. Exactly one caller freezes.
    */
-  async record(evaluated: StoredWorkflow, status: FinalStatus, decisionJson: string, leaseMs: number): Promise<RecordResult> {
-    const k = this.keys.forWorkflow(evaluated.corrId);
-    const reply = (await this.script('record')(
-      k.wf,
-      k.sig,
-      k.deadlines,
-      evaluated.corrId,
-      evaluated.version,
-      status,
-      decisionJson,
-      leaseMs,
-      evaluated.startedMs,
-    )) as Reply;
+  async freeze(seen: StoredWorkflow | { corrId: string }, why: Exclude<FreezeReason, 'timeout'>, leaseMs: number, by = ''): Promise<FreezeResult> {
+    const known = 'version' in seen ? seen : null;
+    const k = this.keys.forWorkflow(seen.corrId);
+    const reply = (await this.script('freeze')(k.wf, k.sig, k.deadlines, seen.corrId, known?.version ?? '', why, leaseMs, known?.startedMs ?? '', by)) as Reply;
     switch (reply[0]) {
-      case 1:
-        return { kind: 'recorded' };
+      case 1: {
+        // With a version the frozen snapshot is the caller's (the script spares sending it back).
+        const frozenMs = Number(reply[1]);
+        const workflow = known ? { ...known, status: WorkflowStatus.Evaluating, frozenMs, why, frozenBy: by || null } : parseWorkflow(seen.corrId, reply, 2);
+        return { kind: 'frozen', workflow };
+      }
       case 2:
-        return { kind: 'outdated', workflow: parseWorkflow(evaluated.corrId, reply, 2) };
+        return { kind: 'outdated', workflow: parseWorkflow(seen.corrId, reply, 2) };
       default:
         return { kind: 'closed', status: String(reply[1]) };
     }
   }
 
   /**
-   * Records the timeout decision of a workflow the sweeper claimed; false when it is no longer being timed
-   * out (another claimant finished it first). Any claimant may finish: the snapshot is frozen once claimed.
+   * Ends a workflow whose decision was published (finalize-1.lua): final status and decision stored,
+   * `published` set, keys kept for the retention period. Returns its start and finish times the first time
+   * only. The calls of one event-loop turn go to Redis together, one script call per shard.
    */
-  async finish(workflow: StoredWorkflow, status: FinalStatus, decisionJson: string, leaseMs: number): Promise<boolean> {
-    const k = this.keys.forWorkflow(workflow.corrId);
-    const reply = (await this.script('finish')(k.wf, k.deadlines, workflow.corrId, workflow.startedMs, status, decisionJson, leaseMs)) as Reply;
-    return reply[0] === 1;
+  finalize(workflow: StoredWorkflow, status: FinalStatus, decisionJson: string, retentionMs: number): Promise<Finalized> {
+    const shard = this.keys.shardOf(workflow.corrId);
+    let batches = this.finalizing.get(shard);
+    if (!batches) this.finalizing.set(shard, (batches = []));
+    let batch = batches.at(-1);
+    if (!batch || batch.waiters.length >= FINALIZE_BATCH) batches.push((batch = { args: [], waiters: [] }));
+    batch.args.push(workflow.corrId, workflow.startedMs, status, decisionJson);
+    this.retentionMs = retentionMs;
+    if (!this.finalizeScheduled) {
+      this.finalizeScheduled = true;
+      setImmediate(() => this.flushFinalize());
+    }
+    return new Promise<Finalized>((resolve, reject) => batch.waiters.push({ resolve, reject }));
+  }
+
+  private flushFinalize(): void {
+    this.finalizeScheduled = false;
+    const pending = this.finalizing;
+    this.finalizing = new Map();
+    for (const [shard, batches] of pending) {
+      for (const batch of batches) {
+        this.script('finalize')(this.keys.deadlines(shard), this.keys.shardPrefix(shard), this.retentionMs, ...batch.args).then(
+          (reply) =>
+            (reply as Reply).forEach((item, i) => {
+              const r = item as Reply;
+              batch.waiters[i].resolve(r[0] === 1 ? { startedMs: Number(r[1]), finishedMs: Number(r[2]) } : null);
+            }),
+          (error: unknown) => batch.waiters.forEach((w) => w.reject(error)),
+        );
+      }
+    }
   }
 
   /** After a sweeper check found the workflow not ready: its due entry goes back to the deadline, unless it changed since. */
@@ -352,6 +432,11 @@ function toStoredWorkflow(corrId: string, wf: Record<string, string>, sig: Recor
     metadata: JSON.parse(wf.meta ?? '{}') as JsonObject,
     triggerJson: wf.trigger ?? '{}',
     version: Number(wf.ver ?? 0),
+    hasRule: wf.rdy !== undefined,
+    frozenMs: wf.frozen ? Number(wf.frozen) : null,
+    // A workflow claimed by an older version, which froze only for timeouts, has no `why`.
+    why: wf.status === 'evaluating' ? ((wf.why as FreezeReason | undefined) ?? 'timeout') : null,
+    frozenBy: wf.by ?? null,
     decisionJson: wf.decision ?? null,
     published: wf.published === '1',
     finishedMs: wf.finished ? Number(wf.finished) : null,

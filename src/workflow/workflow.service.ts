@@ -7,13 +7,14 @@ import type { DeliveryMeta } from '../transport/jetstream/jetstream.context.js';
 import { Admission } from './admission.js';
 import { DecisionPublisher } from './decision.publisher.js';
 import { StrategyRegistry } from './strategies/strategy.registry.js';
-import { defaultTimeoutDecision, toContext, toDecisionMessage, toTriggerSignal } from './workflow-context.js';
-import { decisionMessageId, WorkflowRepository, type StoredWorkflow, type SweepJob } from './workflow.repository.js';
+import { cancelDecision, defaultTimeoutDecision, toContext, toDecisionMessage, toTriggerSignal } from './workflow-context.js';
+import { encodeReadiness } from './readiness.js';
+import { decisionMessageId, WorkflowRepository, type FreezeReason, type StoredWorkflow, type SweepJob } from './workflow.repository.js';
 import { WorkflowStatus, type Decision, type FinalStatus, type JsonObject, type WorkflowContext } from './workflow.types.js';
 
 const OPEN = new Set<string>([WorkflowStatus.InProgress, WorkflowStatus.WaitingForAgents]);
-/** Evaluations of one handler on snapshots that keep changing (signals arriving meanwhile) before it leaves the workflow to later handlers. */
-const MAX_RECORD_ATTEMPTS = 5;
+/** canDecide questions of one handler on snapshots that keep changing (signals arriving meanwhile) before it leaves the workflow to later handlers. */
+const MAX_FREEZE_ATTEMPTS = 5;
 
 /** What a message handler passes on about its message (the transport's delivery info). */
 export type MessageMeta = Pick<DeliveryMeta, 'sequence' | 'storedAtMs' | 'receivedAt' | 'hold'>;
@@ -22,9 +23,11 @@ type Readiness = 'decided' | 'not-ready' | 'closed' | 'changing';
 
 /**
  * The workflow life cycle (SPEC "Workflows"). Every step is one atomic Redis script; this class only
- * decides which step comes next and runs the strategy. A message handler returns once its effect is
- * stored, so the transport can ack; whatever a crash interrupts later (an evaluation, a publish) is
- * finished by the sweeper from what Redis recorded.
+ * decides which step comes next and runs the strategy. A workflow that can decide is first frozen (status
+ * `evaluating`: by the script storing the signal that makes it ready, where the strategy declared
+ * `readyWhen`; else after canDecide, by freeze-3.lua), then evaluated, published and finalised. Whatever a
+ * crash interrupts after the freeze, the sweeper finishes from the same frozen snapshot once the claim
+ * lease runs out (docs/ARCHITECTURE.md, "Deciding").
  */
 @Injectable()
 export class WorkflowService {
@@ -78,6 +81,8 @@ export class WorkflowService {
         metadata: definition.metadata ?? {},
         triggerJson: text,
         checkMs: this.config.claimLeaseMs,
+        readyRule: definition.readyWhen ? encodeReadiness(definition.readyWhen) : null,
+        leaseMs: this.config.claimLeaseMs,
       });
     } catch (error) {
       this.admission.abandoned();
@@ -87,8 +92,9 @@ export class WorkflowService {
       this.admission.abandoned();
       this.metrics.duplicate('trigger');
       this.logger.debug({ msg: 'duplicate trigger', corr_id: corrId, workflow_id: result.workflow.workflowId, status: result.workflow.status });
-      // A redelivery may find the work of its first delivery half done (early signals applied, not evaluated).
-      await this.decideIfReady(result.workflow, meta.receivedAt);
+      // A redelivery may find the work of its first delivery half done (early signals applied, canDecide
+      // not asked); where Redis judges readiness, nothing is ever left half done.
+      if (!result.workflow.hasRule) await this.decideIfReady(result.workflow, meta.receivedAt);
       return;
     }
     this.admission.started();
@@ -103,7 +109,8 @@ export class WorkflowService {
       early_signals: result.earlyCount,
     });
     // Early signals may complete it, and a strategy may decide on the trigger alone.
-    await this.decideIfReady(result.workflow, meta.receivedAt);
+    if (result.next === 'decide') await this.decide(result.workflow, { receivedAt: meta.receivedAt });
+    else if (result.next === 'ask') await this.decideIfReady(result.workflow, meta.receivedAt);
   }
 
   async handleSignal(data: JsonObject, text: string, meta: MessageMeta): Promise<void> {
@@ -123,8 +130,13 @@ export class WorkflowService {
       storedAtMs: meta.storedAtMs,
       checkMs: this.config.claimLeaseMs,
       earlyTtlMs: Math.max(this.config.earlySignalGraceSeconds * 2000 + 60_000, this.config.retentionSeconds * 1000),
+      leaseMs: this.config.claimLeaseMs,
     });
     switch (result.kind) {
+      case 'ready':
+        this.metrics.signalReceived(agent);
+        await this.decide(result.workflow, { receivedAt: meta.receivedAt });
+        return;
       case 'buffer-superseded':
         this.metrics.duplicate('superseded');
         this.logger.debug({ msg: 'early signal not stored: a later revision (or this one) is buffered', corr_id: corrId, agent });
@@ -153,8 +165,9 @@ export class WorkflowService {
         this.metrics.signalReceived(agent);
         break;
     }
-    // Also after a duplicate: a redelivery may find the work of its first delivery half done.
-    await this.decideIfReady(result.workflow, meta.receivedAt);
+    // Also after a duplicate: a redelivery may find the work of its first delivery half done. (No snapshot:
+    // Redis judged readiness, and the workflow is not ready.)
+    if (result.workflow) await this.decideIfReady(result.workflow, meta.receivedAt);
   }
 
   /**
@@ -169,15 +182,15 @@ export class WorkflowService {
   }
 
   /**
-   * Asks the strategy whether it can decide; if so, evaluates and records the decision on the version it
-   * evaluated (record-3.lua: exactly one caller records). Should a signal have arrived in between, the
-   * current snapshot comes back and is evaluated in turn: a decision is always the strategy's answer to
-   * the signals stored with it. Nothing is claimed while the strategy runs, so a crash here leaves the
-   * workflow open for its next signal, a redelivery, or its deadline.
+   * The slower path, for workflows without a readiness rule: asks the strategy's canDecide; if yes, freezes
+   * the workflow on the version asked about (freeze-3.lua: exactly one caller freezes) and decides it.
+   * Should a signal have arrived in between, the current snapshot comes back and is asked about in turn.
+   * Nothing is claimed while canDecide runs, so a crash here leaves the workflow open for its next signal,
+   * a redelivery, the sweeper's check, or its deadline.
    */
   private async decideIfReady(workflow: StoredWorkflow, receivedAt?: number): Promise<{ readiness: Readiness; workflow: StoredWorkflow }> {
     let current = workflow;
-    for (let attempt = 1; attempt <= MAX_RECORD_ATTEMPTS; attempt++) {
+    for (let attempt = 1; attempt <= MAX_FREEZE_ATTEMPTS; attempt++) {
       if (!OPEN.has(current.status)) return { readiness: 'closed', workflow: current };
       const ctx = toContext(current);
       let ready: boolean;
@@ -190,17 +203,16 @@ export class WorkflowService {
         failure = error;
       }
       if (!ready) return { readiness: 'not-ready', workflow: current };
-      const outcome = await this.evaluate(ctx, 'evaluate', failure);
-      const recorded = await this.repository.record(current, outcome.status, outcome.json, this.config.claimLeaseMs);
-      if (recorded.kind === 'recorded') {
-        await this.publish(current, outcome.json, outcome.status, outcome.decision.action, { receivedAt });
-        return { readiness: 'decided', workflow: current };
+      const frozen = await this.repository.freeze(current, 'decide', this.config.claimLeaseMs);
+      if (frozen.kind === 'frozen') {
+        await this.decide(frozen.workflow, { receivedAt, ctx, failure });
+        return { readiness: 'decided', workflow: frozen.workflow };
       }
-      if (recorded.kind === 'closed') {
-        this.logger.debug({ msg: 'decided elsewhere', corr_id: ctx.corrId, workflow_id: ctx.workflowId, status: recorded.status });
+      if (frozen.kind === 'closed') {
+        this.logger.debug({ msg: 'decided elsewhere', corr_id: ctx.corrId, workflow_id: ctx.workflowId, status: frozen.status });
         return { readiness: 'closed', workflow: current };
       }
-      current = recorded.workflow;
+      current = frozen.workflow;
     }
     // Signals keep arriving faster than the strategy runs: the handler of the last one decides (and the
     // sweeper's check, should that handler die).
@@ -209,54 +221,73 @@ export class WorkflowService {
   }
 
   /**
-   * Runs the strategy (or, for a timeout, its onTimeout) and builds the decision message. `failure`: the
-   * strategy already threw (in canDecide), so the workflow ends as failed without evaluating.
+   * Decides a frozen workflow, by why it was frozen, from its frozen snapshot: evaluates (or builds the
+   * timeout or cancel decision), publishes, finalises. Run by whoever froze it, and again by the sweeper
+   * should that one die or stall past the claim lease: the same snapshot gives the same decision, and the
+   * decision's message id makes a second publish a duplicate (beyond the duplicate window, see publish).
+   *
+   * `ctx`: the context already built from this snapshot; `failure`: canDecide threw (the workflow fails);
+   * `ageMs`: for the sweeper, how long ago (Redis's clock) the workflow was frozen.
+   */
+  private async decide(workflow: StoredWorkflow, options: { receivedAt?: number; ageMs?: number; ctx?: WorkflowContext; failure?: unknown }): Promise<void> {
+    const ctx = options.ctx ?? toContext(workflow);
+    const outcome = await this.evaluate(ctx, workflow.why ?? 'decide', workflow.frozenBy, options.failure);
+    await this.publish(workflow, outcome.json, outcome.status, outcome.decision.action, options);
+  }
+
+  /**
+   * Runs the strategy (its evaluate, or for a timeout its onTimeout) or builds an operator's decision, and
+   * the decision message. `failure`: the strategy already threw (in canDecide), so the workflow ends as
+   * failed without evaluating. `by`: the operator's token name, for `cancel` and `force`.
    */
   private async evaluate(
     ctx: WorkflowContext,
-    kind: 'evaluate' | 'timeout',
+    why: FreezeReason,
+    by: string | null,
     failure?: unknown,
   ): Promise<{ status: FinalStatus; decision: Decision; json: string }> {
     try {
       if (failure !== undefined) throw failure;
       const strategy = this.strategies.get(ctx.workflowType);
-      const timeout = kind === 'timeout';
-      const decision = timeout ? (strategy.onTimeout ? await strategy.onTimeout(ctx) : defaultTimeoutDecision(ctx)) : await strategy.evaluate(ctx);
+      let status: FinalStatus = WorkflowStatus.Completed;
+      let decision: Decision;
+      switch (why) {
+        case 'timeout':
+          status = WorkflowStatus.Timeout;
+          decision = strategy.onTimeout ? await strategy.onTimeout(ctx) : defaultTimeoutDecision(ctx);
+          break;
+        case 'cancel':
+          status = WorkflowStatus.Cancelled;
+          decision = cancelDecision(by);
+          break;
+        default:
+          decision = await strategy.evaluate(ctx);
+      }
       if (typeof decision !== 'object' || decision === null || typeof decision.action !== 'string') {
         throw new Error('the strategy returned no decision object with a string "action"');
       }
-      const status = timeout ? WorkflowStatus.Timeout : WorkflowStatus.Completed;
-      return { status, decision, json: JSON.stringify(toDecisionMessage(ctx, this.app.name, status, decision)) };
+      const message = toDecisionMessage(ctx, this.app.name, status, decision);
+      if (why === 'force') message.metadata = { ...message.metadata, forced: true, forced_by: by };
+      return { status, decision, json: JSON.stringify(message) };
     } catch (error) {
-      this.logger.error({ msg: 'strategy failed', corr_id: ctx.corrId, workflow_id: ctx.workflowId, kind, error: describeError(error) });
+      this.logger.error({ msg: 'strategy failed', corr_id: ctx.corrId, workflow_id: ctx.workflowId, kind: why, error: describeError(error) });
       const decision: Decision = { action: 'error', reason: 'strategy_error', error: describeError(error) };
       return { status: WorkflowStatus.Failed, decision, json: JSON.stringify(toDecisionMessage(ctx, this.app.name, WorkflowStatus.Failed, decision)) };
     }
   }
 
-  /** Times out a workflow the sweeper claimed: the timeout decision, recorded by the first claimant to finish, then published. */
-  private async timeOut(workflow: StoredWorkflow): Promise<void> {
-    const ctx = toContext(workflow);
-    const outcome = await this.evaluate(ctx, 'timeout');
-    if (!(await this.repository.finish(workflow, outcome.status, outcome.json, this.config.claimLeaseMs))) {
-      this.logger.debug({ msg: 'timed out by another claimant first', corr_id: ctx.corrId, workflow_id: ctx.workflowId });
-      return;
-    }
-    await this.publish(workflow, outcome.json, outcome.status, outcome.decision.action, {});
-  }
-
   /**
-   * Publishes a recorded decision and marks it published. A failure here loses nothing: the decision is
-   * in Redis and its due-index entry brings it back to the sweeper after the claim lease.
+   * Publishes a decision and finalises the workflow. A failure here loses nothing: the workflow stays
+   * frozen, and its due entry brings it back to the sweeper after the claim lease.
    *
-   * `age`: how long ago (Redis's clock) the decision was recorded, for a re-publish by the sweeper. Past the
+   * `ageMs`: how long ago (Redis's clock) the workflow was frozen, for a re-run by the sweeper. Past the
    * stream's duplicate window (less a margin) JetStream would store a second copy of a decision published
    * before, so the stream is searched for it first (DecisionPublisher.wasPublished).
    */
   private async publish(
     workflow: StoredWorkflow,
     json: string,
-    status: string,
+    status: FinalStatus,
     action: string,
     options: { receivedAt?: number; ageMs?: number },
   ): Promise<void> {
@@ -266,7 +297,7 @@ export class WorkflowService {
       const margin = Math.min(this.publisher.duplicateWindowMs / 2, 30_000);
       let already = false;
       if (options.ageMs !== undefined && options.ageMs > this.publisher.duplicateWindowMs - margin) {
-        already = await this.publisher.wasPublished(msgId, (workflow.finishedMs ?? workflow.startedMs) - margin);
+        already = await this.publisher.wasPublished(msgId, (workflow.frozenMs ?? workflow.finishedMs ?? workflow.startedMs) - margin);
         this.logger.warn({ msg: 'decision older than the duplicate window: searched the stream for it', ...log, found: already });
       }
       if (already) this.metrics.duplicate('decision');
@@ -274,15 +305,15 @@ export class WorkflowService {
         const { duplicate } = await this.publisher.publish(json, msgId);
         if (duplicate) this.metrics.duplicate('decision');
       }
-      const marked = await this.repository.markPublished(workflow, this.config.retentionSeconds * 1000);
-      if (!marked) return;
+      const finalized = await this.repository.finalize(workflow, status, json, this.config.retentionSeconds * 1000);
+      if (!finalized) return;
       this.admission.finished();
-      this.metrics.workflowFinished(workflow.workflowType, status, action, (marked.finishedMs - marked.startedMs) / 1000);
+      this.metrics.workflowFinished(workflow.workflowType, status, action, (finalized.finishedMs - finalized.startedMs) / 1000);
       if (options.receivedAt !== undefined) this.metrics.decisionLatency(workflow.workflowType, (performance.now() - options.receivedAt) / 1000);
       if (status === WorkflowStatus.Timeout) this.metrics.timeoutLateness((Date.now() - workflow.deadlineMs) / 1000);
       this.logger.log({ msg: 'decision published', ...log, status, action });
     } catch (error) {
-      this.logger.warn({ msg: 'decision recorded, publish deferred to the sweeper', ...log, error: describeError(error) });
+      this.logger.warn({ msg: 'decision not published yet, left to the sweeper', ...log, error: describeError(error) });
     }
   }
 
@@ -291,8 +322,9 @@ export class WorkflowService {
     const wf = job.workflow;
     switch (job.kind) {
       case 'publish': {
+        // Recorded, not published, by an older version (which recorded before publishing).
         if (!wf.decisionJson) return;
-        const message = JSON.parse(wf.decisionJson) as { status: string; decision: { action: string } };
+        const message = JSON.parse(wf.decisionJson) as { status: FinalStatus; decision: { action: string } };
         this.logger.warn({ msg: 'publishing a decision left unpublished', corr_id: wf.corrId, workflow_id: wf.workflowId });
         await this.publish(wf, wf.decisionJson, message.status, message.decision.action, { ageMs: redisNowMs - (wf.finishedMs ?? redisNowMs) });
         return;
@@ -304,8 +336,13 @@ export class WorkflowService {
         if (readiness === 'not-ready') await this.repository.rest(workflow);
         return;
       }
-      case 'timeout':
-        await this.timeOut(wf);
+      default:
+        // Frozen: at its deadline (a timeout, frozen by this sweep), or earlier by a decider that died or
+        // stalled past the lease: decided again from the same snapshot.
+        if (job.kind !== 'timeout' || wf.frozenMs !== redisNowMs) {
+          this.logger.warn({ msg: 'deciding a frozen workflow its decider left', corr_id: wf.corrId, workflow_id: wf.workflowId, why: job.kind });
+        }
+        await this.decide(wf, { ageMs: redisNowMs - (wf.frozenMs ?? redisNowMs) });
     }
   }
 }

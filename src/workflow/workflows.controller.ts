@@ -24,6 +24,10 @@ function present(wf: StoredWorkflow) {
     started_at: new Date(wf.startedMs).toISOString(),
     deadline_at: new Date(wf.deadlineMs).toISOString(),
     timeout_seconds: wf.timeoutMs / 1000,
+    // Frozen (status evaluating): when, for what (decide, timeout, cancel, force), and by which operator.
+    frozen_at: wf.frozenMs ? new Date(wf.frozenMs).toISOString() : null,
+    frozen_for: wf.why,
+    frozen_by: wf.frozenBy,
     finished_at: wf.finishedMs ? new Date(wf.finishedMs).toISOString() : null,
     decision_published: wf.published,
     metadata: wf.metadata,

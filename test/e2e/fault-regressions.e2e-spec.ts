@@ -130,23 +130,26 @@ describe('NATS away', () => {
       await bus.close();
       await killNats();
 
-      // a times out first; its publish hangs. b's deadline passes while it does.
+      // a times out first; its publish hangs. b's deadline passes while it does: b is frozen for its
+      // timeout on time (its decision waits for NATS, the workflow for its publish).
       const wf = await waitFor(
         'b to time out',
         async () => {
           const { body } = await app.get(`/workflows/${b}`);
-          return body?.status === 'timeout' ? body : undefined;
+          return body?.frozen_for === 'timeout' ? body : undefined;
         },
         6000,
       );
-      expect(Date.parse(wf.finished_at) - Date.parse(wf.deadline_at)).toBeLessThan(1000);
+      expect(wf.status).toBe('evaluating');
+      expect(Date.parse(wf.frozen_at) - Date.parse(wf.deadline_at)).toBeLessThan(1000);
       expect(wf.decision_published).toBe(false);
 
       await startNats();
       bus = await openBus(url);
       for (const id of [a, b]) {
         await waitFor(`the decision of ${id}`, async () => (await app.get(`/workflows/${id}`)).body?.decision_published === true, 30000);
-        expect(await decisionsFor(bus, id)).toHaveLength(1);
+        const decisions = await decisionsFor(bus, id);
+        expect(decisions.map((d) => d.status)).toEqual(['timeout']);
       }
     } finally {
       await bus.close().catch(() => undefined);

@@ -42,13 +42,14 @@ describe('decision identity beyond the duplicate window (2)', () => {
       await waitForDecision(infra.bus, id);
       const repo = serviceRepository(infra.redis);
       const k = repo.keys.forWorkflow(id);
-      await waitFor('the decision marked published', async () => (await infra.redis.hget(k.wf, 'published')) === '1');
-      // The outage between publish and mark, longer than the window: the mark never happened.
+      await waitFor('the workflow finalised', async () => (await infra.redis.hget(k.wf, 'published')) === '1');
+      // The outage between publish and finalise, longer than the window: the workflow stayed frozen.
       await sleep(3000);
-      await infra.redis.hdel(k.wf, 'published', 'published_at');
+      await infra.redis.hset(k.wf, 'status', 'evaluating');
+      await infra.redis.hdel(k.wf, 'published', 'decision', 'finished');
       await infra.redis.persist(k.wf);
       await infra.redis.zadd(k.deadlines, Date.now(), id);
-      await waitFor('the sweeper to mark it published again', async () => (await infra.redis.hget(k.wf, 'published')) === '1', 15_000);
+      await waitFor('the sweeper to finalise it again', async () => (await infra.redis.hget(k.wf, 'published')) === '1', 15_000);
       expect(await decisionsFor(infra.bus, id)).toHaveLength(1);
       expect(app.logs('decision older than the duplicate window')).toHaveLength(1);
     } finally {
@@ -205,14 +206,15 @@ describe('a step whose effect happened but whose reply was lost (9)', () => {
       await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 60 }));
       await waitFor('the workflow started', async () => (await app.metric('meta_agent_workflows_started_total')) === 1);
       // What a handler leaves when its add-signal script ran but it died before deciding (its message then
-      // dead-lettered, or its reply lost): the signals stored, nobody evaluating.
+      // dead-lettered, or its reply lost): the signals stored, the workflow frozen by the last one, nobody
+      // evaluating.
       const repo = serviceRepository(redis);
-      const opts = { graceMs: 30_000, storedAtMs: Date.now(), checkMs: 500, earlyTtlMs: 60_000 };
+      const opts = { graceMs: 30_000, storedAtMs: Date.now(), checkMs: 500, earlyTtlMs: 60_000, leaseMs: 500 };
       await repo.addSignal(id, 'momentum', JSON.stringify(momentum(id)), { ...opts, sequence: 1_000_001 });
       await repo.addSignal(id, 'risk', JSON.stringify(risk(id)), { ...opts, sequence: 1_000_002 });
       const d = await waitForDecision(infra.bus, id, 10_000);
       expect(d.status).toBe('completed');
-      expect(app.logs('decided a ready workflow its handler had left')).toHaveLength(1);
+      expect(app.logs('deciding a frozen workflow its decider left')).toHaveLength(1);
     } finally {
       redis.disconnect();
       await app.stop();

@@ -9,15 +9,22 @@
 
   ARGV[1] corr_id   ARGV[2] workflow_type   ARGV[3] timeout ms
   ARGV[4] required agents (JSON array)    ARGV[5] metadata (JSON)   ARGV[6] trigger (JSON, as received)
-  ARGV[7] check delay ms (see add-signal-5.lua): with early signals applied, the due entry is now + this
+  ARGV[7] check delay ms (see add-signal-5.lua): with early signals applied and no readiness rule, the due
+          entry is now + this
+  ARGV[8] readiness rule (`rdy`, see is_ready in includes/common.lua; '' when the strategy declares none and
+          its canDecide is asked instead)
+  ARGV[9] claim lease ms: a workflow the rule finds ready at once is frozen for its decision (see freeze)
 
   The hash keeps only what cannot be derived (corr_id is in the key name, workflow_id is
   <type>:<corr_id>, the timeout is deadline - started, `published` is absent until it is 1): every
   field costs memory on every workflow.
 
   Output: { 0, status, wf..., '|', sig... }        duplicate: the workflow exists (open or finished)
-          { 1, now, 0 }                              started, no early signals (the caller knows the rest)
-          { 1, now, early_count, wf..., '|', sig... } started with early signals applied
+          { 1, now, early_count }                    started, open, and nothing for the caller to do now but
+                                                     (without a rule) ask canDecide on the trigger alone: no
+                                                     early signals, or a rule that is not met yet
+          { 1, now, early_count, wf..., '|', sig... } started with early signals applied, no rule: ask canDecide
+          { 2, now, early_count, wf..., '|', sig... } started, and ready by its rule: frozen, decide it now
           (wf and sig are HGETALL lists; a duplicate returns them so that a redelivered trigger can still
           finish what its first delivery began, e.g. evaluate on early signals)
 ]]
@@ -56,8 +63,20 @@ redis.call('HSET', KEYS[1],
 if #seqs > 0 then
   redis.call('HSET', KEYS[1], unpack(seqs))
 end
-redis.call('ZADD', KEYS[4], early_count > 0 and math.min(deadline, now + tonumber(ARGV[7])) or deadline, ARGV[1])
 
+local rule = ARGV[8]
+if rule ~= '' then
+  redis.call('HSET', KEYS[1], 'rdy', rule)
+  if is_ready(rule, KEYS[2]) then
+    freeze(KEYS[1], KEYS[4], ARGV[1], 'decide', now, tonumber(ARGV[9]))
+    return append_snapshot({ 2, now, early_count }, KEYS[1], KEYS[2])
+  end
+  -- Readiness is judged here and by every signal's script, atomically: nothing to check before the deadline.
+  redis.call('ZADD', KEYS[4], deadline, ARGV[1])
+  return { 1, now, early_count }
+end
+
+redis.call('ZADD', KEYS[4], early_count > 0 and math.min(deadline, now + tonumber(ARGV[7])) or deadline, ARGV[1])
 if early_count == 0 then
   return { 1, now, 0 }
 end

@@ -11,12 +11,16 @@
   Output: { remaining, due, now, job, job, ... } where remaining = ZCARD after the step, due = the number of
           due entries read (<= limit; a full batch means more may be due, even if some were stale), now =
           Redis's clock, and each job is { corr_id, kind, wf..., '|', sig... }, kind one of:
-            'timeout'   an open workflow passed its deadline, or a timeout claim whose holder died (lease
-                        expired): claimed (status evaluating), to time out
-            'check'     an open workflow due before its deadline: a signal was stored and no decision
-                        followed within the check delay (its handler died, or its reply was lost): see
-                        whether it can decide now
-            'publish'   a recorded decision not marked published (publisher died): publish it
+            'timeout'   an open workflow passed its deadline: frozen now (see freeze in includes/common.lua),
+                        to time out
+            'decide', 'timeout', 'cancel', 'force'
+                        a frozen workflow (status evaluating) whose decider died or lost its reply (the lease
+                        ran out): decide it again, by its `why`, from the same frozen snapshot (a workflow
+                        claimed by an older version has no `why`: a timeout)
+            'check'     an open workflow without a readiness rule, due before its deadline: a signal was
+                        stored and no decision followed within the check delay (its handler died, or its
+                        reply was lost): see whether it can decide now
+            'publish'   a decision an older version recorded and did not mark published: publish it
           or { corr_id, 'broken', error } for an entry whose keys Redis refused to read (it is looked at
           again in a minute; the other entries and shards go on).
   Entries whose workflow is gone or already published are removed.
@@ -32,7 +36,7 @@ local reply = { 0, 0, now }
 
 for _, corr in ipairs(due) do
   local wf_key = ARGV[1] .. 'wf:' .. corr
-  local wf = redis.pcall('HMGET', wf_key, 'status', 'deadline', 'published')
+  local wf = redis.pcall('HMGET', wf_key, 'status', 'deadline', 'published', 'why')
   if wf.err then
     redis.call('ZADD', KEYS[1], now + BROKEN_RETRY_MS, corr)
     reply[#reply + 1] = { corr, 'broken', wf.err }
@@ -42,9 +46,14 @@ for _, corr in ipairs(due) do
     if not status then
       redis.call('ZREM', KEYS[1], corr)
     elseif status == 'in_progress' or status == 'waiting_for_agents' then
-      kind = tonumber(wf[2]) <= now and 'timeout' or 'check'
+      if tonumber(wf[2]) <= now then
+        kind = 'timeout'
+        freeze(wf_key, KEYS[1], corr, 'timeout', now, lease)
+      else
+        kind = 'check'
+      end
     elseif status == 'evaluating' then
-      kind = 'timeout'
+      kind = wf[4] or 'timeout'
     elseif wf[3] ~= '1' then
       kind = 'publish'
     else
@@ -52,9 +61,6 @@ for _, corr in ipairs(due) do
     end
 
     if kind then
-      if kind == 'timeout' then
-        redis.call('HSET', wf_key, 'status', 'evaluating')
-      end
       redis.call('ZADD', KEYS[1], now + lease, corr)
       local ok, job = pcall(append_snapshot, { corr, kind }, wf_key, ARGV[1] .. 'sig:' .. corr)
       if ok then

@@ -1,3 +1,4 @@
+import type { ReadinessRule } from '../readiness.js';
 import type { AgentSignal, Decision, JsonObject, WorkflowContext } from '../workflow.types.js';
 
 /** What `define` returns: the shape of one workflow. */
@@ -9,6 +10,14 @@ export interface WorkflowDefinition {
   timeoutSeconds?: number;
   /** Free-form metadata, stored with the workflow and copied into the decision message. */
   metadata?: JsonObject;
+  /**
+   * When the workflow can decide, as a rule on which agents have answered: Redis then judges it as it
+   * stores each signal (one round trip per signal, the snapshot only to the signal that makes the workflow
+   * ready), and `canDecide` is not called for this workflow. It must say what `canDecide` says
+   * (`strategyHarness` checks that on every scenario it runs); write `canDecide` with `isReady(rule, ...)`.
+   * Without it, `canDecide` is asked after every signal.
+   */
+  readyWhen?: ReadinessRule;
 }
 
 /**
@@ -33,7 +42,7 @@ export interface DecisionStrategy {
   shouldStart(trigger: AgentSignal): boolean | Promise<boolean>;
   /** The workflow a trigger opens: agents to wait for, timeout, metadata. */
   define(trigger: AgentSignal): WorkflowDefinition | Promise<WorkflowDefinition>;
-  /** Called after every stored signal: true when enough has arrived to decide. */
+  /** Called after every stored signal: true when enough has arrived to decide (not called where `define` declared `readyWhen`). */
   canDecide(context: WorkflowContext): boolean | Promise<boolean>;
   /** Runs once per workflow, on the signals stored when it was claimed. Throwing ends the workflow as `failed`. */
   evaluate(context: WorkflowContext): Decision | Promise<Decision>;

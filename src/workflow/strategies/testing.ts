@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { parseSettings } from '../../config/env.schema.js';
 import type { WorkflowConfig } from '../../config/configuration.js';
 import { defaultTimeoutDecision, toAgentSignal, toTriggerSignal } from '../workflow-context.js';
+import { isReady } from '../readiness.js';
 import type { AgentSignal, Decision, JsonObject, WorkflowContext, WorkflowStatus } from '../workflow.types.js';
 import { DecisionStrategyProvider } from './decision-strategy.decorator.js';
 import type { DecisionStrategy, WorkflowDefinition } from './decision-strategy.interface.js';
@@ -42,6 +43,7 @@ export interface StrategyHarness {
   context(scenario?: Scenario): Promise<WorkflowContext>;
   shouldStart(trigger?: JsonObject): Promise<boolean>;
   define(trigger?: JsonObject): Promise<WorkflowDefinition>;
+  /** The strategy's canDecide; throws where define() declares a `readyWhen` rule that says otherwise. */
   canDecide(scenario?: Scenario): Promise<boolean>;
   evaluate(scenario?: Scenario): Promise<Decision>;
   /** The strategy's `onTimeout`, or the service's default timeout decision when it has none. */
@@ -118,6 +120,19 @@ export function strategyHarness(strategy: DecisionStrategy, options: HarnessOpti
     };
   };
 
+  // canDecide, checked against the readyWhen rule define() declares (Redis judges the rule in its place, so
+  // the two must agree on every scenario a spec runs).
+  const canDecide = async (ctx: WorkflowContext, scenario: Scenario): Promise<boolean> => {
+    const answer = await strategy.canDecide(ctx);
+    const rule = (await strategy.define(trigger(scenario.trigger))).readyWhen;
+    if (rule && isReady(rule, Object.keys(ctx.receivedSignals)) !== answer) {
+      throw new Error(
+        `define().readyWhen ${JSON.stringify(rule)} and canDecide disagree with signals from [${Object.keys(ctx.receivedSignals).join(', ')}]: canDecide says ${String(answer)}`,
+      );
+    }
+    return answer;
+  };
+
   const onTimeout = async (ctx: WorkflowContext): Promise<Decision> => (strategy.onTimeout ? await strategy.onTimeout(ctx) : defaultTimeoutDecision(ctx));
 
   return {
@@ -128,7 +143,7 @@ export function strategyHarness(strategy: DecisionStrategy, options: HarnessOpti
     context: (scenario) => context(scenario),
     shouldStart: async (data) => await strategy.shouldStart(trigger(data)),
     define: async (data) => await strategy.define(trigger(data)),
-    canDecide: async (scenario) => await strategy.canDecide(await context(scenario)),
+    canDecide: async (scenario = {}) => await canDecide(await context(scenario), scenario),
     evaluate: async (scenario) => await strategy.evaluate(await context(scenario)),
     onTimeout: async (scenario) => await onTimeout(await context(scenario)),
     run: async (scenario = {}) => {
@@ -136,7 +151,7 @@ export function strategyHarness(strategy: DecisionStrategy, options: HarnessOpti
       const signals = scenario.signals ?? [];
       for (let n = 0; n <= signals.length; n++) {
         const ctx = await context(scenario, signals.slice(0, n));
-        if (await strategy.canDecide(ctx)) return { status: 'completed', decision: await strategy.evaluate(ctx), afterSignals: n };
+        if (await canDecide(ctx, scenario)) return { status: 'completed', decision: await strategy.evaluate(ctx), afterSignals: n };
       }
       return { status: 'timeout', decision: await onTimeout(await context(scenario)) };
     },

@@ -82,6 +82,8 @@ describe('TradingDecisionStrategy', () => {
         requiredAgents: ['momentum', 'risk'],
         timeoutSeconds: 120,
         metadata: { instrument: 'EURUSD', trigger_price: 1.0875, trigger_side: 'buy' },
+        // canDecide's rule, declared so that Redis judges it as signals are stored.
+        readyWhen: { all: ['momentum', 'risk'], atLeast: 2 },
       });
     });
 
@@ -101,6 +103,7 @@ describe('TradingDecisionStrategy', () => {
       expect(def.requiredAgents).toEqual(['momentum', 'risk', 'sentiment', 'correlation']);
       expect(def.timeoutSeconds).toBe(300);
       expect(def.metadata).toEqual({ instrument: 'CRYPTO:BTCUSD', trigger_price: 65000, trigger_side: 'buy' });
+      expect(def.readyWhen).toEqual({ all: ['momentum', 'risk', 'sentiment'], atLeast: 2 });
     });
 
     it('uses UNKNOWN and the FX branch when the instrument is missing, with null price and side', async () => {
@@ -108,6 +111,7 @@ describe('TradingDecisionStrategy', () => {
         requiredAgents: ['momentum', 'risk'],
         timeoutSeconds: 120,
         metadata: { instrument: 'UNKNOWN', trigger_price: null, trigger_side: null },
+        readyWhen: { all: ['momentum', 'risk'], atLeast: 2 },
       });
     });
 

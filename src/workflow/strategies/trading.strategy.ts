@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { workflowConfig, type WorkflowConfig } from '../../config/configuration.js';
+import { isReady, type ReadinessRule } from '../readiness.js';
 import type { AgentSignal, Decision, JsonObject, WorkflowContext } from '../workflow.types.js';
 import { DecisionStrategyProvider } from './decision-strategy.decorator.js';
 import type { DecisionStrategy, WorkflowDefinition } from './decision-strategy.interface.js';
@@ -83,15 +84,19 @@ export class TradingDecisionStrategy implements DecisionStrategy {
         trigger_price: data.price ?? null,
         trigger_side: data.side ?? null,
       },
+      readyWhen: this.readiness(instrument),
     };
   }
 
-  // The template hard-coded {momentum, risk} and `>= 2`; their defaults in config are exactly those values.
   canDecide(ctx: WorkflowContext): boolean {
-    const received = new Set(Object.keys(ctx.receivedSignals));
-    if (!this.config.requiredAgents.every((agent) => received.has(agent))) return false;
-    if (str(ctx.metadata.instrument).startsWith('CRYPTO') && !received.has('sentiment')) return false;
-    return received.size >= this.config.minAgentsRequired;
+    return isReady(this.readiness(str(ctx.metadata.instrument)), Object.keys(ctx.receivedSignals));
+  }
+
+  // The template hard-coded {momentum, risk} and `>= 2`; their defaults in config are exactly those values.
+  // Crypto also waits for sentiment. Redis judges this rule as it stores each signal (src/workflow/readiness.ts).
+  private readiness(instrument: string): ReadinessRule {
+    const all = instrument.startsWith('CRYPTO') ? [...this.config.requiredAgents, 'sentiment'] : this.config.requiredAgents;
+    return { all, atLeast: this.config.minAgentsRequired };
   }
 
   evaluate(ctx: WorkflowContext): Decision {

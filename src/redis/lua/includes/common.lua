@@ -14,3 +14,39 @@ local function append_snapshot(reply, wf_key, sig_key)
   for _, v in ipairs(redis.call('HGETALL', sig_key)) do reply[#reply + 1] = v end
   return reply
 end
+
+-- Whether a workflow's signals satisfy its readiness rule: the `rdy` field written at start from the
+-- strategy's `readyWhen` (src/workflow/readiness.ts), "<at least>|<all of, csv>|<counted among, csv>":
+-- every agent of the second part has a signal, and at least <at least> agents have one, counted among the
+-- third part's (empty: any agent). Agent names never hold ',' or '|' (the signal DTO's pattern).
+local function is_ready(rule, sig_key)
+  local at_least, all, among = string.match(rule, '^(%d+)|([^|]*)|(.*)$')
+  for agent in string.gmatch(all, '[^,]+') do
+    if redis.call('HEXISTS', sig_key, agent) == 0 then
+      return false
+    end
+  end
+  at_least = tonumber(at_least)
+  if at_least <= 0 then
+    return true
+  end
+  if among == '' then
+    return redis.call('HLEN', sig_key) >= at_least
+  end
+  local count = 0
+  for agent in string.gmatch(among, '[^,]+') do
+    count = count + redis.call('HEXISTS', sig_key, agent)
+    if count >= at_least then
+      return true
+    end
+  end
+  return false
+end
+
+-- Freezes an open workflow for its decision (`why`: decide, timeout, cancel, force): from here nothing
+-- changes it (its signals are late), and its due entry moves to now + lease, so that should the replica
+-- deciding it die, the sweeper decides it again from this same snapshot (sweep-1.lua).
+local function freeze(wf_key, deadlines, corr, why, now, lease)
+  redis.call('HSET', wf_key, 'status', 'evaluating', 'why', why, 'frozen', now)
+  redis.call('ZADD', deadlines, now + lease, corr)
+end

@@ -18,7 +18,13 @@ const sentiment = (trend: string, confidence = 0.8) => ({ agent_name: 'sentiment
 describe('DeclarativeStrategy (a workflow type of META_AGENT_WORKFLOWS_FILE)', () => {
   it('defines the workflow: required and veto agents, the timeout', async () => {
     const h = harness();
-    expect(await h.define()).toEqual({ requiredAgents: ['risk', 'momentum', 'sentiment'], timeoutSeconds: 30, metadata: { defined_in: 'workflows_file' } });
+    expect(await h.define()).toEqual({
+      requiredAgents: ['risk', 'momentum', 'sentiment'],
+      timeoutSeconds: 30,
+      metadata: { defined_in: 'workflows_file' },
+      // Judged by Redis as signals are stored: the quorum among required_agents, the veto agent whatever the quorum.
+      readyWhen: { all: ['risk'], atLeast: 2, among: ['risk', 'momentum', 'sentiment'] },
+    });
     const ctx = await h.context();
     expect(ctx).toMatchObject({ workflowType: 'hedge', timeoutSeconds: 30 });
   });

@@ -1,5 +1,6 @@
 import type { AgentSignal, Decision, JsonObject, WorkflowContext } from '../../workflow.types.js';
 import type { DecisionStrategy, WorkflowDefinition } from '../decision-strategy.interface.js';
+import { isReady, type ReadinessRule } from '../../readiness.js';
 import type { Condition, WorkflowTypeSpec } from './workflows-file.js';
 
 const DIRECTIONS = ['bullish', 'bearish', 'neutral'] as const;
@@ -45,6 +46,7 @@ export class DeclarativeStrategy implements DecisionStrategy {
   private readonly quorum: number;
   /** Agents that must have answered whatever the quorum. */
   private readonly mandatory: string[];
+  private readonly readiness: ReadinessRule;
 
   constructor(
     readonly type: string,
@@ -54,6 +56,8 @@ export class DeclarativeStrategy implements DecisionStrategy {
     this.mandatory = [...new Set([...(spec.veto ?? []).map((r) => r.agent), ...(spec.position_size ? [spec.position_size.agent] : [])])];
     this.requiredAgents = [...new Set([...spec.required_agents, ...this.mandatory])];
     this.quorum = spec.quorum ?? spec.required_agents.length;
+    // The quorum among required_agents, and the veto and position-size agents whatever the quorum.
+    this.readiness = { all: this.mandatory, atLeast: this.quorum, among: spec.required_agents };
   }
 
   shouldStart(trigger: AgentSignal): boolean {
@@ -65,12 +69,12 @@ export class DeclarativeStrategy implements DecisionStrategy {
       requiredAgents: this.requiredAgents,
       ...(this.spec.timeout_seconds !== undefined && { timeoutSeconds: this.spec.timeout_seconds }),
       metadata: { defined_in: 'workflows_file' },
+      readyWhen: this.readiness,
     };
   }
 
   canDecide(ctx: WorkflowContext): boolean {
-    const answered = (agent: string) => Object.hasOwn(ctx.receivedSignals, agent);
-    return this.spec.required_agents.filter(answered).length >= this.quorum && this.mandatory.every(answered);
+    return isReady(this.readiness, Object.keys(ctx.receivedSignals));
   }
 
   /**
