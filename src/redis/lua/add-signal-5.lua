@@ -83,13 +83,14 @@ end
 
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('HSET', KEYS[1], 'status', 'waiting_for_agents', seq_field, seq)
-redis.call('HINCRBY', KEYS[1], 'ver', 1)
 if rule then
+  -- No version with a rule (start-workflow-5.lua): readiness is judged here, nobody compares versions.
   if is_ready(rule, KEYS[2]) then
     freeze(KEYS[1], KEYS[5], ARGV[1], 'decide', now, tonumber(ARGV[9]))
     return append_snapshot({ 8, now }, KEYS[1], KEYS[2])
   end
   return { 1, now }
 end
+redis.call('HINCRBY', KEYS[1], 'ver', 1)
 redis.call('ZADD', KEYS[5], math.min(tonumber(wf[4]), now + tonumber(ARGV[7])), ARGV[1])
 return append_snapshot({ 1, now }, KEYS[1], KEYS[2])

@@ -54,19 +54,21 @@ end
 redis.call('DEL', KEYS[3])
 redis.call('ZREM', KEYS[5], ARGV[1])
 
+-- With a readiness rule the hash keeps the rule (`rdy`) instead of the version (`ver`), which only the
+-- canDecide path compares: a workflow hash holds a long value (the trigger), so Redis keeps it as a hash
+-- table, where every field costs about 80 bytes.
+local rule = ARGV[8]
 redis.call('HSET', KEYS[1],
   'type', ARGV[2],
   'status', early_count > 0 and 'waiting_for_agents' or 'in_progress',
   'started', now, 'deadline', deadline,
   'agents', ARGV[4], 'meta', ARGV[5], 'trigger', ARGV[6],
-  'ver', early_count)
+  rule ~= '' and 'rdy' or 'ver', rule ~= '' and rule or early_count)
 if #seqs > 0 then
   redis.call('HSET', KEYS[1], unpack(seqs))
 end
 
-local rule = ARGV[8]
 if rule ~= '' then
-  redis.call('HSET', KEYS[1], 'rdy', rule)
   if is_ready(rule, KEYS[2]) then
     freeze(KEYS[1], KEYS[4], ARGV[1], 'decide', now, tonumber(ARGV[9]))
     return append_snapshot({ 2, now, early_count }, KEYS[1], KEYS[2])

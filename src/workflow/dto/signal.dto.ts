@@ -1,4 +1,6 @@
-import { IsISO8601, IsNumber, IsObject, IsOptional, IsPositive, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { IsNumber, IsObject, IsOptional, IsPositive, IsString, Length, Matches, Max, Min } from 'class-validator';
+
+import { IsTimestamp } from './is-timestamp.js';
 
 /** SPEC: 1 to 128 characters of A-Z a-z 0-9 . _ : - (anything else is bad input). */
 export const CORR_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -36,7 +38,7 @@ export class TriggerDto {
   price?: number;
 
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsTimestamp()
   normalized_at?: string;
 
   @IsOptional()
@@ -72,7 +74,7 @@ export class AgentSignalDto {
   confidence?: number;
 
   @IsOptional()
-  @IsISO8601({ strict: true })
+  @IsTimestamp()
   timestamp?: string;
 
   @IsOptional()
