@@ -56,6 +56,7 @@ function className(type) {
 function strategySource(type, cls) {
   return `import { Injectable } from '@nestjs/common';
 import { defaultTimeoutDecision } from '../workflow-context.js';
+import { isReady, type ReadinessRule } from '../readiness.js';
 import type { AgentSignal, Decision, WorkflowContext } from '../workflow.types.js';
 import { DecisionStrategyProvider } from './decision-strategy.decorator.js';
 import type { DecisionStrategy, WorkflowDefinition } from './decision-strategy.interface.js';
@@ -64,6 +65,12 @@ import type { DecisionStrategy, WorkflowDefinition } from './decision-strategy.i
 const REQUIRED_AGENTS = ['momentum', 'risk'];
 /** Below this mean confidence of the agents, the answer is \`reject\`. */
 const MIN_CONFIDENCE = 0.6;
+/**
+ * When a workflow can decide, as a rule Redis judges while storing each signal (the fast path: see
+ * src/workflow/readiness.ts): every required agent has answered. \`canDecide\` says the same with \`isReady\`.
+ * A rule that is not about which agents answered? Drop \`readyWhen\` and write \`canDecide\` as you need.
+ */
+const READY_WHEN: ReadinessRule = { all: REQUIRED_AGENTS };
 
 /**
  * The \`${type}\` workflow type, served for triggers with \`"workflow_type": "${type}"\`.
@@ -85,12 +92,12 @@ export class ${cls} implements DecisionStrategy {
 
   /** The agents to wait for, the timeout (a trigger's \`timeout_seconds\` overrides it) and metadata stored with the workflow. */
   define(trigger: AgentSignal): WorkflowDefinition {
-    return { requiredAgents: REQUIRED_AGENTS, timeoutSeconds: 60, metadata: { instrument: trigger.data.instrument ?? null } };
+    return { requiredAgents: REQUIRED_AGENTS, timeoutSeconds: 60, metadata: { instrument: trigger.data.instrument ?? null }, readyWhen: READY_WHEN };
   }
 
-  /** Called after every stored signal: true once every required agent has answered. */
+  /** True once every required agent has answered (READY_WHEN, which Redis judges in its place). */
   canDecide(ctx: WorkflowContext): boolean {
-    return ctx.requiredAgents.every((agent) => Object.hasOwn(ctx.receivedSignals, agent));
+    return isReady(READY_WHEN, Object.keys(ctx.receivedSignals));
   }
 
   /** Runs once per workflow, on the signals stored when it was claimed; the decision is published as is. */
@@ -133,7 +140,12 @@ describe('${cls}', () => {
   it('starts on a trigger with an instrument', async () => {
     expect(await h.shouldStart(trigger)).toBe(true);
     expect(await h.shouldStart({ side: 'buy' })).toBe(false);
-    expect(await h.define(trigger)).toEqual({ requiredAgents: ['momentum', 'risk'], timeoutSeconds: 60, metadata: { instrument: 'EURUSD' } });
+    expect(await h.define(trigger)).toEqual({
+      requiredAgents: ['momentum', 'risk'],
+      timeoutSeconds: 60,
+      metadata: { instrument: 'EURUSD' },
+      readyWhen: { all: ['momentum', 'risk'] },
+    });
   });
 
   it('waits for momentum and risk', async () => {
