@@ -113,6 +113,7 @@ export type Finalized = { startedMs: number; finishedMs: number } | null;
 
 /** Workflows of one shard waiting to be finalised in one script call (finalize-1.lua). */
 interface FinalizeBatch {
+  retentionMs: number;
   args: (string | number)[];
   waiters: { resolve: (result: Finalized) => void; reject: (error: unknown) => void }[];
 }
@@ -121,6 +122,8 @@ const FINALIZE_BATCH = 256;
 export interface SweepJob {
   kind: SweepJobKind;
   workflow: StoredWorkflow;
+  /** Redis's clock when its shard was swept (a workflow frozen by this sweep has it as `frozenMs`). */
+  sweptMs: number;
 }
 
 export interface Inspection {
@@ -140,7 +143,6 @@ export class WorkflowRepository {
   readonly keys: WorkflowKeys;
   private finalizing = new Map<number, FinalizeBatch[]>();
   private finalizeScheduled = false;
-  private retentionMs = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -205,7 +207,9 @@ export class WorkflowRepository {
         requiredAgents: input.requiredAgents,
         metadata: input.metadata,
         triggerJson: input.triggerJson,
-        version: earlyCount,
+        // Without a rule and with early signals the script returns the snapshot (above): here no `ver` was
+        // counted, or a rule keeps none.
+        version: 0,
         hasRule: input.readyRule !== null,
         frozenMs: null,
         why: null,
@@ -290,9 +294,10 @@ export class WorkflowRepository {
     let batches = this.finalizing.get(shard);
     if (!batches) this.finalizing.set(shard, (batches = []));
     let batch = batches.at(-1);
-    if (!batch || batch.waiters.length >= FINALIZE_BATCH) batches.push((batch = { args: [], waiters: [] }));
+    if (!batch || batch.waiters.length >= FINALIZE_BATCH || batch.retentionMs !== retentionMs) {
+      batches.push((batch = { retentionMs, args: [], waiters: [] }));
+    }
     batch.args.push(workflow.corrId, workflow.startedMs, status, decisionJson);
-    this.retentionMs = retentionMs;
     if (!this.finalizeScheduled) {
       this.finalizeScheduled = true;
       setImmediate(() => this.flushFinalize());
@@ -306,7 +311,7 @@ export class WorkflowRepository {
     this.finalizing = new Map();
     for (const [shard, batches] of pending) {
       for (const batch of batches) {
-        this.script('finalize')(this.keys.deadlines(shard), this.keys.shardPrefix(shard), this.retentionMs, ...batch.args).then(
+        this.script('finalize')(this.keys.deadlines(shard), this.keys.shardPrefix(shard), batch.retentionMs, ...batch.args).then(
           (reply) =>
             (reply as Reply).forEach((item, i) => {
               const r = item as Reply;
@@ -323,13 +328,6 @@ export class WorkflowRepository {
     const k = this.keys.forWorkflow(workflow.corrId);
     const reply = (await this.script('rest')(k.wf, k.deadlines, workflow.corrId, workflow.version, workflow.startedMs)) as Reply;
     return reply[0] === 1;
-  }
-
-  /** Marks the decision published; returns the workflow's start and finish times the first time only. */
-  async markPublished(workflow: StoredWorkflow, retentionMs: number): Promise<{ startedMs: number; finishedMs: number } | null> {
-    const k = this.keys.forWorkflow(workflow.corrId);
-    const reply = (await this.script('markPublished')(k.wf, k.sig, k.deadlines, workflow.corrId, retentionMs, workflow.startedMs)) as Reply;
-    return reply[0] === 1 ? { startedMs: Number(reply[1]), finishedMs: Number(reply[2]) } : null;
   }
 
   /**
@@ -353,11 +351,12 @@ export class WorkflowRepository {
       out.remaining += Number(reply[0]);
       // Due entries read, not jobs: stale entries removed from a full batch still mean more may be due.
       if (Number(reply[1]) >= limit) out.full = true;
-      out.redisNowMs = Number(reply[2]);
+      const sweptMs = Number(reply[2]);
+      out.redisNowMs = sweptMs;
       for (let i = 3; i < reply.length; i++) {
         const job = reply[i] as Reply;
         if (job[1] === 'broken') out.broken.push({ corrId: String(job[0]), error: String(job[2]) });
-        else out.jobs.push({ kind: job[1] as SweepJobKind, workflow: parseWorkflow(String(job[0]), job, 2) });
+        else out.jobs.push({ kind: job[1] as SweepJobKind, workflow: parseWorkflow(String(job[0]), job, 2), sweptMs });
       }
     }
     return out;

@@ -339,7 +339,7 @@ export class WorkflowService {
       default:
         // Frozen: at its deadline (a timeout, frozen by this sweep), or earlier by a decider that died or
         // stalled past the lease: decided again from the same snapshot.
-        if (job.kind !== 'timeout' || wf.frozenMs !== redisNowMs) {
+        if (job.kind !== 'timeout' || wf.frozenMs !== job.sweptMs) {
           this.logger.warn({ msg: 'deciding a frozen workflow its decider left', corr_id: wf.corrId, workflow_id: wf.workflowId, why: job.kind });
         }
         await this.decide(wf, { ageMs: redisNowMs - (wf.frozenMs ?? redisNowMs) });

@@ -22,7 +22,7 @@ function setUp(sweepBatch: number, shards: number) {
     // Every shard has plenty due: the sweep returns `limit` jobs per shard.
     sweep: jest.fn(async (limit: number) => {
       limits.push(limit);
-      const jobs: SweepJob[] = Array.from({ length: limit * shards }, () => ({ kind: 'timeout', workflow: {} as SweepJob['workflow'] }));
+      const jobs: SweepJob[] = Array.from({ length: limit * shards }, () => ({ kind: 'timeout', workflow: {} as SweepJob['workflow'], sweptMs: 0 }));
       return { jobs, broken: [], errors: [], remaining: 1_000_000, full: true, redisNowMs: Date.now() };
     }),
     reapEarly: jest.fn(async () => ({ buffers: 0, signals: 0 })),

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { parseSettings } from '../../src/config/env.schema.js';
-import { WorkflowRepository, type AddSignalOptions, type StoredWorkflow } from '../../src/workflow/workflow.repository.js';
+import { WorkflowRepository, type AddSignalOptions, type AddSignalResult, type StoredWorkflow } from '../../src/workflow/workflow.repository.js';
 import { uniqueId } from '../support/env.js';
 
 /** Helpers shared by the `WorkflowRepository` integration specs (not a spec itself). */
@@ -25,13 +25,17 @@ export function startInput(corrId: string, over: Partial<StartInput> = {}): Star
     triggerJson: `{"corr_id":${JSON.stringify(corrId)},"side":"buy","strength":0.8}`,
     // Not before the default deadline: the due entry stays at the deadline unless a test asks for a check.
     checkMs: 60_000,
+    // No readiness rule unless a test gives one: the snapshot comes back and canDecide would be asked.
+    readyRule: null,
+    leaseMs: LEASE_MS,
     ...over,
   };
 }
 
-/** The check delay and early-buffer lifetime the specs use unless they say otherwise. */
+/** The check delay, early-buffer lifetime and claim lease the specs use unless they say otherwise. */
 export const CHECK_MS = 60_000;
 export const EARLY_TTL_MS = 120_000;
+export const LEASE_MS = 10_000;
 
 let lastSequence = 0;
 
@@ -40,7 +44,7 @@ let lastSequence = 0;
  * signals of a test are in the order sent, as JetStream would number them) and `storedAtMs` is now.
  */
 export function signalOptions(graceMs = 5_000, over: Partial<AddSignalOptions> = {}): AddSignalOptions {
-  return { graceMs, sequence: ++lastSequence, storedAtMs: Date.now(), checkMs: CHECK_MS, earlyTtlMs: EARLY_TTL_MS, ...over };
+  return { graceMs, sequence: ++lastSequence, storedAtMs: Date.now(), checkMs: CHECK_MS, earlyTtlMs: EARLY_TTL_MS, leaseMs: LEASE_MS, ...over };
 }
 
 /** A signal JSON, as an agent would send it (stored byte for byte; revisions are told apart by sequence, not bytes). */
@@ -111,7 +115,58 @@ export function corrIdsInShard(repo: WorkflowRepository, shard: number, count: n
 }
 
 /**
- * Gets `corrId` into `evaluating` the only way there is: the sweeper claiming it for its timeout (sweep-1.lua).
+ * The snapshot an addSignal returned with the given kind (the test fails otherwise, and where Redis judged a
+ * readiness rule and sent no snapshot).
+ */
+export function snapshotOf(result: AddSignalResult, kind: 'added' | 'duplicate' | 'superseded' | 'ready' = 'added'): StoredWorkflow {
+  if (result.kind !== kind) throw new Error(`expected ${kind}, got ${JSON.stringify(result)}`);
+  if (!('workflow' in result) || result.workflow === null) throw new Error(`${kind} without a snapshot`);
+  return result.workflow;
+}
+
+/**
+ * Freezes `snapshot` for its decision on its version (freeze-3.lua, why `decide`), failing the test otherwise;
+ * returns the frozen snapshot.
+ */
+export async function frozen(repo: WorkflowRepository, snapshot: StoredWorkflow, leaseMs = LEASE_MS): Promise<StoredWorkflow> {
+  const result = await repo.freeze(snapshot, 'decide', leaseMs);
+  if (result.kind !== 'frozen') throw new Error(`freeze(${snapshot.corrId}): ${JSON.stringify(result)}`);
+  return result.workflow;
+}
+
+/** Freezes (as `frozen`) and finalises `snapshot` (completed, `decisionJson`): the whole decision of a workflow. */
+export async function decided(
+  repo: WorkflowRepository,
+  snapshot: StoredWorkflow,
+  decisionJson = '{"action":"trade"}',
+  retentionMs = 60_000,
+): Promise<StoredWorkflow> {
+  const workflow = await frozen(repo, snapshot);
+  if (!(await repo.finalize(workflow, 'completed', decisionJson, retentionMs))) throw new Error(`finalize(${snapshot.corrId}): null`);
+  return workflow;
+}
+
+/**
+ * Makes `corrId` look as an older version left it after recording its decision and dying before publishing
+ * it (record-3.lua, gone now): final status, `decision`, `finished`, no `published`, due at `dueMs`.
+ */
+export async function recordLegacy(
+  redis: Redis,
+  repo: WorkflowRepository,
+  corrId: string,
+  status: string,
+  decisionJson: string,
+  dueMs = Date.now() + LEASE_MS,
+): Promise<number> {
+  const k = repo.keys.forWorkflow(corrId);
+  const finished = Date.now();
+  await redis.hset(k.wf, 'status', status, 'decision', decisionJson, 'finished', finished);
+  await redis.zadd(k.deadlines, dueMs, corrId);
+  return finished;
+}
+
+/**
+ * Gets `corrId` into `evaluating` for its timeout: the sweeper freezing it at its deadline (sweep-1.lua).
  * The workflow must be due (started with `timeoutMs: 0`) and the only due one of the repository's prefix
  * (isolatedRepository): this throws rather than claim other workflows along with it.
  * Returns the snapshot the sweep returned (status `evaluating`).

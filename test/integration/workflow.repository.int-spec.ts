@@ -1,11 +1,26 @@
 import type { Redis } from 'ioredis';
 import { uniqueId } from '../support/env.js';
 import { isolatedRepository, scriptedRedis } from '../support/redis.js';
-import { EARLY_TTL_MS, claimDue, expectWithin, hashTag, keysOf, signalJson, signalOptions, startInput, timed, totalDeadlines } from './repository-fixtures.js';
+import {
+  EARLY_TTL_MS,
+  claimDue,
+  decided,
+  expectWithin,
+  frozen,
+  hashTag,
+  keysOf,
+  signalJson,
+  signalOptions,
+  snapshotOf,
+  startInput,
+  timed,
+  totalDeadlines,
+} from './repository-fixtures.js';
 
 /**
  * `WorkflowRepository` against a real Redis: start-workflow-5.lua, add-signal-5.lua (and the early-signal
- * buffer), inspect, countActive, key layout. Record/finish/publish and sweep/reap have their own specs.
+ * buffer), inspect, countActive, key layout. Readiness rules judged in Lua have their own spec
+ * (workflow.readiness.int-spec.ts), freeze/finalize theirs (workflow.freeze.int-spec.ts), sweep/reap theirs.
  */
 let redis: Redis;
 
@@ -35,6 +50,8 @@ describe('start (start-workflow-5.lua)', () => {
     expect(result.kind).toBe('started');
     if (result.kind !== 'started') throw new Error('unreachable');
     expect(result.earlyCount).toBe(0);
+    // No rule: the caller asks canDecide (on the trigger alone).
+    expect(result.next).toBe('ask');
     const wf = result.workflow;
     expectWithin(wf.startedMs, before, after);
     expect(wf).toEqual({
@@ -49,6 +66,10 @@ describe('start (start-workflow-5.lua)', () => {
       metadata: input.metadata,
       triggerJson: input.triggerJson,
       version: 0,
+      hasRule: false,
+      frozenMs: null,
+      why: null,
+      frozenBy: null,
       decisionJson: null,
       published: false,
       finishedMs: null,
@@ -117,14 +138,14 @@ describe('start (start-workflow-5.lua)', () => {
     const repo = isolatedRepository(redis, 2);
     const corrId = uniqueId('dupfin');
     const started = await repo.start(startInput(corrId));
-    expect(await repo.record(started.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
-    expect(await repo.markPublished(started.workflow, 60_000)).not.toBeNull();
+    await decided(repo, started.workflow, '{"action":"trade"}');
 
     const again = await repo.start(startInput(corrId));
     expect(again.kind).toBe('duplicate');
     expect(again.workflow.status).toBe('completed');
     expect(again.workflow.decisionJson).toBe('{"action":"trade"}');
     expect(again.workflow.published).toBe(true);
+    expect(again.workflow.why).toBeNull(); // not frozen any more
     // Not re-indexed: a published workflow stays out of the due index.
     expect(await redis.zscore(repo.keys.forWorkflow(corrId).deadlines, corrId)).toBeNull();
   });
@@ -282,7 +303,7 @@ describe('revisions: the highest stream sequence wins (add-signal-5.lua, start-w
     const older = await repo.addSignal(corrId, 'risk', rev5, signalOptions(5_000, { sequence: 5 }));
 
     expect(older.kind).toBe('superseded');
-    if (older.kind !== 'superseded') throw new Error('unreachable');
+    if (older.kind !== 'superseded' || !older.workflow) throw new Error('unreachable: no snapshot');
     expect(older.workflow.signals).toEqual({ risk: rev10 });
     expect(older.workflow.version).toBe(1);
     expect(older.workflow).toEqual((await repo.inspect(corrId)).workflow);
@@ -303,7 +324,7 @@ describe('revisions: the highest stream sequence wins (add-signal-5.lua, start-w
 
     expect(first.kind).toBe('added');
     expect(second.kind).toBe('added');
-    if (second.kind !== 'added') throw new Error('unreachable');
+    if (second.kind !== 'added' || !second.workflow) throw new Error('unreachable: no snapshot');
     expect(second.workflow.signals).toEqual({ risk: rev10 });
     expect(second.workflow.version).toBe(2);
     const k = repo.keys.forWorkflow(corrId);
@@ -318,7 +339,7 @@ describe('revisions: the highest stream sequence wins (add-signal-5.lua, start-w
     expect((await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { sequence: 50 }))).kind).toBe('added');
     const other = await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.5), signalOptions(5_000, { sequence: 7 }));
     expect(other.kind).toBe('added');
-    if (other.kind !== 'added') throw new Error('unreachable');
+    if (other.kind !== 'added' || !other.workflow) throw new Error('unreachable: no snapshot');
     expect(other.workflow.signals).toEqual({ risk: signalJson('risk', 0.5), momentum: signalJson('momentum', 0.5) });
     expect(await redis.hmget(repo.keys.forWorkflow(corrId).wf, 'q:risk', 'q:momentum')).toEqual(['50', '7']);
   });
@@ -368,7 +389,7 @@ describe('revisions: the highest stream sequence wins (add-signal-5.lua, start-w
 
     const again = await repo.addSignal(corrId, 'risk', rev5, signalOptions(10_000, { sequence: 5 }));
     expect(again.kind).toBe('superseded');
-    if (again.kind !== 'superseded') throw new Error('unreachable');
+    if (again.kind !== 'superseded' || !again.workflow) throw new Error('unreachable: no snapshot');
     expect(again.workflow.signals).toEqual({ risk: rev10 });
     expect(again.workflow.version).toBe(1);
     // The moved revision itself, redelivered: a duplicate.
@@ -376,7 +397,7 @@ describe('revisions: the highest stream sequence wins (add-signal-5.lua, start-w
 
     const newer = await repo.addSignal(corrId, 'risk', rev11, signalOptions(10_000, { sequence: 11 }));
     expect(newer.kind).toBe('added');
-    if (newer.kind !== 'added') throw new Error('unreachable');
+    if (newer.kind !== 'added' || !newer.workflow) throw new Error('unreachable: no snapshot');
     expect(newer.workflow.signals).toEqual({ risk: rev11 });
     expect(newer.workflow.version).toBe(2);
     expect(await redis.hgetall(k.sig)).toEqual({ risk: rev11 });
@@ -422,7 +443,7 @@ describe('addSignal (add-signal-5.lua)', () => {
     const result = await repo.addSignal(corrId, 'momentum', sig, signalOptions(5_000));
 
     expect(result.kind).toBe('added');
-    if (result.kind !== 'added') throw new Error('unreachable');
+    if (result.kind !== 'added' || !result.workflow) throw new Error('unreachable: no snapshot');
     expect(result.workflow.signals).toEqual({ momentum: sig });
     expect(result.workflow.status).toBe('waiting_for_agents');
     expect(result.workflow.version).toBe(1);
@@ -447,7 +468,7 @@ describe('addSignal (add-signal-5.lua)', () => {
     const result = await repo.addSignal(corrId, 'momentum', second, signalOptions(5_000));
 
     expect(result.kind).toBe('added');
-    if (result.kind !== 'added') throw new Error('unreachable');
+    if (result.kind !== 'added' || !result.workflow) throw new Error('unreachable: no snapshot');
     expect(result.workflow.signals).toEqual({ momentum: second, risk });
     expect(result.workflow.version).toBe(3);
     const k = repo.keys.forWorkflow(corrId);
@@ -471,7 +492,7 @@ describe('addSignal (add-signal-5.lua)', () => {
 
     for (const r of [again, otherBytes]) {
       expect(r.kind).toBe('duplicate');
-      if (r.kind !== 'duplicate') throw new Error('unreachable');
+      if (r.kind !== 'duplicate' || !r.workflow) throw new Error('unreachable: no snapshot');
       expect(r.workflow.version).toBe(1);
       expect(r.workflow.signals).toEqual({ risk: sig });
     }
@@ -490,7 +511,7 @@ describe('addSignal (add-signal-5.lua)', () => {
     const same = await repo.addSignal(corrId, 'risk', sig, signalOptions(5_000, { sequence: 31 }));
 
     expect(same.kind).toBe('duplicate');
-    if (same.kind !== 'duplicate') throw new Error('unreachable');
+    if (same.kind !== 'duplicate' || !same.workflow) throw new Error('unreachable: no snapshot');
     expect(same.workflow.version).toBe(1);
     expect(same.workflow.signals).toEqual({ risk: sig });
     expect(await redis.hmget(repo.keys.forWorkflow(corrId).wf, 'ver', 'q:risk')).toEqual(['1', '31']);
@@ -499,22 +520,32 @@ describe('addSignal (add-signal-5.lua)', () => {
   });
 
   it.each([
-    ['evaluating', 'claimed by the sweeper'],
-    ['timeout', 'timed out by the sweeper'],
-    ['completed', 'recorded'],
-  ] as const)('on a workflow %s (%s): the signal is late and changes nothing', async (status, _how) => {
+    ['evaluating', 'frozen by the sweeper for its timeout'],
+    ['evaluating', 'frozen by freeze-3.lua after canDecide'],
+    ['evaluating', 'frozen by an operator (cancel, no version)'],
+    ['evaluating', 'frozen by the signal that made it ready by its rule'],
+    ['timeout', 'timed out and finalised'],
+    ['completed', 'decided and finalised'],
+  ] as const)('on a workflow %s (%s): the signal is late and changes nothing', async (status, how) => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('late');
-    await repo.start(startInput(corrId, { timeoutMs: status === 'completed' ? 60_000 : 0 }));
+    const byRule = how.includes('rule');
+    await repo.start(startInput(corrId, { timeoutMs: how.includes('sweeper') || status === 'timeout' ? 0 : 60_000, readyRule: byRule ? '1||risk' : null }));
     const risk = signalJson('risk', 0.5);
     const added = await repo.addSignal(corrId, 'risk', risk, signalOptions(5_000));
-    if (added.kind !== 'added') throw new Error(added.kind);
-    if (status === 'completed') {
-      expect(await repo.record(added.workflow, 'completed', '{"action":"no_trade"}', 10_000)).toEqual({ kind: 'recorded' });
+    if (byRule) {
+      expect(snapshotOf(added, 'ready').status).toBe('evaluating');
+    } else if (how.includes('canDecide')) {
+      await frozen(repo, snapshotOf(added));
+    } else if (how.includes('operator')) {
+      expect((await repo.freeze({ corrId }, 'cancel', 10_000, 'ops')).kind).toBe('frozen');
+    } else if (status === 'completed') {
+      await decided(repo, snapshotOf(added), '{"action":"no_trade"}');
     } else {
       const claimed = await claimDue(repo, corrId);
-      if (status === 'timeout') expect(await repo.finish(claimed, 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
+      if (status === 'timeout') expect(await repo.finalize(claimed, 'timeout', '{"action":"timeout"}', 60_000)).not.toBeNull();
     }
+    expect(await redis.hget(repo.keys.forWorkflow(corrId).wf, 'status')).toBe(status);
     const k = repo.keys.forWorkflow(corrId);
     const wfBefore = await redis.hgetall(k.wf);
     const scoreBefore = await redis.zscore(k.deadlines, corrId);
@@ -529,13 +560,13 @@ describe('addSignal (add-signal-5.lua)', () => {
     expect(await redis.zscore(k.earlyDue, corrId)).toBeNull();
   });
 
-  it('on a published workflow the signal is late too (status kept for the retention period)', async () => {
+  it('on a finalised workflow the signal is late too (status kept for the retention period), nothing created', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('latepub');
     await repo.start(startInput(corrId, { timeoutMs: 0 }));
     const claimed = await claimDue(repo, corrId);
-    expect(await repo.finish(claimed, 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
-    expect(await repo.markPublished(claimed, 60_000)).not.toBeNull();
+    expect(await repo.finalize(claimed, 'timeout', '{"action":"timeout"}', 60_000)).not.toBeNull();
+    expect(await redis.hget(repo.keys.forWorkflow(corrId).wf, 'published')).toBe('1');
 
     expect(await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.9), signalOptions(5_000))).toEqual({ kind: 'late', status: 'timeout' });
     expect(await redis.exists(repo.keys.forWorkflow(corrId).sig)).toBe(0);
@@ -552,33 +583,36 @@ describe('inspect', () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('insp');
     await repo.start(startInput(corrId, { timeoutMs: 0 }));
-    const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.3), signalOptions(5_000));
-    if (added.kind !== 'added') throw new Error(`expected added, got ${added.kind}`);
-    expect((await repo.inspect(corrId)).workflow).toEqual(added.workflow);
+    const added = snapshotOf(await repo.addSignal(corrId, 'risk', signalJson('risk', 0.3), signalOptions(5_000)));
+    expect((await repo.inspect(corrId)).workflow).toEqual(added);
     const claimed = await claimDue(repo, corrId);
 
     const inspection = await repo.inspect(corrId);
 
     expect(inspection.early).toEqual({});
     expect(inspection.workflow).toEqual(claimed);
-    expect(inspection.workflow).toEqual({ ...added.workflow, status: 'evaluating' });
+    const frozenAt = Number(await redis.hget(repo.keys.forWorkflow(corrId).wf, 'frozen'));
+    expect(frozenAt).toBeGreaterThanOrEqual(added.deadlineMs);
+    expect(inspection.workflow).toEqual({ ...added, status: 'evaluating', why: 'timeout', frozenMs: frozenAt });
   });
 
-  it('returns what record-3.lua returns for an outdated snapshot; once recorded, the decision and finish time', async () => {
+  it('returns what freeze-3.lua returns (outdated snapshot, frozen snapshot); once finalised, the decision, finish time and published', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('insp-rec');
     const started = await repo.start(startInput(corrId));
-    const added = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.3), signalOptions(5_000));
-    if (added.kind !== 'added') throw new Error(`expected added, got ${added.kind}`);
-    const outdated = await repo.record(started.workflow, 'completed', '{"action":"trade"}', 10_000);
+    const added = snapshotOf(await repo.addSignal(corrId, 'risk', signalJson('risk', 0.3), signalOptions(5_000)));
+    const outdated = await repo.freeze(started.workflow, 'decide', 10_000);
     expect(outdated).toEqual({ kind: 'outdated', workflow: (await repo.inspect(corrId)).workflow });
-    expect(await repo.record(added.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
+    const frozenWf = await frozen(repo, added);
+    expect((await repo.inspect(corrId)).workflow).toEqual(frozenWf);
+    expect(await repo.finalize(frozenWf, 'completed', '{"action":"trade"}', 60_000)).not.toBeNull();
 
     const inspected = (await repo.inspect(corrId)).workflow;
 
     const finished = Number(await redis.hget(repo.keys.forWorkflow(corrId).wf, 'finished'));
-    expect(finished).toBeGreaterThanOrEqual(added.workflow.startedMs);
-    expect(inspected).toEqual({ ...added.workflow, status: 'completed', decisionJson: '{"action":"trade"}', published: false, finishedMs: finished });
+    expect(finished).toBeGreaterThanOrEqual(frozenWf.frozenMs ?? Infinity);
+    // The freeze's fields stay (when and why it was frozen); `why` shows only while it is evaluating.
+    expect(inspected).toEqual({ ...frozenWf, status: 'completed', why: null, decisionJson: '{"action":"trade"}', published: true, finishedMs: finished });
   });
 });
 
@@ -588,19 +622,17 @@ describe('countActive', () => {
     expect(await repo.countActive()).toBe(0);
     const ids = Array.from({ length: 6 }, (_, i) => uniqueId(`act${i}`));
     const started = await Promise.all(ids.map((id, i) => repo.start(startInput(id, { timeoutMs: i === 2 ? 0 : 60_000 }))));
-    // ids[0..1] open, ids[2] claimed by the sweeper, ids[3] recorded unpublished, ids[4..5] published.
+    // ids[0..1] open, ids[2] frozen by the sweeper, ids[3] frozen after canDecide (not finalised), ids[4..5] finalised.
     await claimDue(repo, ids[2]);
-    for (const s of started.slice(3)) {
-      expect(await repo.record(s.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
-    }
-    await repo.markPublished(started[4].workflow, 60_000);
-    await repo.markPublished(started[5].workflow, 60_000);
+    const frozen3 = await frozen(repo, started[3].workflow);
+    await decided(repo, started[4].workflow);
+    await decided(repo, started[5].workflow);
     await repo.addSignal(uniqueId('buffer-only'), 'risk', signalJson('risk', 0.5), signalOptions(10_000));
 
     expect(await repo.countActive()).toBe(4);
     expect(await totalDeadlines(redis, repo)).toBe(4);
     // Spread over several shards (with 6 random ids, all in one shard is possible but unlikely; the count must not depend on it).
-    await repo.markPublished(started[3].workflow, 60_000);
+    expect(await repo.finalize(frozen3, 'completed', '{"action":"trade"}', 60_000)).not.toBeNull();
     expect(await repo.countActive()).toBe(3);
   });
 });
@@ -633,16 +665,22 @@ describe('corr_ids with : . - _ and other punctuation', () => {
     expect(keys.sort()).toEqual([k.deadlines, k.sig, k.wf].sort());
     for (const key of keys) expect(hashTag(key)).toBe(tag);
 
-    // Recording on the start's snapshot is outdated: the current one comes back, parsed under this corr_id.
-    const outdated = await repo.record(started.workflow, 'completed', '{"action":"trade"}', 10_000);
+    // Freezing on the start's snapshot is outdated: the current one comes back, parsed under this corr_id.
+    const outdated = await repo.freeze(started.workflow, 'decide', 10_000);
     if (outdated.kind !== 'outdated') throw new Error(outdated.kind);
     expect(outdated.workflow.corrId).toBe(corrId);
     expect(outdated.workflow.workflowId).toBe(`trading:${corrId}`);
     expect(outdated.workflow.signals).toEqual({ momentum: signalJson('momentum', 0.8), risk: signalJson('risk', 0.6) });
     expect(outdated.workflow).toEqual((await repo.inspect(corrId)).workflow);
-    expect(await repo.record(outdated.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'recorded' });
-    expect(await repo.markPublished(outdated.workflow, 60_000)).toEqual({ startedMs: started.workflow.startedMs, finishedMs: expect.any(Number) as number });
+    const frozenWf = await frozen(repo, outdated.workflow);
+    // Without a version (an operator's): refused now, the snapshot parsed under this corr_id all the same.
+    expect(await repo.freeze({ corrId }, 'force', 10_000)).toEqual({ kind: 'closed', status: 'evaluating' });
+    expect(await repo.finalize(frozenWf, 'completed', '{"action":"trade"}', 60_000)).toEqual({
+      startedMs: started.workflow.startedMs,
+      finishedMs: expect.any(Number) as number,
+    });
     expect(await redis.zscore(k.deadlines, corrId)).toBeNull();
     expect(await redis.hget(k.wf, 'published')).toBe('1');
+    expect(await keysOf(redis, repo)).toEqual([k.sig, k.wf].sort());
   });
 });

@@ -2,7 +2,21 @@ import type { Redis } from 'ioredis';
 import { uniqueId, waitFor } from '../support/env.js';
 import { isolatedRepository, scriptedRedis } from '../support/redis.js';
 import type { StoredWorkflow, SweepJob, WorkflowRepository } from '../../src/workflow/workflow.repository.js';
-import { corrIdsInShard, expectWithin, repositoriesOnOnePrefix, signalJson, signalOptions, startInput, timed, totalDeadlines } from './repository-fixtures.js';
+import {
+  corrIdsInShard,
+  decided,
+  expectWithin,
+  frozen,
+  recordLegacy,
+  repositoriesOnOnePrefix,
+  signalJson,
+  signalOptions,
+  sleep,
+  snapshotOf,
+  startInput,
+  timed,
+  totalDeadlines,
+} from './repository-fixtures.js';
 
 /** `WorkflowRepository` against a real Redis: sweep-1.lua, rest-2.lua and reap-early-1.lua. */
 let redis: Redis;
@@ -34,13 +48,12 @@ function jobFor(jobs: SweepJob[], corrId: string): SweepJob | undefined {
 }
 
 describe('sweep (sweep-1.lua)', () => {
-  it('times out an open workflow past its deadline (claimed, full snapshot); one with a far deadline is not touched', async () => {
+  it('times out an open workflow past its deadline (frozen with why timeout, full snapshot); one with a far deadline is not touched', async () => {
     const repo = isolatedRepository(redis, 4);
     const due = uniqueId('due');
     const far = uniqueId('far');
     const started = await repo.start(startInput(due, { timeoutMs: 30 }));
-    const added = await repo.addSignal(due, 'momentum', signalJson('momentum', 0.6), signalOptions(5_000));
-    if (added.kind !== 'added') throw new Error(added.kind);
+    const added = snapshotOf(await repo.addSignal(due, 'momentum', signalJson('momentum', 0.6), signalOptions(5_000)));
     await repo.start(startInput(far, { timeoutMs: 600_000 }));
     const kFar = repo.keys.forWorkflow(far);
     const farBefore = await redis.hgetall(kFar.wf);
@@ -56,11 +69,17 @@ describe('sweep (sweep-1.lua)', () => {
       ...started.workflow,
       status: 'evaluating',
       version: 1,
+      why: 'timeout',
+      frozenMs: job.workflow.frozenMs,
       signals: { momentum: signalJson('momentum', 0.6) },
     });
+    // Frozen at its shard's step (redisNowMs is the last shard's clock: the same or a little later).
+    const frozenAt = job.workflow.frozenMs ?? NaN;
+    expectWithin(frozenAt, before, after);
+    expect(frozenAt).toBeLessThanOrEqual(result.redisNowMs);
     const k = repo.keys.forWorkflow(due);
-    expect(await redis.hmget(k.wf, 'status', 'claim')).toEqual(['evaluating', null]);
-    expectWithin(Number(await redis.zscore(k.deadlines, due)), before + 20_000, after + 20_000);
+    expect(await redis.hmget(k.wf, 'status', 'why', 'frozen', 'by')).toEqual(['evaluating', 'timeout', String(frozenAt), null]);
+    expect(Number(await redis.zscore(k.deadlines, due))).toBe(frozenAt + 20_000);
     expect(await redis.hgetall(kFar.wf)).toEqual(farBefore);
     expect(await redis.zscore(kFar.deadlines, far)).toBe(farScore);
     expect(result.remaining).toBe(2);
@@ -69,16 +88,17 @@ describe('sweep (sweep-1.lua)', () => {
     expect(result.errors).toEqual([]);
     expectWithin(result.redisNowMs, before, after);
 
-    // Leased: a second sweep right away does not return it again, nor can a signal's handler record a decision on it.
+    // Leased: a second sweep right away does not return it again, nor can a signal's handler freeze it.
     const again = await repo.sweep(100, 20_000);
     expect(again.jobs).toEqual([]);
     expect(again.remaining).toBe(2);
-    expect(await repo.record(added.workflow, 'completed', '{"action":"trade"}', 10_000)).toEqual({ kind: 'closed', status: 'evaluating' });
-    expect(await redis.hmget(k.wf, 'status', 'decision')).toEqual(['evaluating', null]);
-    expect(await repo.finish(job.workflow, 'timeout', '{"action":"timeout"}', 10_000)).toBe(true);
+    expect(await repo.freeze(added, 'decide', 10_000)).toEqual({ kind: 'closed', status: 'evaluating' });
+    expect(await redis.hmget(k.wf, 'status', 'why', 'decision')).toEqual(['evaluating', 'timeout', null]);
+    expect(await repo.finalize(job.workflow, 'timeout', '{"action":"timeout"}', 60_000)).not.toBeNull();
+    expect(await redis.zscore(k.deadlines, due)).toBeNull();
   });
 
-  it('a timeout claim whose lease expired comes back as timeout (same snapshot); the slow first claimant still finishes it, the second is refused', async () => {
+  it('a timeout freeze whose lease expired comes back as timeout (same snapshot); the slow first claimant still finalises it, the second gets null', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('retimeout');
     await repo.start(startInput(corrId, { timeoutMs: 30 }));
@@ -92,16 +112,18 @@ describe('sweep (sweep-1.lua)', () => {
     expect(job.workflow).toEqual(first.jobs[0].workflow);
     const k = repo.keys.forWorkflow(corrId);
     expect(await redis.hget(k.wf, 'status')).toBe('evaluating');
-    expect(await repo.finish(first.jobs[0].workflow, 'timeout', '{"by":1}', 10_000)).toBe(true);
-    expect(await repo.finish(job.workflow, 'timeout', '{"by":2}', 10_000)).toBe(false);
+    // Not frozen again: the first freeze's time stays (the age of the decision counts from it).
+    expect(await redis.hget(k.wf, 'frozen')).toBe(String(first.jobs[0].workflow.frozenMs));
+    expect(await repo.finalize(first.jobs[0].workflow, 'timeout', '{"by":1}', 60_000)).not.toBeNull();
+    expect(await repo.finalize(job.workflow, 'timeout', '{"by":2}', 60_000)).toBeNull();
     expect(await redis.hmget(k.wf, 'status', 'decision')).toEqual(['timeout', '{"by":1}']);
   });
 
-  it('a recorded but unpublished workflow whose lease expired is a publish job (decision unchanged, not claimed)', async () => {
+  it('a decision an older version recorded and did not publish, due: a publish job (decision unchanged, not frozen); finalize marks it published', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('publish');
     const started = await repo.start(startInput(corrId, { timeoutMs: 300_000 }));
-    expect(await repo.record(started.workflow, 'completed', '{"action":"trade","x":1}', 50)).toEqual({ kind: 'recorded' });
+    await recordLegacy(redis, repo, corrId, 'completed', '{"action":"trade","x":1}', Date.now() + 50);
     const k = repo.keys.forWorkflow(corrId);
     const wfBefore = await redis.hgetall(k.wf);
     await waitUntilDue(repo, [corrId]);
@@ -110,12 +132,13 @@ describe('sweep (sweep-1.lua)', () => {
 
     const job = jobFor(result.jobs, corrId);
     expect(job?.kind).toBe('publish');
-    expect(job?.workflow).toMatchObject({ status: 'completed', decisionJson: '{"action":"trade","x":1}', published: false });
+    expect(job?.workflow).toMatchObject({ status: 'completed', decisionJson: '{"action":"trade","x":1}', published: false, why: null });
     expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
     expectWithin(Number(await redis.zscore(k.deadlines, corrId)), before + 30_000, after + 30_000);
     expect((await repo.sweep(100, 30_000)).jobs).toEqual([]);
 
-    expect(await repo.markPublished(started.workflow, 60_000)).not.toBeNull();
+    expect(await repo.finalize(job?.workflow ?? started.workflow, 'completed', '{"action":"trade","x":1}', 60_000)).not.toBeNull();
+    expect(await redis.hget(k.wf, 'published')).toBe('1');
     expect(await repo.countActive()).toBe(0);
   });
 
@@ -127,8 +150,7 @@ describe('sweep (sweep-1.lua)', () => {
     await repo.start(startInput(gone, { timeoutMs: 30 }));
     await repo.addSignal(gone, 'risk', signalJson('risk', 0.5), signalOptions(5_000));
     const publishedStart = await repo.start(startInput(published));
-    expect(await repo.record(publishedStart.workflow, 'completed', '{}', 10_000)).toEqual({ kind: 'recorded' });
-    expect(await repo.markPublished(publishedStart.workflow, 60_000)).not.toBeNull();
+    await decided(repo, publishedStart.workflow, '{}');
     const notYet = await repo.start(startInput(early, { timeoutMs: 600_000 }));
     const deadlines = repo.keys.deadlines(0);
     await redis.del(repo.keys.forWorkflow(gone).wf);
@@ -138,7 +160,7 @@ describe('sweep (sweep-1.lua)', () => {
 
     const { value: result, before, after } = await timed(() => repo.sweep(100, 10_000));
 
-    expect(result.jobs).toEqual([{ kind: 'check', workflow: notYet.workflow }]);
+    expect(result.jobs).toEqual([{ kind: 'check', workflow: notYet.workflow, sweptMs: result.redisNowMs }]);
     expect(await redis.zscore(deadlines, gone)).toBeNull();
     expect(await redis.zscore(deadlines, published)).toBeNull();
     expectWithin(Number(await redis.zscore(deadlines, early)), before + 10_000, after + 10_000);
@@ -151,11 +173,8 @@ describe('sweep (sweep-1.lua)', () => {
     const repo = isolatedRepository(redis, 4);
     const ids = Array.from({ length: 12 }, (_, i) => uniqueId(`rem${i}`));
     const started = await Promise.all(ids.map((id, i) => repo.start(startInput(id, { timeoutMs: i < 5 ? 20 : 600_000 }))));
-    // Two recorded and published: out of the index.
-    for (const s of started.slice(10)) {
-      expect(await repo.record(s.workflow, 'completed', '{}', 10_000)).toEqual({ kind: 'recorded' });
-      expect(await repo.markPublished(s.workflow, 60_000)).not.toBeNull();
-    }
+    // Two decided and finalised: out of the index.
+    for (const s of started.slice(10)) await decided(repo, s.workflow, '{}');
     await waitUntilDue(repo, ids.slice(0, 5));
 
     const result = await repo.sweep(100, 10_000);
@@ -246,17 +265,92 @@ describe('sweep (sweep-1.lua)', () => {
   });
 });
 
+describe('frozen workflows whose lease ran out (sweep-1.lua)', () => {
+  it.each(['decide (canDecide, freeze-3.lua)', 'decide (its rule, add-signal-5.lua)', 'decide (its rule, at the start)', 'cancel', 'force'] as const)(
+    'frozen for %s, its decider gone: handed back as a job of that kind, same snapshot, not frozen again, leased again',
+    async (how) => {
+      // One shard: the sweep's redisNowMs is then the clock of the step that leased it.
+      const repo = isolatedRepository(redis, 1);
+      const corrId = uniqueId('lease');
+      const k = repo.keys.forWorkflow(corrId);
+      const rule = how.includes('rule') ? '0|risk|' : null;
+      if (how.includes('at the start')) await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(10_000));
+      const started = await repo.start(startInput(corrId, { timeoutMs: 300_000, readyRule: rule, leaseMs: 30 }));
+      let frozenWf: StoredWorkflow;
+      if (how.includes('at the start')) {
+        if (started.kind !== 'started' || started.next !== 'decide') throw new Error(JSON.stringify(started));
+        frozenWf = started.workflow;
+      } else if (how.includes('add-signal')) {
+        frozenWf = snapshotOf(await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { leaseMs: 30 })), 'ready');
+      } else {
+        const added = snapshotOf(await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000)));
+        const result = how === 'cancel' || how === 'force' ? await repo.freeze({ corrId }, how, 30, 'ops-token') : await repo.freeze(added, 'decide', 30);
+        if (result.kind !== 'frozen') throw new Error(result.kind);
+        frozenWf = result.workflow;
+      }
+      const kind = how.split(' ')[0];
+      expect(frozenWf).toEqual((await repo.inspect(corrId)).workflow);
+      expect(frozenWf.why).toBe(kind);
+      const wfBefore = await redis.hgetall(k.wf);
+      await waitUntilDue(repo, [corrId]);
+
+      const result = await repo.sweep(100, 20_000);
+
+      expect(result.jobs).toEqual([{ kind, workflow: frozenWf, sweptMs: expect.any(Number) }]);
+      expect(frozenWf.frozenBy).toBe(kind === 'cancel' || kind === 'force' ? 'ops-token' : null);
+      expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
+      expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(result.redisNowMs + 20_000);
+      expect((await repo.sweep(100, 20_000)).jobs).toEqual([]);
+      expect(await repo.finalize(result.jobs[0].workflow, kind === 'cancel' ? 'cancelled' : 'completed', '{}', 60_000)).not.toBeNull();
+      expect(await redis.zscore(k.deadlines, corrId)).toBeNull();
+    },
+  );
+
+  it('a workflow an older version claimed for its timeout (evaluating, no `why`): a timeout job', async () => {
+    const repo = isolatedRepository(redis, 2);
+    const corrId = uniqueId('lease-old');
+    const k = repo.keys.forWorkflow(corrId);
+    await repo.start(startInput(corrId, { timeoutMs: 300_000 }));
+    // What sweep-1.lua of the older version left: status evaluating, nothing else, due at its lease.
+    await redis.hset(k.wf, 'status', 'evaluating');
+    await redis.zadd(k.deadlines, Date.now() - 1, corrId);
+
+    const { jobs } = await repo.sweep(100, 20_000);
+
+    expect(jobs.map((j) => [j.kind, j.workflow.corrId, j.workflow.why, j.workflow.frozenMs])).toEqual([['timeout', corrId, 'timeout', null]]);
+    expect(await redis.hmget(k.wf, 'status', 'why')).toEqual(['evaluating', null]);
+    expect(await repo.finalize(jobs[0].workflow, 'timeout', '{"action":"timeout"}', 60_000)).not.toBeNull();
+    expect(await redis.hmget(k.wf, 'status', 'published')).toEqual(['timeout', '1']);
+  });
+
+  it('a workflow with a rule is never a check job: its signals leave it due at its deadline, where it times out', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('rule-nocheck');
+    const k = repo.keys.forWorkflow(corrId);
+    const started = await repo.start(startInput(corrId, { timeoutMs: 400, readyRule: '0|momentum,risk|' }));
+    expect(await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { checkMs: 10 }))).toEqual({ kind: 'added', workflow: null });
+    expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(started.workflow.deadlineMs);
+    await sleep(50); // past the check delay given
+    expect((await repo.sweep(100, 20_000)).jobs).toEqual([]);
+
+    await waitUntilDue(repo, [corrId]);
+    const { jobs } = await repo.sweep(100, 20_000);
+
+    expect(jobs.map((j) => [j.kind, j.workflow.corrId, j.workflow.hasRule])).toEqual([['timeout', corrId, true]]);
+    expect(await redis.hmget(k.wf, 'status', 'why')).toEqual(['evaluating', 'timeout']);
+  });
+});
+
 describe('check jobs (sweep-1.lua) and rest (rest-2.lua)', () => {
   /** An open workflow with one stored signal whose check entry (now + checkMs) is due by now. */
   async function checkDue(repo: WorkflowRepository, prefix: string, timeoutMs = 300_000): Promise<StoredWorkflow> {
     const corrId = uniqueId(prefix);
     await repo.start(startInput(corrId, { timeoutMs }));
     const { value: added, before, after } = await timed(() => repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { checkMs: 30 })));
-    if (added.kind !== 'added') throw new Error(added.kind);
     const k = repo.keys.forWorkflow(corrId);
     expectWithin(Number(await redis.zscore(k.deadlines, corrId)), before + 30, after + 30);
     await waitUntilDue(repo, [corrId]);
-    return added.workflow;
+    return snapshotOf(added);
   }
 
   it('a stored signal with no decision within checkMs comes back as a check job: status unchanged, leased; rest puts it back to the deadline', async () => {
@@ -268,7 +362,7 @@ describe('check jobs (sweep-1.lua) and rest (rest-2.lua)', () => {
 
     const { value: result, before, after } = await timed(() => repo.sweep(100, 20_000));
 
-    expect(result.jobs).toEqual([{ kind: 'check', workflow: added }]);
+    expect(result.jobs).toEqual([{ kind: 'check', workflow: added, sweptMs: expect.any(Number) }]);
     expect(added.status).toBe('waiting_for_agents');
     expect(await redis.hgetall(k.wf)).toEqual(wfBefore); // not claimed: a check changes nothing
     expectWithin(Number(await redis.zscore(k.deadlines, corrId)), before + 20_000, after + 20_000);
@@ -281,15 +375,19 @@ describe('check jobs (sweep-1.lua) and rest (rest-2.lua)', () => {
     expect((await repo.sweep(100, 20_000)).jobs).toEqual([]);
   });
 
-  it('a check job for a workflow that can decide: record on its snapshot succeeds', async () => {
+  it('a check job for a workflow that can decide: freeze on its snapshot succeeds (due at now + lease), and rest is refused then', async () => {
     const repo = isolatedRepository(redis, 4);
     const added = await checkDue(repo, 'check-rec');
+    const k = repo.keys.forWorkflow(added.corrId);
     const { jobs } = await repo.sweep(100, 20_000);
     expect(jobs.map((j) => j.kind)).toEqual(['check']);
-    expect(await repo.record(jobs[0].workflow, 'completed', '{"by":"check"}', 10_000)).toEqual({ kind: 'recorded' });
-    expect(await redis.hmget(repo.keys.forWorkflow(added.corrId).wf, 'status', 'decision')).toEqual(['completed', '{"by":"check"}']);
-    // Not resting a decided workflow.
+    const frozenWf = await frozen(repo, jobs[0].workflow, 9_000);
+    expect(await redis.hmget(k.wf, 'status', 'why')).toEqual(['evaluating', 'decide']);
+    const score = Number(await redis.zscore(k.deadlines, added.corrId));
+    expect(score).toBe((frozenWf.frozenMs ?? NaN) + 9_000);
+    // Not resting a frozen workflow.
     expect(await repo.rest(jobs[0].workflow)).toBe(false);
+    expect(Number(await redis.zscore(k.deadlines, added.corrId))).toBe(score);
   });
 
   it("rest after another signal changed the version is refused: the new signal's check entry stays", async () => {
@@ -304,7 +402,7 @@ describe('check jobs (sweep-1.lua) and rest (rest-2.lua)', () => {
       before,
       after,
     } = await timed(() => repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.5), signalOptions(5_000, { checkMs: 7_000 })));
-    expect(later.kind).toBe('added');
+    const laterSnapshot = snapshotOf(later);
     const score = Number(await redis.zscore(k.deadlines, corrId));
     expectWithin(score, before + 7_000, after + 7_000);
     const wfBefore = await redis.hgetall(k.wf);
@@ -314,8 +412,7 @@ describe('check jobs (sweep-1.lua) and rest (rest-2.lua)', () => {
     expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(score);
     expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
     // The current snapshot may rest.
-    if (later.kind !== 'added') throw new Error('unreachable');
-    expect(await repo.rest(later.workflow)).toBe(true);
+    expect(await repo.rest(laterSnapshot)).toBe(true);
     expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(added.deadlineMs);
   });
 
@@ -324,8 +421,7 @@ describe('check jobs (sweep-1.lua) and rest (rest-2.lua)', () => {
     // Claimed: the check entry was due past the deadline, so the sweep times it out instead.
     const claimedCorr = uniqueId('rest-claimed');
     await repo.start(startInput(claimedCorr, { timeoutMs: 20 }));
-    const added = await repo.addSignal(claimedCorr, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { checkMs: 10 }));
-    if (added.kind !== 'added') throw new Error(added.kind);
+    const added = { workflow: snapshotOf(await repo.addSignal(claimedCorr, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { checkMs: 10 }))) };
     await waitUntilDue(repo, [claimedCorr]);
     await waitFor('the deadline to pass', async () => Date.now() > added.workflow.deadlineMs + 5);
     const { jobs } = await repo.sweep(100, 20_000);
@@ -511,7 +607,7 @@ describe('script cache loss (a Redis restart: SCRIPT FLUSH)', () => {
     expect((await repo.addSignal(corrId, 'momentum', signalJson('momentum', 0.5), signalOptions(5_000))).kind).toBe('added');
     await redis.script('FLUSH');
     // The start's snapshot is outdated by that signal: refused, with the current one.
-    const outdated = await repo.record(started.workflow, 'completed', '{}', 1_000);
+    const outdated = await repo.freeze(started.workflow, 'decide', 1_000);
     if (outdated.kind !== 'outdated') throw new Error(outdated.kind);
     expect(outdated.workflow.version).toBe(1);
     await redis.script('FLUSH');
@@ -523,12 +619,17 @@ describe('script cache loss (a Redis restart: SCRIPT FLUSH)', () => {
     await redis.script('FLUSH');
     expect(await repo.reapEarly(10, Date.now() + 1_000)).toEqual({ buffers: 1, signals: 1 });
     await redis.script('FLUSH');
-    expect(await repo.finish(jobs[0].workflow, 'timeout', '{}', 10_000)).toBe(true);
-    await redis.script('FLUSH');
-    expect(await repo.markPublished(started.workflow, 60_000)).not.toBeNull();
+    expect(await repo.finalize(jobs[0].workflow, 'timeout', '{}', 60_000)).not.toBeNull();
+    expect(await redis.hmget(repo.keys.forWorkflow(corrId).wf, 'status', 'published')).toEqual(['timeout', '1']);
     await redis.script('FLUSH');
     expect((await repo.start(startInput(corrId))).kind).toBe('duplicate');
     await redis.script('FLUSH');
-    expect(await repo.record(started.workflow, 'completed', '{}', 1_000)).toEqual({ kind: 'closed', status: 'timeout' });
+    expect(await repo.freeze({ corrId }, 'cancel', 1_000)).toEqual({ kind: 'closed', status: 'timeout' });
+    await redis.script('FLUSH');
+    // A readiness rule's freeze, too.
+    const ruled = uniqueId('flush-rule');
+    await repo.start(startInput(ruled, { readyRule: '1||' }));
+    await redis.script('FLUSH');
+    expect((await repo.addSignal(ruled, 'risk', signalJson('risk', 0.5), signalOptions(5_000))).kind).toBe('ready');
   });
 });

@@ -75,7 +75,7 @@ local stored = tonumber(wf[2])
 if stored and stored >= seq then
   return reply(stored == seq and 2 or 6)
 end
-if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[3] then
+if stored and redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[3] then
   -- The same signal published again (an agent's retry): nothing to evaluate anew, only its sequence moves.
   redis.call('HSET', KEYS[1], seq_field, seq)
   return reply(2)

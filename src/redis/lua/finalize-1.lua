@@ -26,9 +26,11 @@ local out = {}
 for i = 3, #ARGV, 4 do
   local corr, started = ARGV[i], ARGV[i + 1]
   local wf_key = ARGV[1] .. 'wf:' .. corr
-  local wf = redis.call('HMGET', wf_key, 'status', 'published', 'started', 'finished')
+  -- pcall: a key Redis refuses to read (wrong type) answers { 0 } for its workflow alone, and the sweeper
+  -- reports it as broken; the others of the batch are finalised.
+  local wf = redis.pcall('HMGET', wf_key, 'status', 'published', 'started', 'finished')
   local result = { 0 }
-  if wf[3] == started and wf[2] ~= '1' then
+  if not wf.err and wf[3] == started and wf[2] ~= '1' then
     if wf[1] == 'evaluating' then
       redis.call('HSET', wf_key, 'status', ARGV[i + 2], 'decision', ARGV[i + 3], 'finished', now, 'published', 1)
       result = { 1, tonumber(started), now }

@@ -48,11 +48,13 @@ for i = 1, #early, 2 do
   target[#target + 1] = early[i + 1]
 end
 local early_count = #signals / 2
-if early_count > 0 then
-  redis.call('HSET', KEYS[2], unpack(signals))
+if #early > 0 then
+  if early_count > 0 then
+    redis.call('HSET', KEYS[2], unpack(signals))
+  end
+  redis.call('DEL', KEYS[3])
+  redis.call('ZREM', KEYS[5], ARGV[1])
 end
-redis.call('DEL', KEYS[3])
-redis.call('ZREM', KEYS[5], ARGV[1])
 
 -- With a readiness rule the hash keeps the rule (`rdy`) instead of the version (`ver`), which only the
 -- canDecide path compares: a workflow hash holds a long value (the trigger), so Redis keeps it as a hash
