@@ -164,7 +164,7 @@ export async function deleteConsumers(jsm, stream, keep = []) {
 }
 
 /** Waits until every named durable of `stream` has nothing pending and nothing unacknowledged. */
-export async function waitConsumersIdle(jsm, stream, names, timeoutMs) {
+export async function waitConsumersIdle(jsm, stream, names, timeoutMs, pollMs = 100) {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     let idle = true;
@@ -173,7 +173,7 @@ export async function waitConsumersIdle(jsm, stream, names, timeoutMs) {
       if (!info || info.num_pending > 0 || info.num_ack_pending > 0) idle = false;
     }
     if (idle) return true;
-    await sleep(100);
+    await sleep(pollMs);
   }
   return false;
 }

@@ -12,14 +12,21 @@
 #
 # Node and servers: scripts/lib.sh (the project's Node 22; nats-server from Debian's packages in .cache/servers).
 #
-# Ports: BENCH_NATS_PORT (27222), BENCH_REDIS_PORT (27379); the services it starts listen on 28000+.
+# Ports: BENCH_NATS_PORT (27222), BENCH_REDIS_PORT (27379); the services it starts listen on
+# BENCH_HTTP_PORT_BASE (28000) and up to 899 above it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 use_project_node bench
-ensure_node_modules bench
+# A node_modules that is a symlink (a git worktree sharing another checkout's) is never reinstalled from
+# here: `npm ci` through the link would empty the other checkout's node_modules.
+if [ -L node_modules ]; then
+  echo "[bench] node_modules is a symlink ($(readlink node_modules)): using it as it is"
+else
+  ensure_node_modules bench
+fi
 use_servers bench
 
 export NATS_PORT="${BENCH_NATS_PORT:-27222}"

@@ -1,0 +1,55 @@
+// The reference of issue 11's timeout target: the rate at which ONE process of this machine gets
+// de-duplicated JetStream publishes acknowledged. Publishes PUB_COUNT messages of PUB_BYTES (a decision's
+// size) to PUB_SUBJECT, each with its own `msgID` (so the server's duplicate window checks every one), with
+// at most PUB_WINDOW unacknowledged, and prints
+//   RESULT {count, first_ms, last_ms, cpu_ms, duplicates}
+// The stream (created by the driver) has the decisions stream's configuration, duplicate window included.
+import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+
+const url = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:27222';
+const subject = process.env.PUB_SUBJECT ?? 'bench.dedup';
+const count = Number(process.env.PUB_COUNT ?? 20000);
+const window = Number(process.env.PUB_WINDOW ?? 256);
+const bytes = Number(process.env.PUB_BYTES ?? 700);
+const tag = process.env.PUB_TAG ?? `p${process.pid}`;
+
+const nc = await connect({ servers: url, name: `bench-js-publish-${tag}`, timeout: 5000 });
+const js = jetstream(nc, { timeout: 20000 });
+
+// A decision-like body of about `bytes` bytes (the id differs per message; the rest is constant).
+const filler = 'x'.repeat(Math.max(0, bytes - 120));
+const body = (i) => `{"corr_id":"${tag}.${i}","workflow_id":"trading:${tag}.${i}","status":"timeout","action":"hold","reasoning":"${filler}"}`;
+
+// Warm-up (connection, JetStream API, JIT): not measured.
+for (let i = 0; i < 200; i++) await js.publish(subject, body(`w${i}`), { msgID: `${tag}-w${i}` });
+
+let duplicates = 0;
+let failed = null;
+const pending = new Set();
+const cpu0 = process.cpuUsage();
+const first = performance.now();
+for (let i = 0; i < count; i++) {
+  if (failed) break;
+  const p = js.publish(subject, body(i), { msgID: `${tag}-${i}` }).then(
+    (ack) => {
+      if (ack.duplicate) duplicates++;
+      pending.delete(p);
+    },
+    (error) => {
+      failed = error;
+      pending.delete(p);
+    },
+  );
+  pending.add(p);
+  if (pending.size >= window) await Promise.race(pending);
+}
+await Promise.all(pending);
+const last = performance.now();
+const cpu = process.cpuUsage(cpu0);
+if (failed) {
+  process.stderr.write(`js-publish: ${failed.message}\n`);
+  process.exit(1);
+}
+process.stdout.write(`RESULT ${JSON.stringify({ count, first_ms: first, last_ms: last, cpu_ms: (cpu.user + cpu.system) / 1000, duplicates })}\n`);
+await nc.drain();
