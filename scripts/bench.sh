@@ -20,13 +20,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 use_project_node bench
-# A node_modules that is a symlink (a git worktree sharing another checkout's) is never reinstalled from
-# here: `npm ci` through the link would empty the other checkout's node_modules.
-if [ -L node_modules ]; then
-  echo "[bench] node_modules is a symlink ($(readlink node_modules)): using it as it is"
-else
-  ensure_node_modules bench
-fi
+ensure_node_modules bench
 use_servers bench
 
 export NATS_PORT="${BENCH_NATS_PORT:-27222}"

@@ -140,8 +140,13 @@ use_project_node() {
 }
 
 # Installs the project's dependencies (npm ci, under the project's Node) when node_modules is missing or
-# older than the lock file. $1: the tag of the calling script, for the message.
+# older than the lock file. $1: the tag of the calling script, for the message. A node_modules that is a
+# symlink (a git worktree sharing another checkout's) is used as it is: `npm ci` through the link would
+# empty the other checkout's node_modules under whatever runs there.
 ensure_node_modules() {
+  if [ -L node_modules ]; then
+    return 0
+  fi
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
     echo "[$1] installing dependencies (npm ci, node $(node -v))"
     npm ci --no-audit --no-fund
