@@ -193,6 +193,17 @@ describe('JetStreamPublisher', () => {
     await expect(q).resolves.toMatchObject({ seq: 2 });
   });
 
+  it('rejects the publishes awaited on a subject the server refused (permissions violation), not the others', async () => {
+    const refused = publisher.publish('decisions.x', 'x', 'wf-1');
+    const other = publisher.publish('decisions.y', 'x', 'wf-2');
+    const error = Object.assign(new Error("Permissions Violation for Publish to 'decisions.x'"), { operation: 'publish', subject: 'decisions.x' });
+    nc.emit({ type: 'error', error });
+    await expect(refused).rejects.toThrow('publish refused: Permissions Violation');
+    expect(publisher.inFlight).toBe(1);
+    nc.answer(1, '{"stream":"S","seq":1}');
+    await expect(other).resolves.toMatchObject({ seq: 1 });
+  });
+
   it('rejects everything awaited when the connection closes, and every later publish', async () => {
     const p = publisher.publish('decisions.x', 'x', 'wf-1');
     nc.close();

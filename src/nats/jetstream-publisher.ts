@@ -57,8 +57,9 @@ interface AckJson {
  *
  * Semantics as `js.publish(subject, data, { msgID })` without `expect` options: resolves with the PubAck,
  * rejects on JetStream's error reply, on no responders (no stream takes the subject, or no JetStream), on
- * timeout; and, unlike the client, at once on disconnect (an acknowledgement of the old connection can no
- * longer arrive) and on close.
+ * a publish permission violation for its subject, on timeout (within one sweep interval after it); and,
+ * unlike the client, at once on disconnect (an acknowledgement of the old connection can no longer arrive)
+ * and on close.
  */
 export class JetStreamPublisher {
   private readonly nc: NatsConnection;
@@ -180,6 +181,14 @@ export class JetStreamPublisher {
     }
   }
 
+  private failSubject(subject: string, cause: Error): void {
+    for (const [token, p] of this.pending) {
+      if (p.subject !== subject) continue;
+      this.pending.delete(token);
+      p.reject(new JetStreamPublishError(`publish refused: ${cause.message}`, undefined, undefined, { cause }));
+    }
+  }
+
   private failAll(error: Error): void {
     const all = [...this.pending.values()];
     this.pending.clear();
@@ -194,6 +203,11 @@ export class JetStreamPublisher {
         this.failAll(new JetStreamPublishError('NATS disconnected before the acknowledgement'));
       } else if (s.type === 'reconnect') {
         this.disconnected = false;
+      } else if (s.type === 'error') {
+        // The server refused a publish (permissions): it names the subject, not the message, so every
+        // publish awaited on that subject fails now rather than at its timeout (as the client's requests do).
+        const e = s.error as Error & { operation?: string; subject?: string };
+        if (e.operation === 'publish' && e.subject) this.failSubject(e.subject, e);
       }
     }
   }
