@@ -72,7 +72,12 @@ function countingClass(Original) {
 }
 const originals = { RequestError: errorsModule.RequestError, TimeoutError: errorsModule.TimeoutError };
 function countErrors(on) {
-  for (const [name, Original] of Object.entries(originals)) errorsModule[name] = on ? countingClass(Original) : Original;
+  for (const [name, Original] of Object.entries(originals)) {
+    // The client refers to them both as the module's exports and through its `errors` object.
+    const Counting = on ? countingClass(Original) : Original;
+    errorsModule[name] = Counting;
+    errorsModule.errors[name] = Counting;
+  }
 }
 
 // ---- the proposed patch (upstream: core/src/request.ts, RequestOne) ------------------------------------------
@@ -166,6 +171,8 @@ for (const [label, nc, p] of [
   patch(p);
   await countPer(`js.publish(…, { msgID }), ${label}`, 1000, () => js.publish(SUBJECT, PAYLOAD, { msgID: msgID() }));
   await countPer(`nc.request (core echo), ${label}`, 1000, () => nc.request('bench.reqerr.echo', 'x'));
+  // The one request option that avoids RequestOne: a subscription per request; js.publish cannot pass it.
+  if (!p) await countPer(`nc.request (core echo, noMux), ${label}`, 1000, () => nc.request('bench.reqerr.echo', 'x', { noMux: true, timeout: 1000 }));
   patch(false);
 }
 if (wildcard) await countPer('JetStreamPublisher.publish (wildcard inbox)', 1000, () => wildcard.publish(SUBJECT, PAYLOAD, msgID()));
