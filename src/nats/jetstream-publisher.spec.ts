@@ -15,6 +15,7 @@ class FakeConnection {
   readonly subscriptions: { subject: string; callback: (err: Error | null, msg: Msg) => void; unsubscribe: jest.Mock<() => void> }[] = [];
   closedFlag = false;
   failPublish: Error | undefined;
+  failSubscribe: Error | undefined;
   private resolveClosed!: (err: Error | void) => void;
   private readonly closedPromise = new Promise<Error | void>((resolve) => (this.resolveClosed = resolve));
   private readonly statusQueue: Status[] = [];
@@ -27,6 +28,7 @@ class FakeConnection {
   }
 
   subscribe(subject: string, options: { callback: (err: Error | null, msg: Msg) => void }): { unsubscribe: jest.Mock<() => void> } {
+    if (this.failSubscribe) throw this.failSubscribe;
     const sub = { subject, callback: options.callback, unsubscribe: jest.fn<() => void>() };
     this.subscriptions.push(sub);
     return sub;
@@ -163,6 +165,16 @@ describe('JetStreamPublisher', () => {
     nc.failPublish = new Error('invalid subject');
     await expect(publisher.publish('bad subject', 'x')).rejects.toThrow('invalid subject');
     expect(publisher.inFlight).toBe(0);
+  });
+
+  it('rejects, never throws, when the inbox cannot be subscribed (connection draining)', async () => {
+    nc.failSubscribe = new Error('connection draining');
+    const p = publisher.publish('decisions.x', 'x', 'wf-1');
+    await expect(p).rejects.toThrow('connection draining');
+    nc.failSubscribe = undefined;
+    const q = publisher.publish('decisions.x', 'x', 'wf-2');
+    nc.answer(0, '{"stream":"S","seq":1}');
+    await expect(q).resolves.toMatchObject({ seq: 1 });
   });
 
   it('times out with one sweeping timer, and ignores a late acknowledgement', async () => {

@@ -95,17 +95,18 @@ export class JetStreamPublisher {
   publish(subject: string, data: string | Uint8Array, msgId?: string): Promise<PublishAck> {
     if (this.closedError) return Promise.reject(this.closedError);
     if (this.disconnected) return Promise.reject(new JetStreamPublishError('NATS is disconnected'));
-    const prefix = this.replyPrefix ?? this.subscribe();
-    const token = (this.nextToken++).toString(36);
-    let h: MsgHdrs | undefined;
-    if (msgId !== undefined) {
-      h = headers();
-      h.set('Nats-Msg-Id', msgId);
-    }
     return new Promise<PublishAck>((resolve, reject) => {
+      const token = (this.nextToken++).toString(36);
       try {
+        const prefix = this.replyPrefix ?? this.subscribe();
+        let h: MsgHdrs | undefined;
+        if (msgId !== undefined) {
+          h = headers();
+          h.set('Nats-Msg-Id', msgId);
+        }
         this.nc.publish(subject, data, { reply: prefix + token, headers: h });
       } catch (error) {
+        // Closed or draining connection, invalid subject or header: refused before anything was sent.
         reject(error instanceof Error ? error : new JetStreamPublishError(String(error)));
         return;
       }
@@ -121,7 +122,11 @@ export class JetStreamPublisher {
     this.failAll(this.closedError);
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = undefined;
-    if (this.sub && !this.nc.isClosed()) this.sub.unsubscribe();
+    try {
+      if (this.sub && !this.nc.isClosed()) this.sub.unsubscribe();
+    } catch {
+      // draining or closing: the subscription ends with the connection
+    }
     this.sub = undefined;
     this.status.stop?.();
   }
