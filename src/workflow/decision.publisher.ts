@@ -3,6 +3,7 @@ import { DeliverPolicy } from '@nats-io/jetstream';
 import { natsConfig, type NatsConfig } from '../config/configuration.js';
 import { TransientError } from '../common/errors.js';
 import { NatsConnectionService } from '../nats/nats-connection.service.js';
+import { JetStreamPublisher } from '../nats/jetstream-publisher.js';
 
 /** Pull size of the verification scan (headers only). */
 const SCAN_BATCH = 1000;
@@ -21,6 +22,8 @@ export class DecisionPublisher {
   /** Verification requests waiting for the next scan (one scan serves every request made meanwhile). */
   private waiting: { msgId: string; sinceMs: number; resolve: (found: boolean) => void; reject: (error: unknown) => void }[] = [];
   private scanning: Promise<void> | undefined;
+  /** Publishes with one wildcard inbox instead of the client's per-request path (docs/PERFORMANCE.md). */
+  private jsPublisher: JetStreamPublisher | undefined;
 
   constructor(
     private readonly nats: NatsConnectionService,
@@ -38,7 +41,8 @@ export class DecisionPublisher {
     // long after another replica re-published the decision: refuse instead (the sweeper publishes later).
     if (!this.nats.isConnected()) throw new TransientError('decision publish deferred: NATS is disconnected');
     try {
-      const ack = await this.nats.jetstream.publish(this.config.subjects.decision, decisionJson, { msgID: msgId });
+      this.jsPublisher ??= new JetStreamPublisher(this.nats.connection, { timeoutMs: this.config.connectTimeoutMs });
+      const ack = await this.jsPublisher.publish(this.config.subjects.decision, decisionJson, msgId);
       return { duplicate: ack.duplicate };
     } catch (error) {
       throw new TransientError(`decision publish failed: ${(error as Error).message}`, { cause: error });
