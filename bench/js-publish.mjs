@@ -14,8 +14,18 @@ const window = Number(process.env.PUB_WINDOW ?? 256);
 const bytes = Number(process.env.PUB_BYTES ?? 700);
 const tag = process.env.PUB_TAG ?? `p${process.pid}`;
 
-const nc = await connect({ servers: url, name: `bench-js-publish-${tag}`, timeout: 5000 });
-const js = jetstream(nc, { timeout: 20000 });
+// PUB_CLIENT: `js` the client's js.publish; `service` the service's JetStreamPublisher (dist/, one wildcard
+// inbox: what the service publishes its decisions with). The reference is the faster of the two.
+const client = process.env.PUB_CLIENT ?? 'js';
+const nc = await connect({ servers: url, name: `bench-js-publish-${tag}`, timeout: 5000, noAsyncTraces: true });
+let js = jetstream(nc, { timeout: 20000 });
+if (client === 'service') {
+  const { JetStreamPublisher } = await import('../dist/nats/jetstream-publisher.js');
+  const publisher = new JetStreamPublisher(nc, { timeoutMs: 20000 });
+  js = { publish: (subject, data, { msgID }) => publisher.publish(subject, data, msgID) };
+} else if (client !== 'js') {
+  throw new Error(`PUB_CLIENT must be js or service, not ${client}`);
+}
 
 // A decision-like body of about `bytes` bytes (the id differs per message; the rest is constant).
 const filler = 'x'.repeat(Math.max(0, bytes - 120));

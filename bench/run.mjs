@@ -453,7 +453,13 @@ async function phaseThroughput(n, inbound) {
   const service = med('service', 'decisions_per_s');
   // Issue 11: CPU per decided workflow of consumer + Redis + NATS (the rest of the machine left out), median per side.
   const cpuTotal = (side) =>
-    round3(median(runs.filter((x) => x.side === side && x.cpu_ms_per_workflow).map((x) => x.cpu_ms_per_workflow.consumer + x.cpu_ms_per_workflow.redis + x.cpu_ms_per_workflow.nats)));
+    round3(
+      median(
+        runs
+          .filter((x) => x.side === side && x.cpu_ms_per_workflow)
+          .map((x) => x.cpu_ms_per_workflow.consumer + x.cpu_ms_per_workflow.redis + x.cpu_ms_per_workflow.nats),
+      ),
+    );
   const cpuRaw = cpuTotal('raw');
   const cpuService = cpuTotal('service');
   return {
@@ -717,7 +723,15 @@ async function phaseBackpressure() {
   const med = (limit) => Math.round(median(runs.filter((x) => x.max_concurrent_workflows === limit).map((x) => x.decisions_per_s)));
   const unlimited = med(10000000);
   const limited = med(20);
-  return { workflows: n, replicas: 1, limit: 20, unlimited_decisions_per_s: unlimited, limited_decisions_per_s: limited, ratio: round3(limited / unlimited), runs };
+  return {
+    workflows: n,
+    replicas: 1,
+    limit: 20,
+    unlimited_decisions_per_s: unlimited,
+    limited_decisions_per_s: limited,
+    ratio: round3(limited / unlimited),
+    runs,
+  };
 }
 
 /** The size of a timeout decision of the trading strategy (about 440 B: `decision_bytes_avg` of the timeouts phase). */
@@ -727,7 +741,8 @@ const DECISION_BYTES = 450;
  * The reference of the timeout target (issue 11): the rate at which one process of this machine gets
  * de-duplicated JetStream publishes acknowledged (`bench/js-publish.mjs`: a unique msgID each, at most
  * `window` in flight) on a stream with the decisions stream's configuration (duplicate window included).
- * Windows 16 / 64 / 256 / 1024, alternating order per round; the best window's median is the reference.
+ * Windows 16 / 64 / 256 / 1024, with the client's `js.publish` and with the service's JetStreamPublisher,
+ * alternating order per round; the best (client, window)'s median is the reference.
  */
 async function phasePublish() {
   await resetStreams();
@@ -740,18 +755,20 @@ async function phasePublish() {
   await jsm.streams.add(copy);
   // Issue 11 names 64 / 256 / 1024; 16 as well, since the smallest window measured so far was the fastest.
   const windows = [16, 64, 256, 1024];
+  const variants = ['js', 'service'].flatMap((client) => windows.map((window) => ({ client, window })));
   const runs = [];
   try {
     for (let r = 0; r < SIZES.publishRounds; r++) {
-      for (const window of r % 2 === 0 ? windows : [...windows].reverse()) {
+      for (const { client, window } of r % 2 === 0 ? variants : [...variants].reverse()) {
         await jsm.streams.purge(name);
-        const child = new Child(`js-publish w${window} r${r}`, ['bench/js-publish.mjs'], {
+        const child = new Child(`js-publish ${client} w${window} r${r}`, ['bench/js-publish.mjs'], {
+          PUB_CLIENT: client,
           BENCH_NATS_URL: NATS_URL,
           PUB_SUBJECT: subject,
           PUB_COUNT: String(SIZES.publishCount),
           PUB_WINDOW: String(window),
           PUB_BYTES: String(DECISION_BYTES),
-          PUB_TAG: `w${window}r${r}`,
+          PUB_TAG: `${client}w${window}r${r}`,
         });
         try {
           const meter = new CpuMeter({ process: child.pid });
@@ -761,6 +778,7 @@ async function phasePublish() {
           const seconds = (res.last_ms - res.first_ms) / 1000;
           const stored = await streamCount(jsm, name);
           const run = {
+            client,
             window,
             round: r,
             publishes: res.count,
@@ -773,7 +791,9 @@ async function phasePublish() {
             cpu,
           };
           runs.push(run);
-          log(`publish window ${String(window).padStart(4)} round ${r}: ${run.acked_per_s} de-duplicated publishes acked/s (${res.count} in ${run.seconds} s; ${res.duplicates} duplicates)`);
+          log(
+            `publish ${client.padEnd(7)} window ${String(window).padStart(4)} round ${r}: ${run.acked_per_s} de-duplicated publishes acked/s (${res.count} in ${run.seconds} s; ${res.duplicates} duplicates)`,
+          );
         } finally {
           await child.stop();
         }
@@ -782,7 +802,11 @@ async function phasePublish() {
   } finally {
     await deleteStream(jsm, name);
   }
-  const perWindow = windows.map((w) => ({ window: w, acked_per_s: Math.round(median(runs.filter((x) => x.window === w).map((x) => x.acked_per_s))) }));
+  const perWindow = variants.map(({ client, window }) => ({
+    client,
+    window,
+    acked_per_s: Math.round(median(runs.filter((x) => x.client === client && x.window === window).map((x) => x.acked_per_s))),
+  }));
   const best = perWindow.reduce((a, b) => (b.acked_per_s > a.acked_per_s ? b : a));
   return {
     stream: { duplicate_window_ms: Math.round((config.duplicate_window ?? 0) / 1e6), storage: config.storage, like: STREAMS.decisions },
@@ -790,6 +814,7 @@ async function phasePublish() {
     publishes_per_run: SIZES.publishCount,
     per_window: perWindow,
     best_window: best.window,
+    best_client: best.client,
     acked_per_s: best.acked_per_s,
     runs,
   };
@@ -1243,7 +1268,8 @@ process.exit(results.errors.length > 0 ? 1 : 0);
 function targets(r) {
   const out = [];
   const ok = (v) => v !== null && v !== undefined && !Number.isNaN(v);
-  const add = (name, value, target, pass, note) => out.push({ name, value: ok(value) ? value : null, target, pass: ok(value) ? pass : null, ...(note ? { note } : {}) });
+  const add = (name, value, target, pass, note) =>
+    out.push({ name, value: ok(value) ? value : null, target, pass: ok(value) ? pass : null, ...(note ? { note } : {}) });
   // 1. Throughput against the raw pipeline, same backlog, same run.
   add('throughput / raw pipeline', r.throughput?.ratio, '>= 0.70', r.throughput?.ratio >= 0.7);
   // 2. CPU per decided workflow, service + Redis + NATS, against the raw pipeline's.
@@ -1254,7 +1280,8 @@ function targets(r) {
   // 4. 1 → top replica count: throughput does not fall (within the stated noise tolerance).
   const scRun = (k) => r.scaling?.runs.find((x) => x.side === 'service' && x.replicas === k);
   const top = r.scaling ? Math.max(...r.scaling.runs.filter((x) => x.side === 'service').map((x) => x.replicas)) : 3;
-  const scaling = r.scaling && scRun(1)?.decisions_per_s && scRun(top)?.decisions_per_s && top > 1 ? round3(scRun(top).decisions_per_s / scRun(1).decisions_per_s) : null;
+  const scaling =
+    r.scaling && scRun(1)?.decisions_per_s && scRun(top)?.decisions_per_s && top > 1 ? round3(scRun(top).decisions_per_s / scRun(1).decisions_per_s) : null;
   // A run measured over too little of the backlog (see phaseScaling's warning) is not judged.
   const scWarning = scRun(1)?.warning ?? scRun(top)?.warning;
   add(
@@ -1282,7 +1309,14 @@ function targets(r) {
   const rss = r.footprint?.rss.slice(0, 3).map((x) => x.rss_mb);
   const spread = rss ? round3(Math.max(...rss) / Math.min(...rss)) : null;
   add(
-    `RSS max/min over ${r.footprint ? r.footprint.rss.slice(0, 3).map((x) => x.active_workflows).join(' / ') : '0 / 10k / 100k'} active`,
+    `RSS max/min over ${
+      r.footprint
+        ? r.footprint.rss
+            .slice(0, 3)
+            .map((x) => x.active_workflows)
+            .join(' / ')
+        : '0 / 10k / 100k'
+    } active`,
     spread,
     '<= 1.20',
     spread <= 1.2,
@@ -1352,8 +1386,13 @@ function table(r) {
   }
   if (r.publish) {
     const p = r.publish;
-    head(`de-duplicated JetStream publishes, one process (${p.publishes_per_run} per run, ${p.payload_bytes} B, unique msgID, duplicate window ${p.stream.duplicate_window_ms} ms)`);
-    for (const w of p.per_window) row(`${w.window} in flight`, `${w.acked_per_s} acked/s`, w.window === p.best_window ? 'best: the reference' : '');
+    head(
+      `de-duplicated JetStream publishes, one process (${p.publishes_per_run} per run, ${p.payload_bytes} B, unique msgID, duplicate window ${p.stream.duplicate_window_ms} ms)`,
+    );
+    for (const w of p.per_window) {
+      const best = w.window === p.best_window && w.client === p.best_client;
+      row(`${w.client === 'js' ? 'js.publish' : 'JetStreamPublisher'}, ${w.window} in flight`, `${w.acked_per_s} acked/s`, best ? 'best: the reference' : '');
+    }
   }
   if (r.timeouts) {
     const t = r.timeouts;
@@ -1365,8 +1404,17 @@ function table(r) {
       `${t.capacity_per_s} timeouts/s${t.capacity_is_a_lower_bound ? ' (a lower bound: the sweeper kept up)' : ''}`,
       `CPU ms/timeout: service ${t.storm.service_cpu_ms_per_timeout}, redis ${t.storm.redis_cpu_ms_per_timeout}, nats ${t.storm.nats_cpu_ms_per_timeout}; other ${t.storm.cpu.other_cpu_s} s over ${t.storm.cpu.wall_s} s`,
     );
-    if (r.publish) row('capacity / dedup publishes acked/s', round3(t.capacity_per_s / r.publish.acked_per_s), `${r.publish.acked_per_s}/s at ${r.publish.best_window} in flight`);
-    row('deadlines stored − intended', `p50 ${t.deadline_placement_ms.p50}  p99 ${t.deadline_placement_ms.p99}  max ${t.deadline_placement_ms.max} ms`, `created at ${t.seeding.created_per_s}/s, ${t.seeding.margin_before_first_deadline_ms} ms before the first deadline`);
+    if (r.publish)
+      row(
+        'capacity / dedup publishes acked/s',
+        round3(t.capacity_per_s / r.publish.acked_per_s),
+        `${r.publish.acked_per_s}/s (${r.publish.best_client === 'js' ? 'js.publish' : 'JetStreamPublisher'}, ${r.publish.best_window} in flight)`,
+      );
+    row(
+      'deadlines stored − intended',
+      `p50 ${t.deadline_placement_ms.p50}  p99 ${t.deadline_placement_ms.p99}  max ${t.deadline_placement_ms.max} ms`,
+      `created at ${t.seeding.created_per_s}/s, ${t.seeding.margin_before_first_deadline_ms} ms before the first deadline`,
+    );
     if (t.idle_before_deadlines)
       row(
         `idle sweeper at ${t.idle_before_deadlines.active} active, none due`,
@@ -1376,9 +1424,21 @@ function table(r) {
   if (r.sustained) {
     const t = r.sustained;
     head(`timeouts, sustained (${t.rate_per_s}/s due for ${t.seconds} s: ${t.workflows} deadlines; sweep every ${t.sweep_interval_ms} ms)`);
-    row('lateness (decision stored − deadline)', `p50 ${t.lateness_ms.p50}  p99 ${t.lateness_ms.p99}  max ${t.lateness_ms.max} ms`, `decided at ${t.decided_per_s}/s`);
-    row('CPU ms/timeout', `service ${t.cpu_ms_per_timeout.service}, redis ${t.cpu_ms_per_timeout.redis}, nats ${t.cpu_ms_per_timeout.nats}`, `other ${t.cpu.other_cpu_s} s over ${t.cpu.wall_s} s`);
-    row('deadlines stored − intended', `p50 ${t.deadline_placement_ms.p50}  p99 ${t.deadline_placement_ms.p99}  max ${t.deadline_placement_ms.max} ms`, `created at ${t.seeding.created_per_s}/s, ${t.seeding.margin_before_first_deadline_ms} ms before the first deadline`);
+    row(
+      'lateness (decision stored − deadline)',
+      `p50 ${t.lateness_ms.p50}  p99 ${t.lateness_ms.p99}  max ${t.lateness_ms.max} ms`,
+      `decided at ${t.decided_per_s}/s`,
+    );
+    row(
+      'CPU ms/timeout',
+      `service ${t.cpu_ms_per_timeout.service}, redis ${t.cpu_ms_per_timeout.redis}, nats ${t.cpu_ms_per_timeout.nats}`,
+      `other ${t.cpu.other_cpu_s} s over ${t.cpu.wall_s} s`,
+    );
+    row(
+      'deadlines stored − intended',
+      `p50 ${t.deadline_placement_ms.p50}  p99 ${t.deadline_placement_ms.p99}  max ${t.deadline_placement_ms.max} ms`,
+      `created at ${t.seeding.created_per_s}/s, ${t.seeding.margin_before_first_deadline_ms} ms before the first deadline`,
+    );
   }
   if (r.footprint) {
     const f = r.footprint;
