@@ -61,9 +61,9 @@ export function defaultTimeoutDecision(ctx: WorkflowContext): Decision {
   };
 }
 
-/** An operator's cancel (admin API): who asked is in the decision message's metadata (`cancelled_by`). */
-export function cancelDecision(by: string | null): Decision {
-  return { action: 'cancelled', reason: 'cancelled_by_operator', ...(by !== null && { cancelled_by: by }) };
+/** An operator's cancel (admin API); who asked is in the decision message's metadata (`cancelled_by`). */
+export function cancelDecision(): Decision {
+  return { action: 'cancelled', reason: 'cancelled_by_operator' };
 }
 
 /** The template's `orchestrated_signal`, plus `workflow_type` and `status`. */

@@ -215,7 +215,10 @@ describe('WorkflowService: sweeper jobs', () => {
       const message = JSON.parse(t.finalized[0].json);
       expect([t.finalized[0].status, message.status, message.decision.action]).toEqual([c.status, c.status, c.action]);
       if (c.why === 'force') expect(message.metadata).toMatchObject({ forced: true, forced_by: 'ops' });
-      if (c.why === 'cancel') expect(message.decision).toMatchObject({ reason: 'cancelled_by_operator', cancelled_by: 'ops' });
+      if (c.why === 'cancel') {
+        expect(message.decision).toEqual({ action: 'cancelled', reason: 'cancelled_by_operator' });
+        expect(message.metadata).toMatchObject({ cancelled_by: 'ops' });
+      }
     }
   });
 

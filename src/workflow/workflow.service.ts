@@ -241,11 +241,14 @@ export class WorkflowService {
    * failed without evaluating. `by`: the operator's token name, for `cancel` and `force`.
    */
   private async evaluate(
-    ctx: WorkflowContext,
+    frozenCtx: WorkflowContext,
     why: FreezeReason,
     by: string | null,
     failure?: unknown,
   ): Promise<{ status: FinalStatus; decision: Decision; json: string }> {
+    // An operator's action says who asked in the decision's metadata (and a forced evaluate sees it).
+    const asked = why === 'cancel' ? { cancelled_by: by } : why === 'force' ? { forced: true, forced_by: by } : null;
+    const ctx = asked ? { ...frozenCtx, metadata: { ...frozenCtx.metadata, ...asked } } : frozenCtx;
     try {
       if (failure !== undefined) throw failure;
       const strategy = this.strategies.get(ctx.workflowType);
@@ -258,7 +261,7 @@ export class WorkflowService {
           break;
         case 'cancel':
           status = WorkflowStatus.Cancelled;
-          decision = cancelDecision(by);
+          decision = cancelDecision();
           break;
         default:
           decision = await strategy.evaluate(ctx);
@@ -266,9 +269,7 @@ export class WorkflowService {
       if (typeof decision !== 'object' || decision === null || typeof decision.action !== 'string') {
         throw new Error('the strategy returned no decision object with a string "action"');
       }
-      const message = toDecisionMessage(ctx, this.app.name, status, decision);
-      if (why === 'force') message.metadata = { ...message.metadata, forced: true, forced_by: by };
-      return { status, decision, json: JSON.stringify(message) };
+      return { status, decision, json: JSON.stringify(toDecisionMessage(ctx, this.app.name, status, decision)) };
     } catch (error) {
       this.logger.error({ msg: 'strategy failed', corr_id: ctx.corrId, workflow_id: ctx.workflowId, kind: why, error: describeError(error) });
       const decision: Decision = { action: 'error', reason: 'strategy_error', error: describeError(error) };
