@@ -9,7 +9,7 @@ import { DecisionPublisher } from './decision.publisher.js';
 import { StrategyRegistry } from './strategies/strategy.registry.js';
 import { defaultTimeoutDecision, toContext, toDecisionMessage, toTriggerSignal } from './workflow-context.js';
 import { decisionMessageId, WorkflowRepository, type StoredWorkflow, type SweepJob } from './workflow.repository.js';
-import { WorkflowStatus, type Decision, type FinalStatus, type JsonObject, type WorkflowContext } from './workflow.types.js';
+import { WorkflowStatus, type Decision, type FinalStatus, type JsonObject, type OrchestratedDecision, type WorkflowContext } from './workflow.types.js';
 
 const OPEN = new Set<string>([WorkflowStatus.InProgress, WorkflowStatus.WaitingForAgents]);
 /** Evaluations of one handler on snapshots that keep changing (signals arriving meanwhile) before it leaves the workflow to later handlers. */
@@ -308,4 +308,82 @@ export class WorkflowService {
         await this.timeOut(wf);
     }
   }
+
+  /*
+   * Admin API (issue 12, part 3). Both actions below end the workflow through the same record -> publish ->
+   * mark-published path as a decision on signals (record-3.lua: exactly one caller records, whoever it is),
+   * so a cancel racing a signal, the sweeper or another replica's cancel or decide yields one decision.
+   */
+
+  /**
+   * Ends an open workflow now. `cancel`: decision `{action: "cancelled", reason: "cancelled_by_operator"}`,
+   * status `cancelled`. `force`: the strategy's `evaluate` on what has arrived (status `completed`, or `failed`
+   * if it throws). The decision's metadata carries who asked (`cancelled_by`, or `forced: true` and
+   * `forced_by`); a forced evaluation sees them in `ctx.metadata` too.
+   */
+  async endNow(corrId: string, how: 'cancel' | 'force', by: string): Promise<EndNowResult> {
+    let current = (await this.repository.inspect(corrId)).workflow;
+    for (let attempt = 1; attempt <= MAX_ADMIN_ATTEMPTS; attempt++) {
+      if (!current) return { kind: 'missing' };
+      if (current.status === WorkflowStatus.Evaluating) return { kind: 'evaluating', workflowId: current.workflowId };
+      if (!OPEN.has(current.status)) return { kind: 'finished', status: current.status, workflowId: current.workflowId };
+      const base = toContext(current);
+      const extra = how === 'cancel' ? { cancelled_by: by } : { forced: true, forced_by: by };
+      const ctx: WorkflowContext = { ...base, metadata: { ...base.metadata, ...extra } };
+      let status: FinalStatus;
+      let decision: Decision;
+      let json: string;
+      if (how === 'cancel') {
+        status = WorkflowStatus.Cancelled;
+        decision = { action: 'cancelled', reason: 'cancelled_by_operator' };
+        json = JSON.stringify(toDecisionMessage(ctx, this.app.name, status, decision));
+      } else {
+        ({ status, decision, json } = await this.evaluate(ctx, 'evaluate'));
+      }
+      const recorded = await this.repository.record(current, status, json, this.config.claimLeaseMs);
+      if (recorded.kind === 'recorded') {
+        await this.publish(current, json, status, decision.action, {});
+        const published = (await this.repository.inspect(corrId)).workflow;
+        return {
+          kind: 'done',
+          workflow: current,
+          decision: JSON.parse(json) as OrchestratedDecision,
+          published: published?.startedMs === current.startedMs && published.published,
+        };
+      }
+      // A signal came in since the snapshot (evaluate again on the new one), or someone else ended it.
+      current = recorded.kind === 'outdated' ? recorded.workflow : (await this.repository.inspect(corrId)).workflow;
+    }
+    return { kind: 'busy' };
+  }
+
+  /**
+   * Moves an open workflow's deadline `seconds` later, at most to its start + META_AGENT_MAX_TIMEOUT_SECONDS
+   * (a longer extension is clamped: the result says so).
+   */
+  async extend(corrId: string, seconds: number): Promise<ExtendNowResult> {
+    const result = await this.repository.extend(corrId, seconds * 1000, this.config.maxTimeoutSeconds * 1000);
+    if (result.kind === 'extended') {
+      const clamped = result.deadlineMs - result.previousDeadlineMs < Math.round(seconds * 1000);
+      return { ...result, clamped };
+    }
+    if (result.status === '') return { kind: 'missing' };
+    if (result.status === WorkflowStatus.Evaluating) return { kind: 'evaluating' };
+    return { kind: 'finished', status: result.status };
+  }
 }
+
+/** Snapshots an admin action evaluates before giving up on a workflow whose signals keep changing it. */
+const MAX_ADMIN_ATTEMPTS = 10;
+
+/** What an admin action found: `evaluating`: being decided or timed out right now; `finished`: ended before. */
+export type AdminRefusal = { kind: 'missing' } | { kind: 'evaluating'; workflowId?: string } | { kind: 'finished'; status: string; workflowId?: string };
+
+export type EndNowResult =
+  | { kind: 'done'; workflow: StoredWorkflow; decision: OrchestratedDecision; published: boolean }
+  /** Signals kept changing the workflow through every attempt: try again. */
+  | { kind: 'busy' }
+  | AdminRefusal;
+
+export type ExtendNowResult =
+  { kind: 'extended'; workflowId: string; previousDeadlineMs: number; deadlineMs: number; maxDeadlineMs: number; clamped: boolean } | AdminRefusal;

@@ -7,11 +7,13 @@ export const WorkflowStatus = {
   Completed: 'completed',
   Failed: 'failed',
   Timeout: 'timeout',
+  /** Ended by an operator (admin API: POST /workflows/:corr_id/cancel). Not one of the template's. */
+  Cancelled: 'cancelled',
 } as const;
 export type WorkflowStatus = (typeof WorkflowStatus)[keyof typeof WorkflowStatus];
 
 /** How a workflow ends; also the `status` field of the published decision. */
-export type FinalStatus = typeof WorkflowStatus.Completed | typeof WorkflowStatus.Timeout | typeof WorkflowStatus.Failed;
+export type FinalStatus = typeof WorkflowStatus.Completed | typeof WorkflowStatus.Timeout | typeof WorkflowStatus.Failed | typeof WorkflowStatus.Cancelled;
 
 export type JsonObject = Record<string, unknown>;
 
