@@ -1,6 +1,5 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
-import { AdminModule } from './admin/admin.module.js';
 import { appConfig, natsConfig, redisConfig, workflowConfig } from './config/configuration.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -24,7 +23,6 @@ import { WorkflowModule } from './workflow/workflow.module.js';
     NatsModule,
     JetStreamModule,
     WorkflowModule,
-    AdminModule,
     HealthModule,
   ],
 })

@@ -115,12 +115,12 @@ describe('recent index (mark-published-3.lua) and list (list-1.lua)', () => {
   it('keeps the recent index to the retention period: older entries go when the next decision is published', async () => {
     const repo = isolatedRepository(redis, 1);
     const recent = repo.keys.recent(0);
-    await redis.zadd(recent, Date.now() - 120_000, 'old-one', Date.now() - 10_000, 'young-one');
+    await redis.zadd(recent, String(Date.now() - 120_000), 'old-one', String(Date.now() - 10_000), 'young-one');
     const id = uniqueId('trim');
     const { workflow } = await repo.start(startInput(id));
     await repo.record(workflow, 'completed', '{"action":"trade"}', 10_000);
     await repo.markPublished(workflow, 60_000);
-    expect((await redis.zrange(recent, 0, -1)).sort()).toEqual([id, 'young-one'].sort());
+    expect((await redis.zrange(recent, '0', '-1')).sort()).toEqual([id, 'young-one'].sort());
   });
 
   it('pages through both indexes in order, each workflow once, ties broken by corr_id, across shards', async () => {
@@ -173,10 +173,10 @@ describe('recent index (mark-published-3.lua) and list (list-1.lua)', () => {
     const recent = repo.keys.recent(0);
     const gone = uniqueId('gone');
     const again = uniqueId('again');
-    await redis.zadd(recent, Date.now() - 1_000, gone, Date.now() - 2_000, again);
+    await redis.zadd(recent, String(Date.now() - 1_000), gone, String(Date.now() - 2_000), again);
     await repo.start(startInput(again));
     const { items } = await readAll(repo, 'recent', 10, 100);
     expect(items).toEqual([]);
-    expect(await redis.zrange(recent, 0, -1)).toEqual([again]);
+    expect(await redis.zrange(recent, '0', '-1')).toEqual([again]);
   });
 });
