@@ -325,9 +325,14 @@ describe('GET /openapi.json', () => {
     const doc = res.body;
     expect(doc.openapi).toMatch(/^3\./);
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/workflows', '/workflows/{corrId}/cancel', '/workflows/{corrId}/decide', '/workflows/{corrId}/extend']),
+      expect.arrayContaining(['/workflows', '/workflows/{corrId}', '/workflows/{corrId}/cancel', '/workflows/{corrId}/decide', '/workflows/{corrId}/extend']),
     );
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, { security?: unknown }>>)) {
+      if (!path.startsWith('/workflows')) continue;
+      for (const [method, operation] of Object.entries(item))
+        expect({ path, method, security: operation.security }).toEqual({ path, method, security: [{ bearer: [] }] });
+    }
     const list = doc.paths['/workflows'].get;
     expect(list.security).toEqual([{ bearer: [] }]);
     expect(list.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['cursor', 'limit', 'status', 'type']);
