@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { existsSync } from 'node:fs';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplication, Type } from '@nestjs/common';
+import { setupOpenApi } from './admin/openapi.js';
 import { AppModule } from './app.module.js';
 import { ConfigValidationError, parseSettings, type Settings } from './config/env.schema.js';
 import { declarativeStrategies } from './workflow/strategies/declarative/declarative.provider.js';
@@ -65,6 +66,8 @@ export async function runService(rootModule: Type<unknown> = AppModule): Promise
   try {
     app = await NestFactory.create(rootModule, { logger, abortOnError: false, bufferLogs: false });
     app.connectMicroservice({ strategy: app.get(JetStreamServer) }, { inheritAppConfig: true });
+    // GET /openapi.json (admin API and the rest of the HTTP port), built on first request.
+    setupOpenApi(app);
     await app.init();
     await app.startAllMicroservices();
     await app.listen(settings.app.httpPort, '0.0.0.0');

@@ -223,7 +223,13 @@ function read(r: Reader) {
   const app = {
     name,
     logLevel: r.logLevel('LOG_LEVEL', 'info', 'TRACE, DEBUG, INFO, WARNING, ERROR or CRITICAL (JSON log lines at or above it).'),
-    httpPort: r.int('METRICS_PORT', 9090, 1, 65535, 'The one HTTP port: /health, /health/live, /health/ready, /metrics, /workflows/:corr_id.'),
+    httpPort: r.int(
+      'METRICS_PORT',
+      9090,
+      1,
+      65535,
+      'The one HTTP port: /health, /health/live, /health/ready, /metrics, /openapi.json, and the admin API under /workflows.',
+    ),
     healthCheckIntervalMs:
       r.int(
         'HEALTH_CHECK_INTERVAL',
@@ -242,7 +248,7 @@ function read(r: Reader) {
     adminTokens: parseAdminTokens(
       r.secret(
         'ADMIN_TOKEN',
-        'Bearer token(s) of the admin endpoints (`GET /workflows/:corr_id`): one token, or `name:token,name2:token2` (the name is logged with each admin request). Tokens: 16 to 512 characters of `A-Z a-z 0-9 - . _ ~ + /`. Unset: the admin endpoints are off (404).',
+        'Bearer token(s) of the admin endpoints (`/workflows`: list, inspect, cancel, decide, extend): one token, or `name:token,name2:token2` (the name is logged with each admin request). Tokens: 16 to 512 characters of `A-Z a-z 0-9 - . _ ~ + /`. Unset: the admin endpoints are off (404).',
       ),
     ),
   };

@@ -11,6 +11,8 @@
  *   {ma:3}:early:<corr_id>   hash  agent -> signal JSON that arrived before the trigger
  *   {ma:3}:deadlines         zset  corr_id -> ms when the sweeper must look at it (unfinished, or unpublished)
  *   {ma:3}:early-due         zset  corr_id -> ms when its early-signal buffer expires
+ *   {ma:3}:recent            zset  corr_id -> finished ms, for finished and published workflows (admin API
+ *                                  list; added by finalize-2.lua, trimmed to the retention period)
  */
 export interface WorkflowKeySet {
   shard: number;
@@ -48,6 +50,11 @@ export class WorkflowKeys {
 
   earlyDue(shard: number): string {
     return `${this.shardPrefix(shard)}early-due`;
+  }
+
+  /** Finished and published workflows of a shard, by finish time (the admin API's list). */
+  recent(shard: number): string {
+    return `${this.shardPrefix(shard)}recent`;
   }
 
   forWorkflow(corrId: string): WorkflowKeySet {

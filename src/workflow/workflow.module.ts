@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
+import { adminProviders, AdminController } from '../admin/admin.providers.js';
 import { Admission } from './admission.js';
 import { DecisionPublisher } from './decision.publisher.js';
 import { SignalsController } from './signals.controller.js';
@@ -12,8 +13,9 @@ import { WorkflowsController } from './workflows.controller.js';
 
 @Module({
   imports: [DiscoveryModule, StrategiesModule],
-  controllers: [SignalsController, WorkflowsController],
-  providers: [WorkflowRepository, StrategyRegistry, Admission, WorkflowService, WorkflowSweeper, DecisionPublisher],
+  // The admin API's controller sits beside WorkflowsController: one module, one AdminTokenGuard instance.
+  controllers: [SignalsController, WorkflowsController, AdminController],
+  providers: [WorkflowRepository, StrategyRegistry, Admission, WorkflowService, WorkflowSweeper, DecisionPublisher, ...adminProviders],
   exports: [WorkflowRepository, WorkflowService],
 })
 export class WorkflowModule {}

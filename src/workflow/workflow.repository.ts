@@ -111,7 +111,7 @@ export type FreezeResult =
 /** What finalising a workflow returns the first time (null after: another claimant finalised it). */
 export type Finalized = { startedMs: number; finishedMs: number } | null;
 
-/** Workflows of one shard waiting to be finalised in one script call (finalize-1.lua). */
+/** Workflows of one shard waiting to be finalised in one script call (finalize-2.lua). */
 interface FinalizeBatch {
   retentionMs: number;
   args: (string | number)[];
@@ -285,7 +285,7 @@ export class WorkflowRepository {
   }
 
   /**
-   * Ends a workflow whose decision was published (finalize-1.lua): final status and decision stored,
+   * Ends a workflow whose decision was published (finalize-2.lua): final status and decision stored,
    * `published` set, keys kept for the retention period. Returns its start and finish times the first time
    * only. The calls of one event-loop turn go to Redis together, one script call per shard.
    */
@@ -311,7 +311,7 @@ export class WorkflowRepository {
     this.finalizing = new Map();
     for (const [shard, batches] of pending) {
       for (const batch of batches) {
-        this.script('finalize')(this.keys.deadlines(shard), this.keys.shardPrefix(shard), batch.retentionMs, ...batch.args).then(
+        this.script('finalize')(this.keys.deadlines(shard), this.keys.recent(shard), this.keys.shardPrefix(shard), batch.retentionMs, ...batch.args).then(
           (reply) =>
             (reply as Reply).forEach((item, i) => {
               const r = item as Reply;
@@ -404,7 +404,117 @@ export class WorkflowRepository {
   async ping(): Promise<void> {
     await this.redis.ping();
   }
+
+  /*
+   * Admin API (issue 12, part 3): listing from the indexes, and moving a deadline.
+   */
+
+  /**
+   * One page of an index (`deadlines`: unfinished or unpublished; `recent`: finished and published) on every
+   * shard, in one round trip (list-1.lua). Each shard reads after `after` in the index's order and stops at
+   * `wanted` matches or `budget` entries read; the caller merges the shards by position.
+   */
+  async listIndex(index: ListIndex, query: ListIndexQuery): Promise<ShardPage[]> {
+    const pipeline = this.redis.pipeline() as unknown as Record<string, ScriptCommand> & { exec(): Promise<[Error | null, unknown][]> };
+    const recent = index === 'recent';
+    for (let shard = 0; shard < this.keys.shards; shard++) {
+      void pipeline.list(
+        recent ? this.keys.recent(shard) : this.keys.deadlines(shard),
+        this.keys.shardPrefix(shard),
+        recent ? 'desc' : 'asc',
+        query.after ? String(query.after.score) : '',
+        query.after?.corrId ?? '',
+        query.wanted,
+        query.budget,
+        query.statuses.join(','),
+        query.type ?? '',
+        recent ? '1' : '0',
+      );
+    }
+    const pages: ShardPage[] = [];
+    for (const [error, value] of await pipeline.exec()) {
+      if (error) throw error;
+      const reply = value as Reply;
+      const items: ListedWorkflow[] = [];
+      for (let i = 3; i < reply.length; i++) {
+        const [corrId, score, status, type, started, deadline, finished, published, agents] = reply[i] as Reply;
+        items.push({
+          corrId: String(corrId),
+          position: { score: Number(score), corrId: String(corrId) },
+          workflowId: workflowIdOf(String(type), String(corrId)),
+          workflowType: String(type),
+          status: String(status) as WorkflowStatus,
+          startedMs: Number(started),
+          deadlineMs: Number(deadline),
+          finishedMs: finished ? Number(finished) : null,
+          published: published === '1',
+          receivedAgents: (agents as string[]).map(String),
+        });
+      }
+      pages.push({ exhausted: reply[0] === 1, last: reply[1] === '' ? null : { score: Number(reply[1]), corrId: String(reply[2]) }, items });
+    }
+    return pages;
+  }
+
+  /** Moves an open workflow's deadline `extensionMs` later, at most to started + `maxTimeoutMs` (extend-2.lua). */
+  async extend(corrId: string, extensionMs: number, maxTimeoutMs: number): Promise<ExtendResult> {
+    const k = this.keys.forWorkflow(corrId);
+    const reply = (await this.script('extend')(k.wf, k.deadlines, corrId, Math.round(extensionMs), Math.round(maxTimeoutMs))) as Reply;
+    if (reply[0] !== 1) return { kind: 'closed', status: String(reply[1]) };
+    return {
+      kind: 'extended',
+      workflowId: workflowIdOf(String(reply[4]), corrId),
+      previousDeadlineMs: Number(reply[1]),
+      deadlineMs: Number(reply[2]),
+      maxDeadlineMs: Number(reply[3]),
+    };
+  }
 }
+
+/** Admin API: the indexes a list reads. */
+export type ListIndex = 'deadlines' | 'recent';
+
+/** A place in an index: entries are ordered by score, then corr_id (both shards and pages use it). */
+export interface IndexPosition {
+  score: number;
+  corrId: string;
+}
+
+export interface ListIndexQuery {
+  after: IndexPosition | null;
+  wanted: number;
+  budget: number;
+  /** Statuses to keep (empty: any). */
+  statuses: string[];
+  type?: string;
+}
+
+/** A workflow as the admin list shows it (no trigger, signals or decision: GET /workflows/:corr_id has them). */
+export interface ListedWorkflow {
+  corrId: string;
+  position: IndexPosition;
+  workflowId: string;
+  workflowType: string;
+  status: WorkflowStatus;
+  startedMs: number;
+  deadlineMs: number;
+  finishedMs: number | null;
+  published: boolean;
+  receivedAgents: string[];
+}
+
+export interface ShardPage {
+  /** Nothing after `last` in this shard's index. */
+  exhausted: boolean;
+  /** The last entry read (null: none). */
+  last: IndexPosition | null;
+  items: ListedWorkflow[];
+}
+
+export type ExtendResult =
+  | { kind: 'extended'; workflowId: string; previousDeadlineMs: number; deadlineMs: number; maxDeadlineMs: number }
+  /** Not open: `evaluating` (being decided or timed out now), a final status, or '' (missing). */
+  | { kind: 'closed'; status: string };
 
 /** Reads `wf fields..., '|', sig fields...` (two HGETALL lists) from `reply[from]` on. */
 function parseWorkflow(corrId: string, reply: Reply, from: number): StoredWorkflow {

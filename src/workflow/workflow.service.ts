@@ -10,7 +10,7 @@ import { StrategyRegistry } from './strategies/strategy.registry.js';
 import { cancelDecision, defaultTimeoutDecision, toContext, toDecisionMessage, toTriggerSignal } from './workflow-context.js';
 import { encodeReadiness } from './readiness.js';
 import { decisionMessageId, WorkflowRepository, type FreezeReason, type StoredWorkflow, type SweepJob } from './workflow.repository.js';
-import { WorkflowStatus, type Decision, type FinalStatus, type JsonObject, type WorkflowContext } from './workflow.types.js';
+import { WorkflowStatus, type Decision, type FinalStatus, type JsonObject, type OrchestratedDecision, type WorkflowContext } from './workflow.types.js';
 
 const OPEN = new Set<string>([WorkflowStatus.InProgress, WorkflowStatus.WaitingForAgents]);
 /** canDecide questions of one handler on snapshots that keep changing (signals arriving meanwhile) before it leaves the workflow to later handlers. */
@@ -229,10 +229,14 @@ export class WorkflowService {
    * `ctx`: the context already built from this snapshot; `failure`: canDecide threw (the workflow fails);
    * `ageMs`: for the sweeper, how long ago (Redis's clock) the workflow was frozen.
    */
-  private async decide(workflow: StoredWorkflow, options: { receivedAt?: number; ageMs?: number; ctx?: WorkflowContext; failure?: unknown }): Promise<void> {
+  private async decide(
+    workflow: StoredWorkflow,
+    options: { receivedAt?: number; ageMs?: number; ctx?: WorkflowContext; failure?: unknown },
+  ): Promise<{ json: string; published: boolean }> {
     const ctx = options.ctx ?? toContext(workflow);
     const outcome = await this.evaluate(ctx, workflow.why ?? 'decide', workflow.frozenBy, options.failure);
-    await this.publish(workflow, outcome.json, outcome.status, outcome.decision.action, options);
+    const published = await this.publish(workflow, outcome.json, outcome.status, outcome.decision.action, options);
+    return { json: outcome.json, published };
   }
 
   /**
@@ -291,7 +295,7 @@ export class WorkflowService {
     status: FinalStatus,
     action: string,
     options: { receivedAt?: number; ageMs?: number },
-  ): Promise<void> {
+  ): Promise<boolean> {
     const log = { corr_id: workflow.corrId, workflow_id: workflow.workflowId };
     const msgId = decisionMessageId(workflow);
     try {
@@ -307,14 +311,16 @@ export class WorkflowService {
         if (duplicate) this.metrics.duplicate('decision');
       }
       const finalized = await this.repository.finalize(workflow, status, json, this.config.retentionSeconds * 1000);
-      if (!finalized) return;
+      if (!finalized) return true;
       this.admission.finished();
       this.metrics.workflowFinished(workflow.workflowType, status, action, (finalized.finishedMs - finalized.startedMs) / 1000);
       if (options.receivedAt !== undefined) this.metrics.decisionLatency(workflow.workflowType, (performance.now() - options.receivedAt) / 1000);
       if (status === WorkflowStatus.Timeout) this.metrics.timeoutLateness((Date.now() - workflow.deadlineMs) / 1000);
       this.logger.log({ msg: 'decision published', ...log, status, action });
+      return true;
     } catch (error) {
       this.logger.warn({ msg: 'decision not published yet, left to the sweeper', ...log, error: describeError(error) });
+      return false;
     }
   }
 
@@ -346,4 +352,54 @@ export class WorkflowService {
         await this.decide(wf, { ageMs: redisNowMs - (wf.frozenMs ?? redisNowMs) });
     }
   }
+
+  /*
+   * Admin API (issue 12, part 3). An operator's cancel or forced decision freezes the workflow like a ready
+   * signal does (freeze-3.lua, whatever arrived: exactly one caller freezes, whoever it is), and is then
+   * decided, published and finalised the same way; so a cancel racing a signal, the sweeper, or another
+   * replica's cancel or decide yields one decision, and should this replica die after the freeze the sweeper
+   * finishes the operator's action (the frozen `why` and `by` say which, and who asked).
+   */
+
+  /**
+   * Ends an open workflow now. `cancel`: decision `{action: "cancelled", reason: "cancelled_by_operator"}`,
+   * status `cancelled`. `force`: the strategy's `evaluate` on what has arrived (status `completed`, or `failed`
+   * if it throws). The decision's metadata carries who asked (`cancelled_by`, or `forced: true` and
+   * `forced_by`); a forced evaluation sees them in `ctx.metadata` too.
+   */
+  async endNow(corrId: string, how: 'cancel' | 'force', by: string): Promise<EndNowResult> {
+    const frozen = await this.repository.freeze({ corrId }, how, this.config.claimLeaseMs, by);
+    if (frozen.kind !== 'frozen') {
+      const status = frozen.kind === 'closed' ? frozen.status : frozen.workflow.status;
+      if (status === '') return { kind: 'missing' };
+      if (status === WorkflowStatus.Evaluating) return { kind: 'evaluating' };
+      return { kind: 'finished', status };
+    }
+    const { json, published } = await this.decide(frozen.workflow, {});
+    return { kind: 'done', workflow: frozen.workflow, decision: JSON.parse(json) as OrchestratedDecision, published };
+  }
+
+  /**
+   * Moves an open workflow's deadline `seconds` later, at most to its start + META_AGENT_MAX_TIMEOUT_SECONDS
+   * (a longer extension is clamped: the result says so).
+   */
+  async extend(corrId: string, seconds: number): Promise<ExtendNowResult> {
+    const result = await this.repository.extend(corrId, seconds * 1000, this.config.maxTimeoutSeconds * 1000);
+    if (result.kind === 'extended') {
+      const clamped = result.deadlineMs - result.previousDeadlineMs < Math.round(seconds * 1000);
+      return { ...result, clamped };
+    }
+    if (result.status === '') return { kind: 'missing' };
+    if (result.status === WorkflowStatus.Evaluating) return { kind: 'evaluating' };
+    return { kind: 'finished', status: result.status };
+  }
 }
+
+/** What an admin action found: `evaluating`: being decided or timed out right now; `finished`: ended before. */
+export type AdminRefusal = { kind: 'missing' } | { kind: 'evaluating'; workflowId?: string } | { kind: 'finished'; status: string; workflowId?: string };
+
+/** `published`: the decision was published (else the sweeper publishes it once the claim lease runs out). */
+export type EndNowResult = { kind: 'done'; workflow: StoredWorkflow; decision: OrchestratedDecision; published: boolean } | AdminRefusal;
+
+export type ExtendNowResult =
+  { kind: 'extended'; workflowId: string; previousDeadlineMs: number; deadlineMs: number; maxDeadlineMs: number; clamped: boolean } | AdminRefusal;

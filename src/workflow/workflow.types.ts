@@ -7,7 +7,7 @@ export const WorkflowStatus = {
   Completed: 'completed',
   Failed: 'failed',
   Timeout: 'timeout',
-  /** Ended by an operator (admin API): not one of the template's. */
+  /** Ended by an operator (admin API: POST /workflows/:corr_id/cancel). Not one of the template's. */
   Cancelled: 'cancelled',
 } as const;
 export type WorkflowStatus = (typeof WorkflowStatus)[keyof typeof WorkflowStatus];

@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseSettings } from '../../src/config/env.schema.js';
+import { WorkflowKeys } from '../../src/workflow/workflow.keys.js';
 import { AppProcess, freePort } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
 import { useInfra } from '../support/infra.js';
@@ -79,6 +81,23 @@ it('without a token configured, GET /workflows is off (404, token or not); healt
       expect(res.status).toBe(404);
       expect(res.text).not.toContain('trigger');
     }
+    // The admin API (list, cancel, decide, extend) is off too, and changes nothing.
+    for (const [method, path] of [
+      ['GET', '/workflows?status=open'],
+      ['POST', `/workflows/${id}/cancel`],
+      ['POST', `/workflows/${id}/decide`],
+      ['POST', `/workflows/${id}/extend`],
+    ]) {
+      for (const token of [null, OPS]) {
+        const headers: Record<string, string> = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+        const res = await fetch(app.url(path), { method, headers, body: method === 'POST' ? '{"seconds":5}' : undefined });
+        expect({ method, path, token, status: res.status }).toEqual({ method, path, token, status: 404 });
+        // The answer of a route that does not exist: nothing about the workflow.
+        expect(((await res.json()) as { message: string }).message).toMatch(/^Cannot (GET|POST) \/workflows/);
+      }
+    }
+    const { prefix, shards } = parseSettings({}).redis;
+    expect(await infra.redis.hget(new WorkflowKeys(prefix, shards).forWorkflow(id).wf, 'status')).toBe('in_progress');
     expect((await app.get('/health/ready', null)).status).toBe(200);
     expect(app.logs('admin endpoints are off')).toHaveLength(1);
   } finally {

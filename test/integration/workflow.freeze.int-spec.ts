@@ -20,7 +20,7 @@ import {
 
 /**
  * `WorkflowRepository` against a real Redis: freeze-3.lua (a workflow that can decide, by canDecide on a
- * version, or an operator's cancel or forced decision whatever arrived), finalize-1.lua (a frozen workflow's
+ * version, or an operator's cancel or forced decision whatever arrived), finalize-2.lua (a frozen workflow's
  * decision published: final, out of the due index, kept for the retention period; batched per shard), and
  * their races. The freeze by a readiness rule is in workflow.readiness.int-spec.ts, by the sweeper in
  * workflow.sweep.int-spec.ts.
@@ -382,7 +382,7 @@ describe('freeze (freeze-3.lua)', () => {
   });
 });
 
-describe('finalize (finalize-1.lua)', () => {
+describe('finalize (finalize-2.lua)', () => {
   const decision = '{"corr_id":"x", "status":"completed","decision":{"action":"trade","note":"é ü ☃ \\"q\\""},"n":1.50}';
 
   it('a frozen workflow: final status, decision byte-for-byte, finished now, published, out of the due index, retention TTL on its keys; a second finalize returns null and changes nothing', async () => {
@@ -566,8 +566,8 @@ describe('finalize batches (repository.finalize: one script call per shard per e
     const commands = client as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>;
     const original = commands.finalize.bind(client);
     commands.finalize = (...args: (string | number)[]) => {
-      // KEYS[1] the due index, ARGV[1] prefix, ARGV[2] retention, then 4 per workflow.
-      calls.push([args.length - 3]);
+      // KEYS[1] the due index, KEYS[2] the recent index, ARGV[1] prefix, ARGV[2] retention, then 4 per workflow.
+      calls.push([args.length - 4]);
       return original(...args);
     };
     return { repo: isolatedRepository(client, shards), client, calls };

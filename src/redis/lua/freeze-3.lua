@@ -1,6 +1,6 @@
 --[[
   Freezes an open workflow for its decision (see freeze in includes/common.lua): the caller then
-  evaluates, publishes and finalises it (finalize-1.lua). Used where readiness is not judged by a rule in
+  evaluates, publishes and finalises it (finalize-2.lua). Used where readiness is not judged by a rule in
   Redis: after the strategy's canDecide said yes on the snapshot of version `ver`, and for an operator's
   cancel or forced decision. Exactly one caller freezes; a signal stored since the caller's snapshot makes
   the freeze refused with the current snapshot (ask canDecide again).

@@ -9,6 +9,9 @@
   version recorded before publishing (status final, `decision` stored, no `published`) is marked published.
 
   KEYS[1] deadlines   the shard's due index
+  KEYS[2] recent      the shard's index of finished workflows (zset corr_id -> finished ms), which the admin
+                      API lists (GET /workflows): kept to the retention period here, so it holds nothing
+                      per active workflow
 
   ARGV[1] key prefix of the shard, e.g. '{ma:3}:'   ARGV[2] retention ms
   then per workflow, four arguments: corr_id, start time (`started` ms), final status, decision message (JSON)
@@ -41,9 +44,11 @@ for i = 3, #ARGV, 4 do
   end
   if result[1] == 1 then
     redis.call('ZREM', KEYS[1], corr)
+    redis.call('ZADD', KEYS[2], result[3], corr)
     redis.call('PEXPIRE', wf_key, retention)
     redis.call('PEXPIRE', ARGV[1] .. 'sig:' .. corr, retention)
   end
   out[#out + 1] = result
 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - retention))
 return out
