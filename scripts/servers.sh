@@ -12,6 +12,7 @@
 # can run their own pair side by side:
 #   NATS_PORT (4222)  REDIS_PORT (6379)  SERVERS_DIR (${TMPDIR:-/tmp}/meta-agent-servers-$NATS_PORT)
 #   REDIS_APPENDFSYNC (everysec)        REDIS_PASSWORD / NATS_USER+NATS_PASSWORD (unset: no auth)
+#   REDIS_HASH_MAX_LISTPACK_VALUE (4096: workflow hashes as compact listpacks, docs/OPERATIONS.md "Redis")
 set -euo pipefail
 
 NATS_PORT="${NATS_PORT:-4222}"
@@ -63,7 +64,8 @@ start_redis() {
   refuse_busy_port "$REDIS_PORT" REDIS_PORT
   local args=(--bind 127.0.0.1 --port "$REDIS_PORT" --dir "$SERVERS_DIR/redis" --daemonize yes
     --pidfile "$SERVERS_DIR/redis.pid" --logfile "$SERVERS_DIR/redis.log"
-    --appendonly yes --appendfsync "$REDIS_APPENDFSYNC" --save "" --protected-mode no)
+    --appendonly yes --appendfsync "$REDIS_APPENDFSYNC" --save "" --protected-mode no
+    --hash-max-listpack-value "${REDIS_HASH_MAX_LISTPACK_VALUE:-4096}")
   if [ -n "${REDIS_PASSWORD:-}" ]; then args+=(--requirepass "$REDIS_PASSWORD"); fi
   "$REDIS_SERVER_BIN" "${args[@]}"
   wait_port "$REDIS_PORT" redis

@@ -461,7 +461,7 @@ function read(r: Reader) {
       1500,
       100,
       600000,
-      'How long a timeout being decided, or a recorded decision being published, is left to the replica doing it before another replica takes it over; with the sweep interval, it bounds how late a timeout can be when its claimer dies (1.5 s + 0.25 s by default).',
+      'How long a frozen workflow (being decided on its signals, timed out, or ended by an operator) is left to the replica deciding it before another replica takes it over and decides it again from the same snapshot; with the sweep interval, it bounds how late a decision can be when its decider dies (1.5 s + 0.25 s by default).',
     ),
   };
   if (workflow.defaultTimeoutSeconds > workflow.maxTimeoutSeconds) {

@@ -6,13 +6,16 @@ import { redisConfig, type RedisConfig } from '../config/configuration.js';
 import { redactUrl } from '../config/env.schema.js';
 import { defineScripts } from './redis-scripts.js';
 
+/** The longest start-up waits for a Redis that answers without error but is not ready (loading its data). */
+const STARTUP_WAIT_MS = 60_000;
+
+/** Redis's `hash-max-listpack-value` this service is measured and recommended with (docs/OPERATIONS.md, "Redis"). */
+export const RECOMMENDED_HASH_MAX_LISTPACK_VALUE = 4096;
+
 /**
  * Owns the Redis connection: connects at start (failing start-up with a clear message if Redis does not
  * answer), loads the Lua scripts, and closes last on shutdown, after the transport stopped consuming.
  */
-/** The longest start-up waits for a Redis that answers without error but is not ready (loading its data). */
-const STARTUP_WAIT_MS = 60_000;
-
 @Injectable()
 export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
@@ -54,6 +57,7 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
       this.redis.off('sentinelError', rememberSentinel);
     }
     await this.refuseCluster();
+    await this.adviseHashEncoding();
     this.redis.on('error', (error: Error) => this.logger.warn({ msg: 'redis connection error', error: error.message }));
     this.logger.log({ msg: 'connected', url: this.where() });
   }
@@ -79,6 +83,27 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
       throw new Error(
         `Redis at ${this.where()} runs in cluster mode (INFO cluster: cluster_enabled:1); Redis Cluster is not supported yet: use a standalone Redis or Redis Sentinel`,
       );
+    }
+  }
+
+  /**
+   * A workflow's hashes hold values longer than Redis's default `hash-max-listpack-value` (64 bytes: the
+   * trigger, the signals), so by default Redis keeps them as hash tables, about 80 bytes per field; with 4096
+   * they stay compact listpacks, about a third less memory per workflow (docs/OPERATIONS.md, "Redis"). A
+   * Redis setting, not the service's to change: an info line says so when it is lower. Redis that refuses
+   * CONFIG GET (managed services, ACLs) is not asked twice.
+   */
+  private async adviseHashEncoding(): Promise<void> {
+    try {
+      const reply = (await this.redis.config('GET', 'hash-max-listpack-value')) as string[];
+      const value = Number(reply[1]);
+      if (Number.isFinite(value) && value < RECOMMENDED_HASH_MAX_LISTPACK_VALUE) {
+        this.logger.log({
+          msg: `Redis hash-max-listpack-value is ${value}: workflows take about a third more memory than with ${RECOMMENDED_HASH_MAX_LISTPACK_VALUE} (docs/OPERATIONS.md, "Redis")`,
+        });
+      }
+    } catch {
+      /* CONFIG not allowed: nothing to advise on */
     }
   }
 

@@ -206,7 +206,8 @@ export class RedisServer extends Managed {
 
   protected spawnChild(): ChildProcess {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', join(this.dir, 'data'), '--daemonize', 'no'];
-    args.push('--appendonly', 'yes', '--appendfsync', this.appendfsync, '--save', '', '--protected-mode', 'no');
+    // The recommended hash encoding (docs/OPERATIONS.md "Redis"): workflow hashes kept as compact listpacks.
+    args.push('--appendonly', 'yes', '--appendfsync', this.appendfsync, '--save', '', '--protected-mode', 'no', '--hash-max-listpack-value', '4096');
     args.push('--logfile', join(this.dir, 'redis.log'));
     return spawn(findBin('redis-server'), args, { stdio: 'ignore' });
   }
