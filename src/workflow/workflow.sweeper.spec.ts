@@ -14,7 +14,7 @@ const { WorkflowSweeper } = await import('./workflow.sweeper.js');
  * left under maxJobs, split over the shards; when full, the loop waits until half the jobs have ended.
  */
 
-function setUp(sweepBatch: number, shards: number) {
+function setUp(sweepBatch: number, shards: number, due: (limit: number) => { count: number; full: boolean } = (limit) => ({ count: limit, full: true })) {
   const limits: number[] = [];
   const finishers: (() => void)[] = [];
   const repository = {
@@ -22,8 +22,9 @@ function setUp(sweepBatch: number, shards: number) {
     // Every shard has plenty due: the sweep returns `limit` jobs per shard.
     sweep: jest.fn(async (limit: number) => {
       limits.push(limit);
-      const jobs: SweepJob[] = Array.from({ length: limit * shards }, () => ({ kind: 'timeout', workflow: {} as SweepJob['workflow'], sweptMs: 0 }));
-      return { jobs, broken: [], errors: [], remaining: 1_000_000, full: true, redisNowMs: Date.now() };
+      const { count, full } = due(limit);
+      const jobs: SweepJob[] = Array.from({ length: count * shards }, () => ({ kind: 'timeout', workflow: {} as SweepJob['workflow'], sweptMs: 0 }));
+      return { jobs, broken: [], errors: [], remaining: 1_000_000, full, redisNowMs: Date.now() };
     }),
     reapEarly: jest.fn(async () => ({ buffers: 0, signals: 0 })),
   };
@@ -43,7 +44,7 @@ function setUp(sweepBatch: number, shards: number) {
     config,
     natsSettings as unknown as NatsConfig,
   );
-  const step = () => (sweeper as unknown as { step(): Promise<boolean> }).step();
+  const step = () => (sweeper as unknown as { step(): Promise<boolean | number> }).step();
   /** Ends the `n` oldest running jobs. */
   const finish = async (n: number) => {
     for (const f of finishers.splice(0, n)) f();
@@ -92,5 +93,14 @@ describe('WorkflowSweeper: claimed work is bounded by the room to run it', () =>
     expect(t.limits).toEqual([10]);
     await t.finish(40);
     await destroyed;
+  });
+});
+
+describe('WorkflowSweeper: how soon the next sweep comes', () => {
+  it('at once when a shard had a full batch; after a quarter interval when it found due work; after the interval when idle', async () => {
+    expect(await setUp(10, 4).step()).toBe(true);
+    // sweepIntervalMs 1000 in setUp.
+    expect(await setUp(10, 4, () => ({ count: 3, full: false })).step()).toBe(250);
+    expect(await setUp(10, 4, () => ({ count: 0, full: false })).step()).toBe(false);
   });
 });

@@ -56,9 +56,14 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
     await Promise.allSettled([...this.jobs]);
   }
 
-  /** One iteration of the loop; @returns true to run again at once (a batch was full). */
-  private async step(): Promise<boolean> {
-    let more = false;
+  /**
+   * One iteration of the loop; @returns true to run again at once (a batch was full), or, when this sweep
+   * found due work, a quarter of the interval: while deadlines keep falling due, the next ones are picked up
+   * that much sooner (their lateness is mostly the wait for the next sweep), and an idle sweeper still
+   * sweeps once an interval.
+   */
+  private async step(): Promise<boolean | number> {
+    let more: boolean | number = false;
     try {
       // Hand out no more while this many jobs run (a storm of due workflows): waiting here is what
       // keeps memory and Redis load bounded, and jobs not started would only be re-claimed after the lease.
@@ -77,8 +82,11 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
     return more;
   }
 
-  /** One pass over all shards: hands out the due jobs (without waiting for them). @returns true when a shard had more due than one batch. */
-  async sweepOnce(): Promise<boolean> {
+  /**
+   * One pass over all shards: hands out the due jobs (without waiting for them). @returns true when a shard
+   * had more due than one batch, else the pause before the next sweep when it found due work.
+   */
+  async sweepOnce(): Promise<boolean | number> {
     // Claim no more than there is room to run now: a claimed job that waits behind thousands of others
     // outlives its lease, is claimed again by the next sweep, and its first run is wasted work.
     const perShard = Math.max(1, this.roomPerShard());
@@ -106,7 +114,8 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
         });
       this.jobs.add(run);
     }
-    return full;
+    if (full) return true;
+    return jobs.length > 0 ? Math.max(1, Math.floor(this.config.sweepIntervalMs / 4)) : false;
   }
 
   /** Due workflows one sweep may claim per shard: its share of the room left under maxJobs, at most SWEEP_BATCH. */
