@@ -6,6 +6,7 @@
 // The stream (created by the driver) has the decisions stream's configuration, duplicate window included.
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
+import { publishWindowed } from './lib.mjs';
 
 const url = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:27222';
 const subject = process.env.PUB_SUBJECT ?? 'bench.dedup';
@@ -36,25 +37,16 @@ for (let i = 0; i < 200; i++) await js.publish(subject, body(`w${i}`), { msgID: 
 
 let duplicates = 0;
 let failed = null;
-const pending = new Set();
 const cpu0 = process.cpuUsage();
 const first = performance.now();
-for (let i = 0; i < count; i++) {
-  if (failed) break;
-  const p = js.publish(subject, body(i), { msgID: `${tag}-${i}` }).then(
-    (ack) => {
-      if (ack.duplicate) duplicates++;
-      pending.delete(p);
-    },
-    (error) => {
-      failed = error;
-      pending.delete(p);
-    },
-  );
-  pending.add(p);
-  if (pending.size >= window) await Promise.race(pending);
-}
-await Promise.all(pending);
+await publishWindowed(
+  count,
+  window,
+  (i) => js.publish(subject, body(i), { msgID: `${tag}-${i}` }),
+  (ack) => {
+    if (ack.duplicate) duplicates++;
+  },
+).catch((error) => (failed = error));
 const last = performance.now();
 const cpu = process.cpuUsage(cpu0);
 if (failed) {

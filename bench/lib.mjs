@@ -120,17 +120,18 @@ export async function openNats(name = 'bench') {
 }
 
 /**
- * Publishes [subject, text] pairs to JetStream with at most `window` unacknowledged publishes.
- * @returns messages per second.
+ * Runs `publish(i)` for i = 0 .. count-1 with at most `window` unsettled at once, `onAck` on each result;
+ * stops at the first failure and throws it.
  */
-export async function publishAll(js, pairs, window = 1000) {
-  const started = performance.now();
+export async function publishWindowed(count, window, publish, onAck = () => undefined) {
   const pending = new Set();
   let failed = null;
-  for (const [subject, text] of pairs) {
-    if (failed) throw failed;
-    const p = js.publish(subject, text).then(
-      () => pending.delete(p),
+  for (let i = 0; i < count && !failed; i++) {
+    const p = publish(i).then(
+      (ack) => {
+        onAck(ack);
+        pending.delete(p);
+      },
       (error) => {
         failed = error;
         pending.delete(p);
@@ -141,6 +142,15 @@ export async function publishAll(js, pairs, window = 1000) {
   }
   await Promise.all(pending);
   if (failed) throw failed;
+}
+
+/**
+ * Publishes [subject, text] pairs to JetStream with at most `window` unacknowledged publishes.
+ * @returns messages per second.
+ */
+export async function publishAll(js, pairs, window = 1000) {
+  const started = performance.now();
+  await publishWindowed(pairs.length, window, (i) => js.publish(pairs[i][0], pairs[i][1]));
   return pairs.length / ((performance.now() - started) / 1000);
 }
 

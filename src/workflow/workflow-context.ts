@@ -66,15 +66,26 @@ export function cancelDecision(): Decision {
   return { action: 'cancelled', reason: 'cancelled_by_operator' };
 }
 
-/** The template's `orchestrated_signal`, plus `workflow_type` and `status`. */
-export function toDecisionMessage(ctx: WorkflowContext, orchestrator: string, status: FinalStatus, decision: Decision): OrchestratedDecision {
+/**
+ * The template's `orchestrated_signal`, plus `workflow_type` and `status`. `decidedAtMs`: when the decision
+ * was made, i.e. when the workflow was frozen (Redis's clock): a decision built again from the same frozen
+ * snapshot (its first decider died, or NATS was away) says the same time, and the same bytes when the
+ * strategy is a function of the snapshot.
+ */
+export function toDecisionMessage(
+  ctx: WorkflowContext,
+  orchestrator: string,
+  status: FinalStatus,
+  decision: Decision,
+  decidedAtMs: number = Date.now(),
+): OrchestratedDecision {
   return {
     corr_id: ctx.corrId,
     workflow_id: ctx.workflowId,
     orchestrator,
     decision,
     source_signals: Object.values(ctx.receivedSignals).map((s) => ({ agent: s.agentName, confidence: s.confidence, timestamp: s.timestamp })),
-    orchestrated_at: new Date().toISOString(),
+    orchestrated_at: new Date(decidedAtMs).toISOString(),
     metadata: ctx.metadata,
     workflow_type: ctx.workflowType,
     status,

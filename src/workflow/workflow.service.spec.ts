@@ -222,6 +222,16 @@ describe('WorkflowService: sweeper jobs', () => {
     }
   });
 
+  it('a decision built again from the same frozen snapshot is the same bytes, orchestrated_at being the freeze time', async () => {
+    const wf = frozen(snapshot(2, ['a', 'b']), 'timeout', 5_000);
+    const first = setUp([]);
+    await first.service.runSweepJob({ kind: 'timeout', workflow: wf, sweptMs: 5_000 }, 5_000);
+    const again = setUp([]);
+    await again.service.runSweepJob({ kind: 'timeout', workflow: wf, sweptMs: 9_000 }, 9_000);
+    expect(again.finalized[0].json).toBe(first.finalized[0].json);
+    expect(JSON.parse(first.finalized[0].json).orchestrated_at).toBe(new Date(5_000).toISOString());
+  });
+
   it('a re-run within the duplicate window relies on the message id; past it the stream is searched first', async () => {
     const wf = frozen(snapshot(2, ['a', 'b']), 'decide', 5_000);
     const young = setUp([]);

@@ -234,7 +234,7 @@ export class WorkflowService {
     options: { receivedAt?: number; ageMs?: number; ctx?: WorkflowContext; failure?: unknown },
   ): Promise<{ json: string; published: boolean }> {
     const ctx = options.ctx ?? toContext(workflow);
-    const outcome = await this.evaluate(ctx, workflow.why ?? 'decide', workflow.frozenBy, options.failure);
+    const outcome = await this.evaluate(ctx, workflow.why ?? 'decide', workflow.frozenBy, workflow.frozenMs ?? Date.now(), options.failure);
     const published = await this.publish(workflow, outcome.json, outcome.status, outcome.decision.action, options);
     return { json: outcome.json, published };
   }
@@ -242,12 +242,14 @@ export class WorkflowService {
   /**
    * Runs the strategy (its evaluate, or for a timeout its onTimeout) or builds an operator's decision, and
    * the decision message. `failure`: the strategy already threw (in canDecide), so the workflow ends as
-   * failed without evaluating. `by`: the operator's token name, for `cancel` and `force`.
+   * failed without evaluating. `by`: the operator's token name, for `cancel` and `force`. `frozenMs`: when
+   * the workflow was frozen, the decision's `orchestrated_at` (the same on every run from that snapshot).
    */
   private async evaluate(
     frozenCtx: WorkflowContext,
     why: FreezeReason,
     by: string | null,
+    frozenMs: number,
     failure?: unknown,
   ): Promise<{ status: FinalStatus; decision: Decision; json: string }> {
     // An operator's action says who asked in the decision's metadata (and a forced evaluate sees it).
@@ -273,11 +275,12 @@ export class WorkflowService {
       if (typeof decision !== 'object' || decision === null || typeof decision.action !== 'string') {
         throw new Error('the strategy returned no decision object with a string "action"');
       }
-      return { status, decision, json: JSON.stringify(toDecisionMessage(ctx, this.app.name, status, decision)) };
+      return { status, decision, json: JSON.stringify(toDecisionMessage(ctx, this.app.name, status, decision, frozenMs)) };
     } catch (error) {
       this.logger.error({ msg: 'strategy failed', corr_id: ctx.corrId, workflow_id: ctx.workflowId, kind: why, error: describeError(error) });
       const decision: Decision = { action: 'error', reason: 'strategy_error', error: describeError(error) };
-      return { status: WorkflowStatus.Failed, decision, json: JSON.stringify(toDecisionMessage(ctx, this.app.name, WorkflowStatus.Failed, decision)) };
+      const json = JSON.stringify(toDecisionMessage(ctx, this.app.name, WorkflowStatus.Failed, decision, frozenMs));
+      return { status: WorkflowStatus.Failed, decision, json };
     }
   }
 
