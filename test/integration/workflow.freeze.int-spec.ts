@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { uniqueId, waitFor } from '../support/env.js';
-import { isolatedRepository, scriptedRedis } from '../support/redis.js';
+import { isolatedRepository, scriptedRedis, useScriptedPair } from '../support/redis.js';
 import type { AddSignalResult, FreezeResult, StoredWorkflow, WorkflowRepository } from '../../src/workflow/workflow.repository.js';
 import {
   claimDue,
@@ -27,15 +27,7 @@ import {
  */
 let redis: Redis;
 let redis2: Redis;
-
-beforeAll(() => {
-  redis = scriptedRedis();
-  redis2 = scriptedRedis();
-});
-
-afterAll(async () => {
-  await Promise.all([redis.quit(), redis2.quit()]);
-});
+useScriptedPair((a, b) => ([redis, redis2] = [a, b]));
 
 /** The fields a freeze writes, as stored (and nothing of a decision). */
 async function frozenFields(repo: WorkflowRepository, corrId: string): Promise<(string | null)[]> {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { uniqueId, waitFor } from '../support/env.js';
-import { isolatedRepository, scriptedRedis } from '../support/redis.js';
+import { isolatedRepository, useScriptedPair } from '../support/redis.js';
 import type { StoredWorkflow, SweepJob, WorkflowRepository } from '../../src/workflow/workflow.repository.js';
 import {
   corrIdsInShard,
@@ -21,15 +21,7 @@ import {
 /** `WorkflowRepository` against a real Redis: sweep-1.lua, rest-2.lua and reap-early-1.lua. */
 let redis: Redis;
 let redis2: Redis;
-
-beforeAll(() => {
-  redis = scriptedRedis();
-  redis2 = scriptedRedis();
-});
-
-afterAll(async () => {
-  await Promise.all([redis.quit(), redis2.quit()]);
-});
+useScriptedPair((a, b) => ([redis, redis2] = [a, b]));
 
 /** Waits until `corrId`'s due entry is in the past (Redis clock = this host's clock). */
 async function waitUntilDue(repo: WorkflowRepository, corrIds: string[]): Promise<void> {

@@ -22,3 +22,18 @@ export function isolatedRepository(redis: Redis, shards = 4): WorkflowRepository
   };
   return new WorkflowRepository(redis, config);
 }
+
+/**
+ * Two clients with the service's scripts loaded (two connections, for the integration specs' races),
+ * opened before the file's tests and handed to `use`, closed after them.
+ */
+export function useScriptedPair(use: (redis: Redis, redis2: Redis) => void): void {
+  let pair: [Redis, Redis];
+  beforeAll(() => {
+    pair = [scriptedRedis(), scriptedRedis()];
+    use(...pair);
+  });
+  afterAll(async () => {
+    await Promise.all(pair.map((client) => client.quit()));
+  });
+}
