@@ -44,6 +44,7 @@ export function toContext(wf: StoredWorkflow): WorkflowContext {
     requiredAgents: wf.requiredAgents,
     receivedSignals,
     startedAt: new Date(wf.startedMs).toISOString(),
+    decidedAt: new Date(wf.frozenMs ?? Date.now()).toISOString(),
     timeoutSeconds: wf.timeoutMs / 1000,
     metadata: wf.metadata,
     trigger: toTriggerSignal(JSON.parse(wf.triggerJson) as JsonObject),

@@ -233,8 +233,10 @@ export class WorkflowService {
     workflow: StoredWorkflow,
     options: { receivedAt?: number; ageMs?: number; ctx?: WorkflowContext; failure?: unknown },
   ): Promise<{ json: string; published: boolean }> {
-    const ctx = options.ctx ?? toContext(workflow);
-    const outcome = await this.evaluate(ctx, workflow.why ?? 'decide', workflow.frozenBy, workflow.frozenMs ?? Date.now(), options.failure);
+    const frozenMs = workflow.frozenMs ?? Date.now();
+    // The context canDecide was asked on is the frozen snapshot; only its time is the freeze's now.
+    const ctx = options.ctx ? { ...options.ctx, decidedAt: new Date(frozenMs).toISOString() } : toContext(workflow);
+    const outcome = await this.evaluate(ctx, workflow.why ?? 'decide', workflow.frozenBy, frozenMs, options.failure);
     const published = await this.publish(workflow, outcome.json, outcome.status, outcome.decision.action, options);
     return { json: outcome.json, published };
   }

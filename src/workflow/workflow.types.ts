@@ -42,6 +42,13 @@ export interface WorkflowContext {
   receivedSignals: Record<string, AgentSignal>;
   /** ISO 8601 UTC. */
   startedAt: string;
+  /**
+   * ISO 8601 UTC: the time of this decision, when the workflow was frozen for it (before that, in
+   * `canDecide`, the time the context was built). Every run from the frozen snapshot (a replica that takes
+   * over from one that died) sees the same value: a strategy that dates its decision takes the time from
+   * here, not from the clock, and so decides the same bytes on every run.
+   */
+  decidedAt: string;
   timeoutSeconds: number;
   metadata: JsonObject;
   /** The trigger that opened the workflow, as an `AgentSignal` from agent `normalizer`. */

@@ -425,6 +425,7 @@ function contextFor(strategy: TradingDecisionStrategy, wf: WorkflowRecord, d: St
     requiredAgents: definition.requiredAgents,
     receivedSignals: received,
     startedAt: new Date().toISOString(),
+    decidedAt: d.body.orchestrated_at,
     timeoutSeconds: wf.timeoutSeconds,
     metadata: definition.metadata ?? {},
     trigger,

@@ -44,7 +44,12 @@ export interface DecisionStrategy {
   define(trigger: AgentSignal): WorkflowDefinition | Promise<WorkflowDefinition>;
   /** Called after every stored signal: true when enough has arrived to decide (not called where `define` declared `readyWhen`). */
   canDecide(context: WorkflowContext): boolean | Promise<boolean>;
-  /** Runs once per workflow, on the signals stored when it was claimed. Throwing ends the workflow as `failed`. */
+  /**
+   * Runs once per workflow, on the signals stored when it was claimed (frozen). Throwing ends the workflow
+   * as `failed`. Should the replica die before the decision is published, another runs it again on the same
+   * frozen context: take any time from `context.decidedAt` rather than the clock (and no chance), and every
+   * run decides the same bytes.
+   */
   evaluate(context: WorkflowContext): Decision | Promise<Decision>;
   /** Builds the timeout decision. Default: `{action: 'timeout', reason: 'workflow_timeout', partial_signals, missing_signals}`. */
   onTimeout?(context: WorkflowContext): Decision | Promise<Decision>;

@@ -26,6 +26,8 @@ export interface Scenario {
   status?: WorkflowStatus;
   /** ISO 8601; default now. */
   startedAt?: string;
+  /** `ctx.decidedAt` (default: now). */
+  decidedAt?: string;
 }
 
 /** What `run` reports: the trigger declined, the workflow decided at its n-th signal (0: on the trigger alone), or timed out. */
@@ -114,6 +116,7 @@ export function strategyHarness(strategy: DecisionStrategy, options: HarnessOpti
       requiredAgents: scenario.requiredAgents ?? definition?.requiredAgents ?? [],
       receivedSignals,
       startedAt: scenario.startedAt ?? new Date().toISOString(),
+      decidedAt: scenario.decidedAt ?? new Date().toISOString(),
       timeoutSeconds,
       metadata: scenario.metadata ?? definition?.metadata ?? {},
       trigger: triggerSignal,

@@ -211,6 +211,15 @@ describe('TradingDecisionStrategy', () => {
       });
     });
 
+    it('dates its analysis by the decision (ctx.decidedAt, the freeze), not by the clock: every run decides the same', async () => {
+      const decidedAt = '2026-11-29T14:30:00.000Z';
+      const first = await harness().evaluate({ ...wf([bullish(), lowRisk()]), decidedAt });
+      await new Promise((r) => setTimeout(r, 5));
+      const again = await harness().evaluate({ ...wf([bullish(), lowRisk()]), decidedAt });
+      expect(first.metadata).toMatchObject({ analysis_timestamp: decidedAt });
+      expect(again).toEqual(first);
+    });
+
     it('blocks on a top-level risk_level', async () => {
       const decision = await harness().evaluate(
         wf([bullish(), sig('risk', { risk_level: 'blocked', analysis: { risk_level: 'low', max_position_size: 100000 } }, 0.8)]),

@@ -114,7 +114,8 @@ export class TradingDecisionStrategy implements DecisionStrategy {
       confidence: 0.0,
       metadata: {
         instrument: instrument ?? null,
-        analysis_timestamp: new Date().toISOString(),
+        // When the decision was made (the freeze), the same on every run from the frozen snapshot.
+        analysis_timestamp: ctx.decidedAt,
         agents_consulted: Object.keys(signals),
       },
     };
