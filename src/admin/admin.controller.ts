@@ -36,7 +36,7 @@ export class AdminController {
   @ApiOperation({
     summary: 'Open and recently finished workflows, from the indexes (no scan of all keys)',
     description:
-      'Open (and finished but unpublished) workflows first, soonest due first; then finished ones kept for META_AGENT_RETENTION_SECONDS, newest first. Follow `next_cursor` until null.',
+      'Open (and frozen but unpublished) workflows first, soonest due first; then finished ones kept for META_AGENT_RETENTION_SECONDS, newest first. Follow `next_cursor` until null.',
   })
   @ApiOkResponse({ type: WorkflowPageDto })
   @ApiResponse({ status: 400, description: 'A bad filter, limit or cursor.', type: AdminErrorDto })

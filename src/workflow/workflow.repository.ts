@@ -21,9 +21,10 @@ export function decisionMessageId(workflow: { workflowId: string; startedMs: num
 /**
  * Why a workflow was frozen (status `evaluating`, see freeze in src/redis/lua/includes/common.lua), which
  * says how its decision is made, again by the sweeper should its decider die: `decide` the strategy's
- * evaluate (ready), `timeout` its onTimeout, `cancel` an operator's cancel, `force` an operator's "decide now".
+ * evaluate (ready), `timeout` its onTimeout, `cancel` an operator's cancel, `force` an operator's "decide now",
+ * `fail` the strategy's canDecide threw (the error is kept as `by`: the workflow fails).
  */
-export type FreezeReason = 'decide' | 'timeout' | 'cancel' | 'force';
+export type FreezeReason = 'decide' | 'timeout' | 'cancel' | 'force' | 'fail';
 
 /** A workflow as stored in Redis. Signals and trigger stay the JSON text received. */
 export interface StoredWorkflow {
@@ -311,14 +312,21 @@ export class WorkflowRepository {
     this.finalizing = new Map();
     for (const [shard, batches] of pending) {
       for (const batch of batches) {
-        this.script('finalize')(this.keys.deadlines(shard), this.keys.recent(shard), this.keys.shardPrefix(shard), batch.retentionMs, ...batch.args).then(
-          (reply) =>
-            (reply as Reply).forEach((item, i) => {
-              const r = item as Reply;
-              batch.waiters[i].resolve(r[0] === 1 ? { startedMs: Number(r[1]), finishedMs: Number(r[2]) } : null);
-            }),
-          (error: unknown) => batch.waiters.forEach((w) => w.reject(error)),
-        );
+        // Every waiter is settled, whatever happens: a reply item each, or the error.
+        const fail = (error: unknown) => batch.waiters.forEach((w) => w.reject(error));
+        try {
+          this.script('finalize')(this.keys.deadlines(shard), this.keys.recent(shard), this.keys.shardPrefix(shard), batch.retentionMs, ...batch.args).then(
+            (reply) =>
+              batch.waiters.forEach((waiter, i) => {
+                const r = (reply as Reply)[i] as Reply | undefined;
+                if (!r) waiter.reject(new Error(`finalize-2 answered ${(reply as Reply).length} of ${batch.waiters.length} workflows`));
+                else waiter.resolve(r[0] === 1 ? { startedMs: Number(r[1]), finishedMs: Number(r[2]) } : null);
+              }),
+            fail,
+          );
+        } catch (error) {
+          fail(error);
+        }
       }
     }
   }
@@ -544,7 +552,7 @@ function toStoredWorkflow(corrId: string, wf: Record<string, string>, sig: Recor
     hasRule: wf.rdy !== undefined,
     frozenMs: wf.frozen ? Number(wf.frozen) : null,
     // A workflow claimed by an older version, which froze only for timeouts, has no `why`.
-    why: wf.status === 'evaluating' ? ((wf.why as FreezeReason | undefined) ?? 'timeout') : null,
+    why: (wf.why as FreezeReason | undefined) ?? (wf.status === 'evaluating' ? 'timeout' : null),
     frozenBy: wf.by ?? null,
     decisionJson: wf.decision ?? null,
     published: wf.published === '1',

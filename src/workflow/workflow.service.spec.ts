@@ -52,10 +52,13 @@ function frozen(wf: StoredWorkflow, why: StoredWorkflow['why'] = 'decide', froze
   return { ...wf, status: 'evaluating', why, frozenMs };
 }
 
-function setUp(freezes: FreezeResult[]) {
+function setUp(freezes: FreezeResult[], options: { canDecideThrows?: boolean } = {}) {
   const evaluated: number[] = [];
   const strategy = {
-    canDecide: (ctx: WorkflowContext) => Object.keys(ctx.receivedSignals).length >= 2,
+    canDecide: (ctx: WorkflowContext) => {
+      if (options.canDecideThrows) throw new Error('no such field');
+      return Object.keys(ctx.receivedSignals).length >= 2;
+    },
     evaluate: (ctx: WorkflowContext) => {
       evaluated.push(Object.keys(ctx.receivedSignals).length);
       return { action: 'vote', agents: Object.keys(ctx.receivedSignals).sort() };
@@ -150,6 +153,35 @@ describe('WorkflowService: deciding on a signal, canDecide asked (no readiness r
     await t.handle();
     expect(t.evaluated).toEqual([]);
     expect(t.repository.freeze).not.toHaveBeenCalled();
+  });
+
+  it('canDecide throwing: the workflow is frozen to fail, with the error, and fails (a re-run fails it the same way)', async () => {
+    const t = setUp([{ kind: 'frozen', workflow: { ...frozen(snapshot(2, ['a', 'b']), 'fail'), frozenBy: 'Error: no such field' } }], {
+      canDecideThrows: true,
+    });
+    await t.handle();
+    expect(t.repository.freeze).toHaveBeenCalledWith(expect.objectContaining({ version: 2 }), 'fail', 1500, 'Error: no such field');
+    expect(t.evaluated).toEqual([]);
+    const message = JSON.parse(t.finalized[0].json);
+    expect([t.finalized[0].status, message.decision]).toEqual(['failed', { action: 'error', reason: 'strategy_error', error: 'Error: no such field' }]);
+
+    const rerun = setUp([]);
+    await rerun.service.runSweepJob(
+      { kind: 'fail', workflow: { ...frozen(snapshot(2, ['a', 'b']), 'fail'), frozenBy: 'Error: no such field' }, sweptMs: 9_000 },
+      9_000,
+    );
+    expect(rerun.evaluated).toEqual([]);
+    expect(rerun.finalized[0].json).toBe(t.finalized[0].json);
+  });
+
+  it('published but not finalised (Redis away): reported published, nothing counted, left to the sweeper', async () => {
+    const t = setUp([decided(snapshot(2, ['a', 'b']))]);
+    t.repository.finalize.mockImplementation(async () => {
+      throw new Error('Redis is away');
+    });
+    await t.handle();
+    expect(t.publisher.publish).toHaveBeenCalledTimes(1);
+    expect(t.admission.finished).not.toHaveBeenCalled();
   });
 
   it('a decision not published (NATS away) is not finalised: the frozen workflow is left to the sweeper', async () => {

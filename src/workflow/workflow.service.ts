@@ -194,18 +194,20 @@ export class WorkflowService {
       if (!OPEN.has(current.status)) return { readiness: 'closed', workflow: current };
       const ctx = toContext(current);
       let ready: boolean;
-      let failure: unknown;
+      let failure: string | undefined;
       try {
         ready = await this.strategies.get(current.workflowType).canDecide(ctx);
       } catch (error) {
-        // A throwing strategy ends the workflow as failed, whichever of its methods threw.
+        // A throwing strategy ends the workflow as failed, whichever of its methods threw. The error is
+        // frozen with the workflow (why `fail`), so that a re-run by the sweeper fails it the same way.
         ready = true;
-        failure = error;
+        failure = describeError(error);
+        this.logger.error({ msg: 'strategy failed', corr_id: ctx.corrId, workflow_id: ctx.workflowId, kind: 'canDecide', error: failure });
       }
       if (!ready) return { readiness: 'not-ready', workflow: current };
-      const frozen = await this.repository.freeze(current, 'decide', this.config.claimLeaseMs);
+      const frozen = await this.repository.freeze(current, failure === undefined ? 'decide' : 'fail', this.config.claimLeaseMs, failure);
       if (frozen.kind === 'frozen') {
-        await this.decide(frozen.workflow, { receivedAt, ctx, failure });
+        await this.decide(frozen.workflow, { receivedAt, ctx });
         return { readiness: 'decided', workflow: frozen.workflow };
       }
       if (frozen.kind === 'closed') {
@@ -226,39 +228,43 @@ export class WorkflowService {
    * should that one die or stall past the claim lease: the same snapshot gives the same decision, and the
    * decision's message id makes a second publish a duplicate (beyond the duplicate window, see publish).
    *
-   * `ctx`: the context already built from this snapshot; `failure`: canDecide threw (the workflow fails);
-   * `ageMs`: for the sweeper, how long ago (Redis's clock) the workflow was frozen.
+   * `ctx`: the context already built from this snapshot; `ageMs`: for the sweeper, how long ago (Redis's
+   * clock) the workflow was frozen.
    */
   private async decide(
     workflow: StoredWorkflow,
-    options: { receivedAt?: number; ageMs?: number; ctx?: WorkflowContext; failure?: unknown },
+    options: { receivedAt?: number; ageMs?: number; ctx?: WorkflowContext },
   ): Promise<{ json: string; published: boolean }> {
     const frozenMs = workflow.frozenMs ?? Date.now();
-    // The context canDecide was asked on is the frozen snapshot; only its time is the freeze's now.
-    const ctx = options.ctx ? { ...options.ctx, decidedAt: new Date(frozenMs).toISOString() } : toContext(workflow);
-    const outcome = await this.evaluate(ctx, workflow.why ?? 'decide', workflow.frozenBy, frozenMs, options.failure);
+    // The context canDecide was asked on is the frozen snapshot; its status and time are the freeze's, as
+    // they are for a re-run from the stored snapshot.
+    const ctx = options.ctx ? { ...options.ctx, status: WorkflowStatus.Evaluating, decidedAt: new Date(frozenMs).toISOString() } : toContext(workflow);
+    const outcome = await this.evaluate(ctx, workflow.why ?? 'decide', workflow.frozenBy, frozenMs);
     const published = await this.publish(workflow, outcome.json, outcome.status, outcome.decision.action, options);
     return { json: outcome.json, published };
   }
 
   /**
    * Runs the strategy (its evaluate, or for a timeout its onTimeout) or builds an operator's decision, and
-   * the decision message. `failure`: the strategy already threw (in canDecide), so the workflow ends as
-   * failed without evaluating. `by`: the operator's token name, for `cancel` and `force`. `frozenMs`: when
-   * the workflow was frozen, the decision's `orchestrated_at` (the same on every run from that snapshot).
+   * the decision message. `by`: the operator's token name for `cancel` and `force`; for `fail` (canDecide
+   * threw), the error. `frozenMs`: when the workflow was frozen, the decision's `orchestrated_at` (the same
+   * on every run from that snapshot).
    */
   private async evaluate(
     frozenCtx: WorkflowContext,
     why: FreezeReason,
     by: string | null,
     frozenMs: number,
-    failure?: unknown,
   ): Promise<{ status: FinalStatus; decision: Decision; json: string }> {
+    if (why === 'fail') {
+      const decision: Decision = { action: 'error', reason: 'strategy_error', error: by ?? 'canDecide threw' };
+      const json = JSON.stringify(toDecisionMessage(frozenCtx, this.app.name, WorkflowStatus.Failed, decision, frozenMs));
+      return { status: WorkflowStatus.Failed, decision, json };
+    }
     // An operator's action says who asked in the decision's metadata (and a forced evaluate sees it).
     const asked = why === 'cancel' ? { cancelled_by: by } : why === 'force' ? { forced: true, forced_by: by } : null;
     const ctx = asked ? { ...frozenCtx, metadata: { ...frozenCtx.metadata, ...asked } } : frozenCtx;
     try {
-      if (failure !== undefined) throw failure;
       const strategy = this.strategies.get(ctx.workflowType);
       let status: FinalStatus = WorkflowStatus.Completed;
       let decision: Decision;
@@ -315,6 +321,11 @@ export class WorkflowService {
         const { duplicate } = await this.publisher.publish(json, msgId);
         if (duplicate) this.metrics.duplicate('decision');
       }
+    } catch (error) {
+      this.logger.warn({ msg: 'decision not published yet, left to the sweeper', ...log, error: describeError(error) });
+      return false;
+    }
+    try {
       const finalized = await this.repository.finalize(workflow, status, json, this.config.retentionSeconds * 1000);
       if (!finalized) return true;
       this.admission.finished();
@@ -322,11 +333,11 @@ export class WorkflowService {
       if (options.receivedAt !== undefined) this.metrics.decisionLatency(workflow.workflowType, (performance.now() - options.receivedAt) / 1000);
       if (status === WorkflowStatus.Timeout) this.metrics.timeoutLateness((Date.now() - workflow.deadlineMs) / 1000);
       this.logger.log({ msg: 'decision published', ...log, status, action });
-      return true;
     } catch (error) {
-      this.logger.warn({ msg: 'decision not published yet, left to the sweeper', ...log, error: describeError(error) });
-      return false;
+      // Published: the sweeper finalises it after the lease (its publish is then a duplicate).
+      this.logger.warn({ msg: 'decision published, not finalised yet: left to the sweeper', ...log, error: describeError(error) });
     }
+    return true;
   }
 
   /** One job the sweeper found due (see sweep-1.lua). `redisNowMs`: Redis's clock at the sweep. */

@@ -14,7 +14,11 @@ const { WorkflowSweeper } = await import('./workflow.sweeper.js');
  * left under maxJobs, split over the shards; when full, the loop waits until half the jobs have ended.
  */
 
-function setUp(sweepBatch: number, shards: number, due: (limit: number) => { count: number; full: boolean } = (limit) => ({ count: limit, full: true })) {
+function setUp(
+  sweepBatch: number,
+  shards: number,
+  due: (limit: number) => { count: number; full: boolean; frozenMs?: number } = (limit) => ({ count: limit, full: true }),
+) {
   const limits: number[] = [];
   const finishers: (() => void)[] = [];
   const repository = {
@@ -22,8 +26,10 @@ function setUp(sweepBatch: number, shards: number, due: (limit: number) => { cou
     // Every shard has plenty due: the sweep returns `limit` jobs per shard.
     sweep: jest.fn(async (limit: number) => {
       limits.push(limit);
-      const { count, full } = due(limit);
-      const jobs: SweepJob[] = Array.from({ length: count * shards }, () => ({ kind: 'timeout', workflow: {} as SweepJob['workflow'], sweptMs: 0 }));
+      const { count, full, frozenMs = 0 } = due(limit);
+      // Timeouts frozen by this sweep (frozenMs = the sweep's clock), unless the case says otherwise.
+      const workflow = { frozenMs } as SweepJob['workflow'];
+      const jobs: SweepJob[] = Array.from({ length: count * shards }, () => ({ kind: 'timeout', workflow, sweptMs: 0 }));
       return { jobs, broken: [], errors: [], remaining: 1_000_000, full, redisNowMs: Date.now() };
     }),
     reapEarly: jest.fn(async () => ({ buffers: 0, signals: 0 })),
@@ -102,5 +108,7 @@ describe('WorkflowSweeper: how soon the next sweep comes', () => {
     // sweepIntervalMs 1000 in setUp.
     expect(await setUp(10, 4, () => ({ count: 3, full: false })).step()).toBe(250);
     expect(await setUp(10, 4, () => ({ count: 0, full: false })).step()).toBe(false);
+    // Only work taken over after a lease (frozen before this sweep, e.g. while NATS is away): the interval.
+    expect(await setUp(10, 4, () => ({ count: 3, full: false, frozenMs: -5_000 })).step()).toBe(false);
   });
 });

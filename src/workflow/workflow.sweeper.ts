@@ -115,7 +115,10 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
       this.jobs.add(run);
     }
     if (full) return true;
-    return jobs.length > 0 ? Math.max(1, Math.floor(this.config.sweepIntervalMs / 4)) : false;
+    // Deadlines falling due (timeouts frozen by this sweep) or checks; not work taken over after a lease,
+    // which comes round again (a NATS outage would otherwise make the sweeper spin faster for nothing).
+    const fresh = jobs.some((job) => job.kind === 'check' || (job.kind === 'timeout' && job.workflow.frozenMs === job.sweptMs));
+    return fresh ? Math.max(1, Math.floor(this.config.sweepIntervalMs / 4)) : false;
   }
 
   /** Due workflows one sweep may claim per shard: its share of the room left under maxJobs, at most SWEEP_BATCH. */

@@ -28,7 +28,8 @@ function present(wf: StoredWorkflow) {
     // Frozen (status evaluating): when, for what (decide, timeout, cancel, force), and by which operator.
     frozen_at: wf.frozenMs ? new Date(wf.frozenMs).toISOString() : null,
     frozen_for: wf.why,
-    frozen_by: wf.frozenBy,
+    frozen_by: wf.why === 'fail' ? null : wf.frozenBy,
+    ...(wf.why === 'fail' && { strategy_error: wf.frozenBy }),
     finished_at: wf.finishedMs ? new Date(wf.finishedMs).toISOString() : null,
     decision_published: wf.published,
     metadata: wf.metadata,

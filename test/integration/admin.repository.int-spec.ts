@@ -80,6 +80,16 @@ describe('extend (extend-2.lua)', () => {
     expect(await due(repo, id)).toBe(workflow.deadlineMs + 30_000);
   });
 
+  it('refuses a workflow past its deadline that the sweeper has not taken yet: its timeout is owed', async () => {
+    const repo = isolatedRepository(redis);
+    const id = uniqueId('owed');
+    await repo.start(startInput(id, { timeoutMs: 1 }));
+    await new Promise((r) => setTimeout(r, 20));
+    const before = await redis.hgetall(repo.keys.forWorkflow(id).wf);
+    expect(await repo.extend(id, 60_000, 3_600_000)).toEqual({ kind: 'closed', status: 'evaluating' });
+    expect(await redis.hgetall(repo.keys.forWorkflow(id).wf)).toEqual(before);
+  });
+
   it('refuses a workflow that is not open: evaluating, finished, missing; nothing changes', async () => {
     const repo = isolatedRepository(redis);
     const claimed = uniqueId('claimed');

@@ -400,7 +400,8 @@ describe('finalize (finalize-2.lua)', () => {
       expect(ttl).toBeLessThanOrEqual(3_600_000);
     }
     expect(await repo.countActive()).toBe(0);
-    expect((await repo.inspect(corrId)).workflow).toMatchObject({ status: 'completed', published: true, decisionJson: decision, why: null });
+    // Why it was frozen stays readable after the end (how it was decided).
+    expect((await repo.inspect(corrId)).workflow).toMatchObject({ status: 'completed', published: true, decisionJson: decision, why: 'decide' });
 
     // A second claimant (the sweeper after the lease), or the same caller again: null, nothing changes.
     expect(await repo.finalize(frozenWf, 'failed', '{"other":true}', 10)).toBeNull();

@@ -145,7 +145,7 @@ describe('start (start-workflow-5.lua)', () => {
     expect(again.workflow.status).toBe('completed');
     expect(again.workflow.decisionJson).toBe('{"action":"trade"}');
     expect(again.workflow.published).toBe(true);
-    expect(again.workflow.why).toBeNull(); // not frozen any more
+    expect(again.workflow.why).toBe('decide'); // how it was decided stays readable
     // Not re-indexed: a published workflow stays out of the due index.
     expect(await redis.zscore(repo.keys.forWorkflow(corrId).deadlines, corrId)).toBeNull();
   });
@@ -611,8 +611,8 @@ describe('inspect', () => {
 
     const finished = Number(await redis.hget(repo.keys.forWorkflow(corrId).wf, 'finished'));
     expect(finished).toBeGreaterThanOrEqual(frozenWf.frozenMs ?? Infinity);
-    // The freeze's fields stay (when and why it was frozen); `why` shows only while it is evaluating.
-    expect(inspected).toEqual({ ...frozenWf, status: 'completed', why: null, decisionJson: '{"action":"trade"}', published: true, finishedMs: finished });
+    // The freeze's fields stay (when and why it was frozen).
+    expect(inspected).toEqual({ ...frozenWf, status: 'completed', decisionJson: '{"action":"trade"}', published: true, finishedMs: finished });
   });
 });
 

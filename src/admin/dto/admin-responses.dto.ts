@@ -35,15 +35,17 @@ export class DecisionResultDto {
   @ApiProperty() corr_id!: string;
   @ApiProperty() workflow_id!: string;
   @ApiProperty({ enum: ['cancel', 'decide'] }) action!: string;
-  @ApiProperty({ enum: [WorkflowStatus.Cancelled, WorkflowStatus.Completed, WorkflowStatus.Failed], description: 'The final status recorded.' })
+  @ApiProperty({ enum: [WorkflowStatus.Cancelled, WorkflowStatus.Completed, WorkflowStatus.Failed], description: 'The final status of the decision.' })
   status!: string;
   @ApiProperty({
     type: 'object',
     additionalProperties: true,
-    description: 'The decision message, exactly as published on the decisions subject (orchestrated_signal + workflow_type, status).',
+    description:
+      'The decision message as built and published on the decisions subject (orchestrated_signal + workflow_type, status); when not published yet, the sweeper publishes it, built again from the same frozen snapshot.',
   })
   decision!: Record<string, unknown>;
-  @ApiProperty({ description: 'false: recorded, and the sweeper publishes it (NATS was unavailable).' }) decision_published!: boolean;
+  @ApiProperty({ description: 'false: not published yet (NATS was unavailable); the workflow stays frozen and the sweeper publishes it.' })
+  decision_published!: boolean;
 }
 
 export class ExtendResultDto {

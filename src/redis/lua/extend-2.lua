@@ -13,8 +13,10 @@
 
   Output: { 1, old deadline ms, new deadline ms, bound ms (started + max), workflow type }
                            extended (new = old when already at the bound)
-          { 0, status }    not open: evaluating (being decided or timed out now), finished, or missing (status '')
+          { 0, status }    not open: evaluating (being decided or timed out now, or past its deadline: the
+                           sweeper is about to time it out), finished, or missing (status '')
 ]]
+-- @include common.lua
 
 local wf = redis.call('HMGET', KEYS[1], 'status', 'started', 'deadline', 'type')
 local status = wf[1]
@@ -23,6 +25,10 @@ if status ~= 'in_progress' and status ~= 'waiting_for_agents' then
 end
 
 local old = tonumber(wf[3])
+if old <= now_ms() then
+  -- Its timeout is owed already (the next sweep takes it): an operator cannot take it back.
+  return { 0, 'evaluating' }
+end
 local bound = tonumber(wf[2]) + tonumber(ARGV[3])
 local new = math.max(old, math.min(old + tonumber(ARGV[2]), bound))
 if new ~= old then

@@ -8,10 +8,11 @@
   KEYS[1] wf   KEYS[2] sig   KEYS[3] deadlines
 
   ARGV[1] corr_id   ARGV[2] version evaluated ('' : whatever the version, and the snapshot comes back)
-  ARGV[3] why (decide|cancel|force)   ARGV[4] lease ms
+  ARGV[3] why (decide|cancel|force|fail)   ARGV[4] lease ms
   ARGV[5] start time (`started`, ms) of the workflow the caller saw ('' : whichever): a handler that stalled
           past the retention period must not freeze a new workflow of the same corr_id
-  ARGV[6] who asked ('' : nobody in particular; an operator's token name), kept as `by`
+  ARGV[6] who asked ('' : nobody in particular; an operator's token name), kept as `by`; for `fail` (the
+          strategy's canDecide threw) the error, so that a re-run fails the workflow the same way
 
   Output: { 1, now }                      frozen (version given: the caller's snapshot is the frozen one)
           { 1, now, wf..., '|', sig... }  frozen, and the snapshot (no version given)

@@ -35,6 +35,18 @@ if ARGV[7] ~= '' then
 end
 local FINAL = { completed = true, timeout = true, failed = true, cancelled = true }
 
+-- Byte order, as the sorted set orders ties and the caller merges: Lua's `<` on strings is strcoll's, which
+-- follows the locale Redis was started in (Redis sets LC_COLLATE from its environment).
+local function byte_cmp(a, b)
+  for i = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then
+      return x < y and -1 or 1
+    end
+  end
+  return #a == #b and 0 or (#a < #b and -1 or 1)
+end
+
 local items, read, offset, exhausted = {}, 0, 0, 0
 local last_score, last_corr = '', ''
 local BATCH = 100
@@ -50,7 +62,7 @@ while true do
   for i = 1, #entries, 2 do
     local corr, score = entries[i], tonumber(entries[i + 1])
     -- Ties at the position's score: skip what the position already covers (corr_id order within a score).
-    local covered = after ~= nil and score == after and ((asc and corr <= after_corr) or (not asc and corr >= after_corr))
+    local covered = after ~= nil and score == after and ((asc and byte_cmp(corr, after_corr) <= 0) or (not asc and byte_cmp(corr, after_corr) >= 0))
     if not covered then
       read = read + 1
       last_score, last_corr = entries[i + 1], corr
