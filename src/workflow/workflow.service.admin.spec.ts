@@ -7,6 +7,7 @@ import type { DecisionPublisher } from './decision.publisher.js';
 import type { StrategyRegistry } from './strategies/strategy.registry.js';
 import type { ExtendResult, FreezeResult, StoredWorkflow, WorkflowRepository } from './workflow.repository.js';
 import type { WorkflowContext } from './workflow.types.js';
+import { storedWorkflow } from '../../test/support/stored-workflow.js';
 
 // As in workflow.service.spec.ts: the real metrics class cannot be loaded by jest's VM modules.
 jest.unstable_mockModule('../metrics/orchestrator.metrics.js', () => ({ OrchestratorMetrics: class {} }));
@@ -17,30 +18,8 @@ const { WorkflowService } = await import('./workflow.service.js');
  * of each state the store reports. The exactly-once part is Redis's (freeze-3.lua: test/integration, test/e2e).
  */
 
-const signal = (agent: string) => JSON.stringify({ corr_id: 'c1', agent_name: agent, confidence: 0.7, timestamp: '2026-11-26T10:00:00Z' });
-
 function snapshot(agents: string[], status: StoredWorkflow['status'] = 'waiting_for_agents'): StoredWorkflow {
-  return {
-    corrId: 'c1',
-    workflowId: 'vote:c1',
-    workflowType: 'vote',
-    status,
-    startedMs: 1_000,
-    deadlineMs: 61_000,
-    timeoutMs: 60_000,
-    requiredAgents: ['a', 'b'],
-    metadata: { desk: 'fx' },
-    triggerJson: JSON.stringify({ corr_id: 'c1' }),
-    version: 0,
-    hasRule: true,
-    frozenMs: null,
-    why: null,
-    frozenBy: null,
-    decisionJson: null,
-    published: false,
-    finishedMs: null,
-    signals: Object.fromEntries(agents.map((a) => [a, signal(a)])),
-  };
+  return storedWorkflow(agents, { status, metadata: { desk: 'fx' }, hasRule: true });
 }
 
 /** What freeze-3.lua answers an operator's action on an open workflow: frozen, why and who asked stored. */

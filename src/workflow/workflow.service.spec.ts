@@ -7,6 +7,7 @@ import type { DecisionPublisher } from './decision.publisher.js';
 import type { StrategyRegistry } from './strategies/strategy.registry.js';
 import type { FreezeResult, StoredWorkflow, WorkflowRepository } from './workflow.repository.js';
 import type { WorkflowContext } from './workflow.types.js';
+import { storedWorkflow } from '../../test/support/stored-workflow.js';
 
 // The real metrics class pulls in the Prometheus module (CommonJS requiring ESM Nest, which jest's VM
 // modules cannot load); a no-op stands in, as for every other dependency here.
@@ -25,27 +26,7 @@ const { WorkflowService } = await import('./workflow.service.js');
 const signal = (agent: string, confidence: number) => JSON.stringify({ corr_id: 'c1', agent_name: agent, confidence, timestamp: '2026-11-26T10:00:00Z' });
 
 function snapshot(version: number, agents: string[]): StoredWorkflow {
-  return {
-    corrId: 'c1',
-    workflowId: 'vote:c1',
-    workflowType: 'vote',
-    status: 'waiting_for_agents',
-    startedMs: 1_000,
-    deadlineMs: 61_000,
-    timeoutMs: 60_000,
-    requiredAgents: ['a', 'b'],
-    metadata: {},
-    triggerJson: JSON.stringify({ corr_id: 'c1' }),
-    version,
-    hasRule: false,
-    frozenMs: null,
-    why: null,
-    frozenBy: null,
-    decisionJson: null,
-    published: false,
-    finishedMs: null,
-    signals: Object.fromEntries(agents.map((a, i) => [a, signal(a, 0.5 + i / 10)])),
-  };
+  return storedWorkflow(agents, { version });
 }
 
 function frozen(wf: StoredWorkflow, why: StoredWorkflow['why'] = 'decide', frozenMs = 5_000): StoredWorkflow {
