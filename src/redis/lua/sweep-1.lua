@@ -13,7 +13,7 @@
           Redis's clock, and each job is { corr_id, kind, wf..., '|', sig... }, kind one of:
             'timeout'   an open workflow passed its deadline: frozen now (see freeze in includes/common.lua),
                         to time out
-            'decide', 'timeout', 'cancel', 'force'
+            'decide', 'timeout', 'cancel', 'force', 'fail'
                         a frozen workflow (status evaluating) whose decider died or lost its reply (the lease
                         ran out): decide it again, by its `why`, from the same frozen snapshot (a workflow
                         claimed by an older version has no `why`: a timeout)
