@@ -5,7 +5,7 @@
 # servers as every script: scripts/lib.sh (NATS_SERVER_VERSION=current|minimum, NATS_SERVER_BIN).
 #
 #   npm run test:faults                   # every scenario, one after another (about 25 minutes)
-#   bash scripts/faults.sh --short        # short form (about 2 minutes; npm test runs it)
+#   bash scripts/faults.sh --short        # short form: scenarios faults and poison (about 4 minutes; npm test runs it)
 #   bash scripts/faults.sh --scenario=revisions,poison [--short]   # some scenarios (issue 9): faults,
 #                                         # revisions, poison, redis-stall, redis-outage, backpressure, long
 #   bash scripts/faults.sh --no-build     # skip `npm run build` (npm test has just built)

@@ -29,15 +29,31 @@ export class BadInputError extends OrchestratorError {
 }
 
 /**
- * A message delivered more than MAX_DELIVERIES times without being settled: the handlers that ran it crashed
- * or hung. It is dead-lettered before its handler runs again, so it cannot take the replicas down one by one.
+ * A message convicted of crashing or hanging its replica: it was running alone (a suspect, see
+ * src/transport/jetstream/isolation.ts) when its replica died or hung, `unfinishedRuns` times. It is
+ * dead-lettered before its handler runs again, so it cannot take the replicas down one by one.
  */
 export class PoisonMessageError extends OrchestratorError {
+  readonly code = 'poison';
+  readonly retryable = false;
+
+  constructor(deliveries: number, unfinishedRuns: number) {
+    super(
+      `its replica died or hung while it ran alone, ${unfinishedRuns} times (delivered ${deliveries} times): its handler crashes or hangs on it; not run again`,
+    );
+  }
+}
+
+/**
+ * A message delivered as often as the consumer allows without being settled (the server's `max_deliver`,
+ * or MAX_DELIVERIES where no suspect ledger counts crashes): dead-lettered before it runs again.
+ */
+export class DeliveryLimitError extends OrchestratorError {
   readonly code = 'max_deliveries';
   readonly retryable = false;
 
-  constructor(deliveries: number, maxDeliveries: number) {
-    super(`delivered ${deliveries} times (META_AGENT_MAX_DELIVERIES is ${maxDeliveries}) without being settled: its handler crashed or hung; not run again`);
+  constructor(deliveries: number, limit: number) {
+    super(`delivered ${deliveries} times (the limit is ${limit}) without being settled; not run again`);
   }
 }
 

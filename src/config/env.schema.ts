@@ -317,7 +317,7 @@ function read(r: Reader) {
       20,
       1,
       10000,
-      'A message still failing (transiently) on this delivery is dead-lettered instead of retried; one delivered more often (its handler crashed or hung the replicas) is dead-lettered before it runs again. Provisioned consumers get max_deliver = this + 10 as a backstop.',
+      'A message whose handler failed (transiently) this many times is dead-lettered instead of retried. Deliveries lost because a replica died under a message do not count: a message redelivered after going unsettled runs alone, and one whose replica died or hung while it ran alone twice (or this many times, if fewer) is dead-lettered (`poison`) before it runs again. Provisioned consumers get max_deliver = this + 10 as a backstop.',
     ),
     maxMessageBytes: r.int('MAX_MESSAGE_BYTES', 256 * 1024, 64, 64 * 1024 * 1024, 'Larger payloads are bad input (dead-lettered as `payload_too_large`).'),
     maxInFlight: r.int('MAX_IN_FLIGHT', 64, 1, 10000, 'Messages processed at once per consumer and replica (and pulled ahead).'),

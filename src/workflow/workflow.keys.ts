@@ -13,6 +13,8 @@
  *   {ma:3}:early-due         zset  corr_id -> ms when its early-signal buffer expires
  *   {ma:3}:recent            zset  corr_id -> finished ms, for finished and published workflows (admin API
  *                                  list; added by finalize-2.lua, trimmed to the retention period)
+ *   ma:suspect:<stream>:<seq> hash  a redelivered message's runs alone not ended (`run`) and failed attempts
+ *                                  (`fail`): the transport's poison isolation (src/workflow/suspect-ledger.ts)
  */
 export interface WorkflowKeySet {
   shard: number;
@@ -55,6 +57,11 @@ export class WorkflowKeys {
   /** Finished and published workflows of a shard, by finish time (the admin API's list). */
   recent(shard: number): string {
     return `${this.shardPrefix(shard)}recent`;
+  }
+
+  /** A message's suspect-ledger record: no hash tag, single-key commands only, spread over the cluster. */
+  suspect(stream: string, sequence: number): string {
+    return `${this.prefix}:suspect:${stream}:${sequence}`;
   }
 
   forWorkflow(corrId: string): WorkflowKeySet {

@@ -4,6 +4,7 @@ import { adminProviders, AdminController } from '../admin/admin.providers.js';
 import { Admission } from './admission.js';
 import { DecisionPublisher } from './decision.publisher.js';
 import { SignalsController } from './signals.controller.js';
+import { RedisSuspectLedger } from './suspect-ledger.js';
 import { StrategiesModule } from './strategies/strategies.module.js';
 import { StrategyRegistry } from './strategies/strategy.registry.js';
 import { WorkflowRepository } from './workflow.repository.js';
@@ -15,7 +16,7 @@ import { WorkflowsController } from './workflows.controller.js';
   imports: [DiscoveryModule, StrategiesModule],
   // The admin API's controller sits beside WorkflowsController: one module, one AdminTokenGuard instance.
   controllers: [SignalsController, WorkflowsController, AdminController],
-  providers: [WorkflowRepository, StrategyRegistry, Admission, WorkflowService, WorkflowSweeper, DecisionPublisher, ...adminProviders],
+  providers: [WorkflowRepository, StrategyRegistry, Admission, WorkflowService, WorkflowSweeper, DecisionPublisher, RedisSuspectLedger, ...adminProviders],
   exports: [WorkflowRepository, WorkflowService],
 })
 export class WorkflowModule {}

@@ -214,7 +214,7 @@ describe('a message that keeps failing', () => {
       const [letter] = await infra.bus.waitFor('DEADLETTER', 1, 20000);
       expect(letter.headers?.get('Meta-Agent-Reason-Code')).toBe('max_deliveries');
       expect(letter.headers?.get('Meta-Agent-Delivery-Count')).toBe('3');
-      expect(letter.headers?.get('Meta-Agent-Reason')).toMatch(/^max_deliveries: delivered 3 times, last error: .*pricing service unavailable/);
+      expect(letter.headers?.get('Meta-Agent-Reason')).toMatch(/^max_deliveries: failed 3 times, last error: .*pricing service unavailable/);
       expect(JSON.parse(letter.string()).corr_id).toBe(id);
     } finally {
       await app.stop();

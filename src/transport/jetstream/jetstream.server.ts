@@ -4,14 +4,15 @@ import type { Consumer, JsMsg } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { natsConfig, type NatsConfig } from '../../config/configuration.js';
-import { describeError, isRetryable, PoisonMessageError } from '../../common/errors.js';
+import { BackpressureError, DeliveryLimitError, describeError, isRetryable, PoisonMessageError } from '../../common/errors.js';
 import { OrchestratorMetrics } from '../../metrics/orchestrator.metrics.js';
 import { NatsConnectionService } from '../../nats/nats-connection.service.js';
 import { DeadLetterPublisher } from './dead-letter.publisher.js';
-import { FlowControl } from './flow-control.js';
+import { ALL_ROUTES, FlowControl } from './flow-control.js';
+import { IsolationGate, POISON_STRIKES, type SuspectLedger } from './isolation.js';
 import { JetStreamContext, type DeliveryMeta } from './jetstream.context.js';
 import { decodePayload } from './payload.js';
-import { provisionJetStream, type ConsumerRoute } from './provisioning.js';
+import { MAX_DELIVER_BACKSTOP, provisionJetStream, type ConsumerRoute } from './provisioning.js';
 import { settle, type Outcome } from './settlement.js';
 
 import { AGENT_SIGNAL_PATTERN, TRIGGER_PATTERN } from './patterns.js';
@@ -74,6 +75,23 @@ class Slots {
 }
 
 /**
+ * A message's place at the isolation gate: shared (a first delivery) or alone (a suspect); `in` while it holds
+ * it, since `since` (performance.now()).
+ */
+interface Place {
+  alone: boolean;
+  in: boolean;
+  since: number;
+}
+
+/** How a delivery came out, with what the ledger knows of it. */
+interface Handled {
+  outcome: Outcome;
+  /** A suspect's run alone was marked in the ledger and not yet unmarked. */
+  armed: boolean;
+}
+
+/**
  * The JetStream transport: durable pull consumers shared by all replicas, pulled in batches no larger
  * than the room left (at most `maxInFlight` messages and `maxPullBytes` bytes per consumer), and
  * settlement (ack / nak with delay / dead-letter + term) only after the handler returned or threw — see
@@ -97,6 +115,12 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
    */
   private readonly pendingAcks = new Map<string, JsMsg[]>();
   private ackFlush: NodeJS.Immediate | undefined;
+  /** Suspects (messages delivered again after going unsettled) run alone: isolation.ts. */
+  private readonly gate = new IsolationGate((isolating) => this.isolating(isolating));
+  /** The first deliveries holding a shared place: those running past the ack wait are let go while a suspect waits. */
+  private readonly sharedPlaces = new Set<Place>();
+  private evictTimer: NodeJS.Timeout | undefined;
+  private ledger: SuspectLedger | undefined;
 
   constructor(
     private readonly nats: NatsConnectionService,
@@ -106,6 +130,11 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     @Inject(natsConfig.KEY) private readonly config: NatsConfig,
   ) {
     super();
+  }
+
+  /** Where suspects' runs and failed attempts are counted (the workflow layer registers its Redis ledger). */
+  useSuspectLedger(ledger: SuspectLedger): void {
+    this.ledger = ledger;
   }
 
   routes(): ConsumerRoute[] {
@@ -188,47 +217,178 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     }
   }
 
+  /**
+   * Runs one delivered message and settles it. A first delivery runs beside the others. A message delivered
+   * again after going unsettled is a suspect (isolation.ts): it waits until it can run alone, its run is
+   * marked in the ledger, and one whose earlier runs alone never ended POISON_STRIKES times is dead-lettered
+   * (`poison`) without running again; a suspect still running after the ack wait leaves the gate to the
+   * others, its mark left standing (a hang is a strike too).
+   */
   private async process(route: ConsumerRoute, msg: JsMsg): Promise<void> {
     const receivedAt = performance.now();
     // The delivery info is parsed from the reply subject on each access of msg.info: read it once.
     const info = msg.info;
-    let outcome: Outcome;
-    if (info.deliveryCount > this.config.maxDeliveries) {
-      // Delivered again and again without being settled: its handler crashed or hung the replicas that
-      // ran it. It is not run once more.
-      await this.settleMessage(route, msg, { ok: false, error: new PoisonMessageError(info.deliveryCount, this.config.maxDeliveries) }, info.deliveryCount);
+    const ledger = this.ledger;
+    const deliveries = info.deliveryCount;
+    const limit = ledger ? this.config.maxDeliveries + MAX_DELIVER_BACKSTOP - 1 : this.config.maxDeliveries;
+    if (deliveries > limit) {
+      // Without a ledger, delivered again and again without being settled: its handler crashed or hung the
+      // replicas that ran it. With one, the server's last delivery (max_deliver): a backstop that isolation
+      // should never let a message reach. Either way it is not run once more.
+      const error = new DeliveryLimitError(deliveries, limit);
+      await this.settleMessage(route, msg, { outcome: { ok: false, error }, armed: false }, deliveries);
       return;
     }
-    const meta: DeliveryMeta = {
-      sequence: info.streamSequence,
-      storedAtMs: Math.floor(info.timestampNanos / 1e6),
-      deliveryCount: info.deliveryCount,
-      receivedAt,
-      hold: (work) => this.hold(msg, work),
-    };
+    const place: Place = { alone: ledger !== undefined && deliveries > 1, in: false, since: receivedAt };
+    if (!place.alone && this.gate.tryShared()) {
+      place.in = true;
+      this.sharedPlaces.add(place);
+    } else {
+      await this.keepAlive(msg, this.enter(place));
+    }
+    try {
+      if (this.closing && place.alone) {
+        // Not started: back to the stream for another replica.
+        msg.nak();
+        return;
+      }
+      const meta: DeliveryMeta = {
+        sequence: info.streamSequence,
+        storedAtMs: Math.floor(info.timestampNanos / 1e6),
+        deliveryCount: deliveries,
+        receivedAt,
+        hold: (work) => this.hold(msg, place, work),
+      };
+      const handled = place.alone ? await this.runAlone(route, msg, meta, place, ledger!) : { outcome: await this.run(route, msg, meta, place), armed: false };
+      await this.settleMessage(route, msg, handled, deliveries);
+    } finally {
+      this.leave(place);
+    }
+  }
+
+  /** Runs the handler until it returns or throws; while a dependency is down, holds the message and runs it again once it is back. */
+  private async run(route: ConsumerRoute, msg: JsMsg, meta: DeliveryMeta, place: Place): Promise<Outcome> {
     for (;;) {
       try {
         const payload = decodePayload(msg.data, this.config.maxMessageBytes);
         const handler = this.handlers.get(route.pattern)!;
         const result: unknown = await handler(payload.value, new JetStreamContext(msg, payload.text, meta));
         if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
-        outcome = { ok: true };
+        return { ok: true };
       } catch (error) {
-        outcome = { ok: false, error };
         // A dependency that is down fails every message alike: hold this one (no delivery used up) and run
         // it again once the dependency answers, instead of naking it until it is dead-lettered.
-        if (isRetryable(error) && !this.closing && !(await this.flow.dependenciesUp())) {
-          await this.hold(msg, this.flow.waitOpen(route.pattern));
-          if (!this.closing) continue;
-        }
+        if (await this.heldForOutage(route, msg, place, error)) continue;
+        return { ok: false, error };
       }
-      break;
     }
-    await this.settleMessage(route, msg, outcome, info.deliveryCount);
+  }
+
+  /** After a failure: true when it was an outage, the message was held until the dependencies answer again, and it should run again. */
+  private async heldForOutage(route: ConsumerRoute, msg: JsMsg, place: Place, error: unknown): Promise<boolean> {
+    if (!isRetryable(error) || this.closing || (await this.flow.dependenciesUp())) return false;
+    await this.hold(msg, place, this.flow.waitOpen(route.pattern));
+    return !this.closing;
+  }
+
+  /** A suspect's run alone: marked in the ledger; convicted there if its earlier runs alone never ended POISON_STRIKES times. */
+  private async runAlone(route: ConsumerRoute, msg: JsMsg, meta: DeliveryMeta, place: Place, ledger: SuspectLedger): Promise<Handled> {
+    const { stream, streamSequence: seq } = msg.info;
+    let unfinished: number;
+    for (;;) {
+      try {
+        unfinished = await ledger.arm(stream, seq);
+        break;
+      } catch (error) {
+        if (await this.heldForOutage(route, msg, place, error)) continue;
+        return { outcome: { ok: false, error }, armed: false };
+      }
+    }
+    const strikes = Math.min(POISON_STRIKES, this.config.maxDeliveries);
+    if (unfinished >= strikes) {
+      return { outcome: { ok: false, error: new PoisonMessageError(meta.deliveryCount, unfinished) }, armed: true };
+    }
+    const run = this.run(route, msg, meta, place);
+    // A run alone that outlasts the ack wait has hung (or is too slow to tell apart): the others may go on;
+    // the mark stays, and the message is redelivered (no in-progress acks are sent for it) as a suspect again.
+    // Time spent parked (waiting for room or for Redis, in-progress acks sent) does not count.
+    for (;;) {
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<'tick'>((resolve) => (timer = setTimeout(() => resolve('tick'), this.config.ackWaitMs)));
+      const first = await Promise.race([run, tick]);
+      clearTimeout(timer);
+      if (first !== 'tick') break;
+      if (place.in) {
+        this.log.warn({ msg: 'suspect message still running alone after the ack wait: the others go on, it keeps its mark', subject: msg.subject, seq });
+        this.leave(place);
+        break;
+      }
+    }
+    return { outcome: await run, armed: true };
+  }
+
+  private enter(place: Place): Promise<void> {
+    const entered = place.alone ? this.gate.enterAlone() : this.gate.enterShared();
+    return entered.then(() => {
+      place.in = true;
+      place.since = performance.now();
+      if (!place.alone) this.sharedPlaces.add(place);
+    });
+  }
+
+  private leave(place: Place): void {
+    if (!place.in) return;
+    place.in = false;
+    if (place.alone) {
+      this.gate.leaveAlone();
+    } else {
+      this.sharedPlaces.delete(place);
+      this.gate.leaveShared();
+    }
+  }
+
+  /**
+   * While a suspect waits or runs, pulling stops, and a first delivery still running past the ack wait gives
+   * up its place: it has hung (or will be redelivered as a suspect anyway), and a suspect must not wait for it.
+   */
+  private isolating(on: boolean): void {
+    if (!on) {
+      clearInterval(this.evictTimer);
+      this.evictTimer = undefined;
+      this.flow.resume(ALL_ROUTES, 'isolating_suspect', true);
+      return;
+    }
+    this.flow.pause(ALL_ROUTES, 'isolating_suspect', true);
+    this.evictTimer ??= setInterval(
+      () => {
+        const before = performance.now() - this.config.ackWaitMs;
+        for (const place of this.sharedPlaces) {
+          if (place.since >= before) continue;
+          this.log.warn({ msg: 'a message still running after the ack wait gives up its place to a waiting suspect' });
+          this.leave(place);
+        }
+      },
+      Math.max(100, Math.floor(this.config.ackWaitMs / 4)),
+    );
+    this.evictTimer.unref();
+  }
+
+  /**
+   * Keeps `msg` from being redelivered while `work` runs (in-progress acks), its place at the gate given up
+   * meanwhile: a message waiting for room or for Redis runs no code, and nobody must wait for it.
+   */
+  private async hold<T>(msg: JsMsg, place: Place, work: Promise<T>): Promise<T> {
+    const wasIn = place.in;
+    this.leave(place);
+    try {
+      return await this.keepAlive(msg, work);
+    } finally {
+      if (wasIn) await this.keepAlive(msg, this.enter(place));
+    }
   }
 
   /** Keeps `msg` from being redelivered while `work` runs: an in-progress ack every third of the ack wait. */
-  private async hold<T>(msg: JsMsg, work: Promise<T>): Promise<T> {
+  private async keepAlive<T>(msg: JsMsg, work: Promise<T>): Promise<T> {
     const timer = setInterval(
       () => {
         try {
@@ -246,8 +406,36 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     }
   }
 
-  private async settleMessage(route: ConsumerRoute, msg: JsMsg, outcome: Outcome, deliveryCount: number): Promise<void> {
-    const s = settle(outcome, () => deliveryCount, this.config);
+  /**
+   * Settles by the one policy (settlement.ts). A failed attempt is counted in the ledger, so MAX_DELIVERIES
+   * counts failures, not deliveries: the deliveries that replicas dying under a message cost it do not count
+   * against it. Without the ledger (or while it does not answer) the delivery count stands in.
+   */
+  private async settleMessage(route: ConsumerRoute, msg: JsMsg, handled: Handled, deliveryCount: number): Promise<void> {
+    const { outcome } = handled;
+    const ledger = this.ledger;
+    let attempts = () => deliveryCount;
+    let recorded = deliveryCount > 1 || handled.armed;
+    if (ledger && !outcome.ok && isRetryable(outcome.error) && !(outcome.error instanceof BackpressureError)) {
+      const { stream, streamSequence } = msg.info;
+      try {
+        if (handled.armed) await ledger.disarm(stream, streamSequence);
+        const failures = await ledger.recordFailure(stream, streamSequence);
+        attempts = () => failures;
+        recorded = true;
+      } catch (error) {
+        this.log.warn({ msg: 'could not count the failed attempt; the delivery count stands in', subject: msg.subject, error: describeError(error) });
+      }
+    }
+    const s = settle(outcome, attempts, this.config);
+    if (ledger && recorded && s.action !== 'nak') {
+      const { stream, streamSequence } = msg.info;
+      await ledger
+        .forget(stream, streamSequence)
+        .catch((error: unknown) =>
+          this.log.warn({ msg: 'could not drop the settled message from the suspect ledger (it expires)', error: describeError(error) }),
+        );
+    }
     if (s.action === 'ack') {
       // Counted when sent (flushAcks).
       this.ackSoon(route.durable, msg);
@@ -317,6 +505,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   /** Stops pulling, lets in-flight messages finish and settle. NATS itself is drained after this. */
   async close(): Promise<void> {
     this.closing = true;
+    clearInterval(this.evictTimer);
     this.flow.stop();
     for (const batch of this.batches) batch.stop();
     for (const slots of this.slots.values()) slots.close();

@@ -25,7 +25,11 @@ async function infoOrNull<T>(lookup: Promise<T>): Promise<T | null> {
   }
 }
 
-/** Consumers' max_deliver: the transport dead-letters after MAX_DELIVERIES itself; the server's limit is only a backstop. */
+/**
+ * Consumers' max_deliver = MAX_DELIVERIES + this: the transport counts failures and convicts poison messages
+ * itself (isolation.ts), so deliveries lost to dying replicas never reach this; the server's limit is a
+ * backstop, and the transport dead-letters a message on that last delivery rather than let the server drop it.
+ */
 export const MAX_DELIVER_BACKSTOP = 10;
 
 async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string; subjects: string[] }, provision: boolean): Promise<void> {
@@ -75,8 +79,7 @@ async function ensureConsumer(jsm: JetStreamManager, route: ConsumerRoute, confi
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: nanos(config.ackWaitMs),
-    // The transport dead-letters a message delivered more than MAX_DELIVERIES times before running it
-    // again; the server's own limit is a backstop above that, should dead-lettering itself keep failing.
+    // A backstop: the transport dead-letters on MAX_DELIVERIES failures and convicts poison messages itself.
     max_deliver: maxDeliver,
     max_ack_pending: Math.max(config.maxInFlight * 16, 1000),
   });

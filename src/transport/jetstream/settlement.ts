@@ -2,12 +2,17 @@ import { BackpressureError, describeError, OrchestratorError, isRetryable } from
 
 /**
  * The one settlement policy of the transport: how a delivered message ends, from what its handler
- * did and how often it was delivered. Nothing else in the code acks, naks or terms.
+ * did and how many of its attempts failed. Nothing else in the code acks, naks or terms (the transport
+ * only hands back a message it pulled but never started, when closing).
  *
  *  - handler stored its effect           -> ack
- *  - bad input (non-retryable error)     -> dead-letter with the reason, then term
- *  - transient error, deliveries left    -> nak with exponential back-off (never dropped)
- *  - transient error, last delivery      -> dead-letter ("max_deliveries"), then term
+ *  - bad input (non-retryable error)     -> dead-letter with the reason, then term (a poison message
+ *                                           convicted by the transport, `poison`, is such an error)
+ *  - transient error, attempts left      -> nak with exponential back-off (never dropped)
+ *  - transient error, last attempt       -> dead-letter ("max_deliveries"), then term
+ *
+ * Attempts are the failed runs the transport counted (its suspect ledger), not deliveries: a delivery
+ * lost because a replica died under the message is not the message's failure.
  *
  * If the dead-letter publish itself fails, the executor naks instead: a message is never lost.
  */
@@ -23,8 +28,8 @@ export interface SettlementOptions {
   nakMaxDelayMs: number;
 }
 
-/** `deliveryCount` is read only for a failure (parsing a message's delivery info costs, and most messages succeed). */
-export function settle(outcome: Outcome, deliveryCount: () => number, options: SettlementOptions): Settlement {
+/** `attempts` (failed attempts, this one included) is read only for a transient failure: most messages succeed. */
+export function settle(outcome: Outcome, attempts: () => number, options: SettlementOptions): Settlement {
   if (outcome.ok) return ACK;
   const { error } = outcome;
   const reason = describeError(error);
@@ -36,15 +41,15 @@ export function settle(outcome: Outcome, deliveryCount: () => number, options: S
   if (error instanceof BackpressureError) {
     return { action: 'nak', delayMs: options.nakMaxDelayMs > 0 ? Math.min(options.nakDelayMs * 4, options.nakMaxDelayMs) : 0, reason };
   }
-  const deliveries = deliveryCount();
-  if (deliveries >= options.maxDeliveries) {
-    return { action: 'dead-letter', code: 'max_deliveries', reason: `max_deliveries: delivered ${deliveries} times, last error: ${reason}` };
+  const failed = attempts();
+  if (failed >= options.maxDeliveries) {
+    return { action: 'dead-letter', code: 'max_deliveries', reason: `max_deliveries: failed ${failed} times, last error: ${reason}` };
   }
-  return { action: 'nak', delayMs: backoff(deliveries, options), reason };
+  return { action: 'nak', delayMs: backoff(failed, options), reason };
 }
 
 /** nakDelay * 2^(n-1), capped: 0.5 s, 1 s, 2 s ... 30 s with the defaults. */
-export function backoff(deliveryCount: number, options: SettlementOptions): number {
-  const exp = Math.min(Math.max(deliveryCount - 1, 0), 30);
+export function backoff(attempts: number, options: SettlementOptions): number {
+  const exp = Math.min(Math.max(attempts - 1, 0), 30);
   return Math.min(options.nakDelayMs * 2 ** exp, options.nakMaxDelayMs);
 }
