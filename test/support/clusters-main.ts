@@ -14,13 +14,14 @@ const wantRedis = which.length === 0 || which.includes('redis');
 let nats: NatsCluster | undefined;
 let redis: RedisCluster | undefined;
 let stopping = false;
+const say = (line: string) => process.stdout.write(`[clusters] ${line}\n`);
 
 async function stop(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   await nats?.stopAll();
   await redis?.stopAll();
-  console.log('[clusters] stopped');
+  say('stopped');
   process.exit(code);
 }
 process.on('SIGINT', () => void stop(0));
@@ -29,8 +30,8 @@ process.on('SIGTERM', () => void stop(0));
 try {
   if (wantNats) {
     nats = await NatsCluster.start({ nodes: 3, basePort: Number(process.env.NATS_CLUSTER_BASE_PORT ?? 41000) });
-    console.log(`[clusters] NATS cluster ${nats.name} (JetStream): META_AGENT_NATS_URL=${nats.urls}`);
-    for (const n of nats.nodes) console.log(`[clusters]   ${n.name} ${n.url} monitor http://127.0.0.1:${n.monitorPort} (${n.dir})`);
+    say(`NATS cluster ${nats.name} (JetStream): META_AGENT_NATS_URL=${nats.urls}`);
+    for (const n of nats.nodes) say(`  ${n.name} ${n.url} monitor http://127.0.0.1:${n.monitorPort} (${n.dir})`);
   }
   if (wantRedis) {
     redis = await RedisCluster.start({
@@ -39,12 +40,12 @@ try {
       basePort: Number(process.env.REDIS_CLUSTER_BASE_PORT ?? 42000),
       nodeTimeoutMs: Number(process.env.REDIS_CLUSTER_NODE_TIMEOUT_MS ?? 2000),
     });
-    console.log(`[clusters] Redis Cluster: META_AGENT_REDIS_CLUSTER_NODES=${redis.nodes}`);
+    say(`Redis Cluster: META_AGENT_REDIS_CLUSTER_NODES=${redis.nodes}`);
     const primaries = await redis.primaries();
-    for (const n of redis.all) console.log(`[clusters]   ${n.address} ${primaries.includes(n) ? 'primary' : 'replica'} pid ${n.process.pid} (${n.dir})`);
+    for (const n of redis.all) say(`  ${n.address} ${primaries.includes(n) ? 'primary' : 'replica'} pid ${n.process.pid} (${n.dir})`);
   }
-  console.log('[clusters] running; Ctrl-C stops them');
+  say('running; Ctrl-C stops them');
 } catch (error) {
-  console.error(`[clusters] ${String(error instanceof Error ? error.message : error)}`);
+  say(`${String(error instanceof Error ? error.message : error)}`);
   await stop(1);
 }

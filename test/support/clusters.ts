@@ -87,7 +87,7 @@ function ownDir(prefix: string): string {
 
 function releaseDir(dir: string): void {
   ownedDirs.delete(dir);
-  if (keep()) console.log(`[clusters] KEEP=1: kept ${dir}`);
+  if (keep()) process.stderr.write(`[clusters] KEEP=1: kept ${dir}\n`);
   else rmSync(dir, { recursive: true, force: true });
 }
 
