@@ -28,8 +28,11 @@ import { Redis } from 'ioredis';
 
 const execFileAsync = promisify(execFile);
 
-/** Called with every process a cluster spawns (e.g. the fault suite records its pid for clean-up). */
-export type SpawnHook = (name: string, child: ChildProcess) => void;
+/**
+ * Called with every process a cluster spawns (the fault suite records its pid for clean-up and its exit);
+ * `cause()` says, once it has exited, whether this module killed it ('kill') or not (null: a crash).
+ */
+export type SpawnHook = (name: string, child: ChildProcess, cause: () => 'kill' | null) => void;
 
 // ---- processes -------------------------------------------------------------------------------------------
 
@@ -98,6 +101,7 @@ function releaseDir(dir: string): void {
 export class ClusterProcess {
   private child?: ChildProcess;
   private exited?: Promise<void>;
+  private killed = false;
 
   constructor(
     readonly name: string,
@@ -133,13 +137,14 @@ export class ClusterProcess {
       }),
     );
     child.once('error', () => undefined);
-    this.onSpawn?.(this.name, child);
+    this.killed = false;
+    this.onSpawn?.(this.name, child, () => (this.killed ? 'kill' : null));
   }
 
   /** SIGKILL (a crash), and wait until it is gone. Idempotent. */
   async kill(): Promise<void> {
     if (!this.running()) return;
-    this.child!.kill('SIGCONT'); // a stopped process dies of SIGKILL too, but say so plainly
+    this.killed = true;
     this.child!.kill('SIGKILL');
     await this.exited;
   }
