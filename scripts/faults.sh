@@ -2,7 +2,8 @@
 # The fault-injection suite (issue 3; docs/RELIABILITY.md): its own nats-server (JetStream, file
 # storage) on 30222 and redis-server (AOF, appendfsync always) on 30379, three replicas of the built
 # service on 31000-31002, load, hostile input, SIGKILLs and restarts; fails on any violation. Node and
-# servers as every script: scripts/lib.sh (NATS_SERVER_VERSION=current|minimum, NATS_SERVER_BIN).
+# servers as every script: scripts/lib.sh (NATS_SERVER_VERSION=current|minimum, NATS_SERVER_BIN,
+# REDIS_FLAVOR=redis|valkey, REDIS_SERVER_BIN).
 #
 #   npm run test:faults                   # every scenario, one after another (about 25 minutes)
 #   bash scripts/faults.sh --short        # short form: scenarios faults and poison (about 4 minutes; npm test runs it)

@@ -16,12 +16,18 @@
 #                         packages are never changed. When they cannot be fetched (no apt-get, no network),
 #                         the machine's nats-server is used if it is 2.10 or newer.
 #   NATS_SERVER_REFRESH=1 fetch the package again (otherwise the one fetched first is kept)
-# redis-server: REDIS_SERVER_BIN, else the machine's; installed from the machine's own Debian release
-# (bookworm: 7.0) with apt-get when missing.
+# Redis (docs/OPERATIONS.md#tested-versions):
+#   REDIS_FLAVOR   redis (default): the machine's redis-server, installed from the machine's own Debian
+#                  release (bookworm: 7.0) with apt-get when missing; valkey: Valkey 8.0, Debian
+#                  bookworm-backports' valkey-server and valkey-tools, fetched and unpacked like nats-server
+#                  into .cache/servers/valkey-<version>/ (VALKEY_REFRESH=1 fetches again).
+#   REDIS_SERVER_BIN / REDIS_CLI_BIN   a server / CLI binary to use, as is (the CLI: by default the one beside
+#                  the server, else the machine's redis-cli).
 #
-# The chosen binaries are exported as NATS_SERVER_BIN / REDIS_SERVER_BIN (test/support/servers.ts,
-# test/faults/procs.ts and bench/run.mjs read them) and a folder with both under their plain names is put
-# first on PATH, so a test that starts `nats-server` by name gets the same one.
+# The chosen binaries are exported as NATS_SERVER_BIN / REDIS_SERVER_BIN / REDIS_CLI_BIN, with REDIS_FLAVOR
+# (test/support/servers.ts, test/support/clusters.ts, test/faults/procs.ts and bench/run.mjs read them), and
+# a folder with them under their plain names (nats-server, redis-server, redis-cli) is put first on PATH,
+# so a test that starts `nats-server` by name gets the same one.
 
 LIB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE_DIR="${META_AGENT_CACHE_DIR:-$LIB_ROOT/.cache}"
@@ -39,6 +45,18 @@ find_bin() {
   command -v "$name" 2>/dev/null && return 0
   for d in /usr/sbin /usr/bin /usr/local/bin; do
     [ -x "$d/$name" ] && { echo "$d/$name"; return 0; }
+  done
+  return 1
+}
+
+# machine_bin NAME: like find_bin, but never one of the links use_servers puts first on PATH (a script run
+# by a script of another REDIS_FLAVOR would find valkey-server there under the name redis-server).
+machine_bin() {
+  local d
+  local IFS=:
+  for d in $PATH /usr/sbin /usr/bin /usr/local/bin; do
+    case "$d" in "" | "$CACHE_DIR/servers/path/"*) continue ;; esac
+    if [ -x "$d/$1" ] && [ ! -d "$d/$1" ]; then echo "$d/$1"; return 0; fi
   done
   return 1
 }
@@ -164,10 +182,75 @@ redis_server_version() {
   "$1" --version 2>/dev/null | sed -n 's/.* v=\([0-9][0-9.]*\).*/\1/p' | head -n 1
 }
 
+# The project's own apt configuration: a source list, package lists, a cache and preferences of its own in
+# .cache/servers/apt (the keyring is Debian's, read only), so that `apt-get download` can fetch packages of
+# other Debian suites without writing anything of the machine's apt configuration. Sets PRIVATE_APT_OPTS.
+# The list has its own name (project-sources.list), written under the fetch lock: older copies of this
+# file write sources.list (two suites only) outside the lock, and must not take a suite away mid-fetch.
+private_apt_setup() {
+  local apt="$CACHE_DIR/servers/apt"
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/sources.list.d" "$apt/preferences.d" "$apt/debs"
+  PRIVATE_APT_OPTS=(
+    -o "Dir::Etc::SourceList=$apt/project-sources.list" -o "Dir::Etc::SourceParts=$apt/sources.list.d"
+    -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
+    -o "Dir::Etc::Preferences=$apt/preferences" -o "Dir::Etc::PreferencesParts=$apt/preferences.d"
+    -o Acquire::Languages=none -o Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false
+    -o APT::Get::List-Cleanup=false
+  )
+  # As root, apt downloads as the _apt user, which cannot write into the project's folder.
+  if [ "$(id -u)" -eq 0 ]; then PRIVATE_APT_OPTS+=(-o APT::Sandbox::User=root); fi
+}
+
+# private_apt_download SUITE TAG PACKAGE...: downloads Debian SUITE's PACKAGEs (the .deb files, nothing
+# installed) into a fresh folder under .cache/servers/apt/debs and prints that folder. Must run under the
+# fetch lock (fd 9 on .cache/servers/apt/fetch.lock).
+private_apt_download() {
+  local suite="$1" tag="$2"; shift 2
+  local apt="$CACHE_DIR/servers/apt"
+  {
+    echo "# The project's own source list (scripts/lib.sh): server packages to unpack, never installed."
+    echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR unstable main"
+    echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR trixie main"
+    echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR bookworm-backports main"
+  } >"$apt/project-sources.list"
+  # Lists older than a day are fetched again; a fresh set is reused by the other suites' fetches.
+  if [ -n "${NATS_SERVER_REFRESH:-}${VALKEY_REFRESH:-}" ] || [ -z "$(find "$apt/lists" -maxdepth 1 -name "*_dists_${suite}_InRelease" -mmin -1440 2>/dev/null)" ]; then
+    apt-get "${PRIVATE_APT_OPTS[@]}" -qq update >&2 || return 1
+  fi
+  local dir="$apt/debs/$1-$suite"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  local specs=() p
+  for p in "$@"; do specs+=("$p/$suite"); done
+  (cd "$dir" && apt-get "${PRIVATE_APT_OPTS[@]}" -qq download "${specs[@]}" >&2) || return 1
+  echo "$dir"
+}
+
+# deb_upstream_version DEB: the upstream part of a package's version (1:8.0.1+dfsg1-1~bpo12+1 -> 8.0.1).
+deb_upstream_version() {
+  local version
+  version="$(dpkg-deb -f "$1" Version)"
+  version="${version#*:}"
+  version="${version%%-*}"
+  echo "${version%%+*}"
+}
+
+# unpack_debs DEST DEB...: unpacks the packages into DEST (once: a DEST already there is kept; built in a
+# temporary folder beside it and renamed, so a concurrent script never sees half of it).
+unpack_debs() {
+  local dest="$1"; shift
+  [ -d "$dest" ] && return 0
+  local tmp deb
+  tmp="$(mktemp -d "$(dirname "$dest")/.$(basename "$dest").XXXXXX")"
+  for deb in "$@"; do
+    dpkg-deb -x "$deb" "$tmp" || { rm -rf "$tmp"; return 1; }
+  done
+  mv -T "$tmp" "$dest" 2>/dev/null || rm -rf "$tmp"
+}
+
 # fetch_nats_server SUITE TAG: Debian SUITE's nats-server package, downloaded with apt-get from the
-# project's own source list and unpacked into .cache/servers/nats-server-<version>; prints the binary.
-# Nothing of the machine's apt configuration is written: the source list, the package lists, the cache and
-# the preferences all live in .cache/servers/apt (the keyring is Debian's, read only).
+# project's own source list (private_apt_setup) and unpacked into .cache/servers/nats-server-<version>;
+# prints the binary.
 fetch_nats_server() {
   local suite="$1" tag="$2"
   local root="$CACHE_DIR/servers" apt="$CACHE_DIR/servers/apt"
@@ -178,21 +261,7 @@ fetch_nats_server() {
   fi
   command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 || return 1
   [ -r "$DEBIAN_KEYRING" ] || { lib_log "$tag" "no Debian archive keyring at $DEBIAN_KEYRING (package debian-archive-keyring)"; return 1; }
-  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/sources.list.d" "$apt/preferences.d" "$apt/debs"
-  {
-    echo "# The project's own source list (scripts/lib.sh): nats-server packages only, never installed."
-    echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR unstable main"
-    echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR trixie main"
-  } >"$apt/sources.list"
-  local opts=(
-    -o "Dir::Etc::SourceList=$apt/sources.list" -o "Dir::Etc::SourceParts=$apt/sources.list.d"
-    -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache"
-    -o "Dir::Etc::Preferences=$apt/preferences" -o "Dir::Etc::PreferencesParts=$apt/preferences.d"
-    -o Acquire::Languages=none -o Acquire::IndexTargets::deb::Contents-deb::DefaultEnabled=false
-    -o APT::Get::List-Cleanup=false
-  )
-  # As root, apt downloads as the _apt user, which cannot write into the project's folder.
-  if [ "$(id -u)" -eq 0 ]; then opts+=(-o APT::Sandbox::User=root); fi
+  private_apt_setup
   local deb
   deb="$(
     # One fetch at a time (scripts may run side by side); the lock file is ours, not apt's.
@@ -200,28 +269,14 @@ fetch_nats_server() {
     flock 9
     if [ -z "${NATS_SERVER_REFRESH:-}" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then echo "cached"; exit 0; fi
     lib_log "$tag" "fetching nats-server from Debian $suite (apt-get download, private source list in ${apt#"$LIB_ROOT"/})"
-    # Lists older than a day are fetched again; a fresh set is reused by the other suite's fetch.
-    if [ -n "${NATS_SERVER_REFRESH:-}" ] || [ -z "$(find "$apt/lists" -maxdepth 1 -name "*_dists_${suite}_InRelease" -mmin -1440 2>/dev/null)" ]; then
-      apt-get "${opts[@]}" -qq update >&2 || exit 1
-    fi
-    cd "$apt/debs" || exit 1
-    rm -f nats-server_*.deb
-    apt-get "${opts[@]}" -qq download "nats-server/$suite" >&2 || exit 1
-    ls "$apt/debs"/nats-server_*.deb 2>/dev/null | head -n 1
+    dir="$(private_apt_download "$suite" "$tag" nats-server)" || exit 1
+    ls "$dir"/nats-server_*.deb 2>/dev/null | head -n 1
   )" || return 1
   if [ "$deb" = cached ]; then cat "$pointer"; return 0; fi
   [ -n "$deb" ] || return 1
-  local version
-  version="$(dpkg-deb -f "$deb" Version)"
-  version="${version#*:}"
-  version="${version%%-*}"
-  version="${version%%+*}"
-  local dest="$root/nats-server-$version"
-  if [ ! -d "$dest" ]; then
-    local tmp; tmp="$(mktemp -d "$root/.nats-server-$version.XXXXXX")"
-    dpkg-deb -x "$deb" "$tmp" || { rm -rf "$tmp"; return 1; }
-    mv -T "$tmp" "$dest" 2>/dev/null || rm -rf "$tmp"
-  fi
+  local dest
+  dest="$root/nats-server-$(deb_upstream_version "$deb")"
+  unpack_debs "$dest" "$deb" || return 1
   local bin
   for bin in "$dest/usr/bin/nats-server" "$dest/usr/sbin/nats-server"; do
     if [ -x "$bin" ]; then
@@ -234,8 +289,69 @@ fetch_nats_server() {
   return 1
 }
 
-# use_servers TAG: chooses nats-server and redis-server (see the top of this file), exports NATS_SERVER_BIN
-# and REDIS_SERVER_BIN, puts both first on PATH, and prints their versions.
+# missing_libs BINARY: the shared libraries the dynamic loader cannot find for BINARY (one a line).
+missing_libs() {
+  ldd "$1" 2>/dev/null | sed -n 's/^[[:space:]]*\([^[:space:]]*\) => not found.*/\1/p'
+}
+
+# fetch_valkey TAG: Valkey 8.0 from Debian bookworm-backports (valkey-server: the server's link and its
+# configuration; valkey-tools: the binaries, valkey-server's and valkey-cli), downloaded and unpacked like
+# nats-server into .cache/servers/valkey-<version>; prints the server binary (valkey-cli is beside it).
+# Built for bookworm, it runs on this glibc (2.36), unlike trixie's or unstable's; it is linked against
+# shared libraries that dpkg-deb -x does not bring (libjemalloc2, liblzf1, libatomic1, libssl3,
+# libsystemd0: the Depends of valkey-tools, all in bookworm main, the first two also needed by bookworm's
+# redis-server): those the loader cannot find are installed from the machine's own Debian release.
+fetch_valkey() {
+  local tag="$1" suite=bookworm-backports
+  # The real folder (.cache may be a link shared by several checkouts): the pointer outlives this one.
+  mkdir -p "$CACHE_DIR/servers"
+  local root apt="$CACHE_DIR/servers/apt"
+  root="$(cd "$CACHE_DIR/servers" && pwd -P)"
+  local pointer="$root/valkey-$suite.path" bin=""
+  if [ -z "${VALKEY_REFRESH:-}" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then
+    bin="$(cat "$pointer")"
+  else
+    command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 || { lib_log "$tag" "apt-get and dpkg-deb are needed to fetch Valkey"; return 1; }
+    [ -r "$DEBIAN_KEYRING" ] || { lib_log "$tag" "no Debian archive keyring at $DEBIAN_KEYRING (package debian-archive-keyring)"; return 1; }
+    private_apt_setup
+    local dir
+    dir="$(
+      exec 9>"$apt/fetch.lock"
+      flock 9
+      if [ -z "${VALKEY_REFRESH:-}" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then echo "cached"; exit 0; fi
+      lib_log "$tag" "fetching valkey-server and valkey-tools from Debian $suite (apt-get download, private source list in ${apt#"$LIB_ROOT"/})"
+      private_apt_download "$suite" "$tag" valkey-server valkey-tools
+    )" || { lib_log "$tag" "could not fetch Valkey from Debian $suite"; return 1; }
+    if [ "$dir" = cached ]; then
+      bin="$(cat "$pointer")"
+    else
+      local server_deb tools_deb
+      server_deb="$(ls "$dir"/valkey-server_*.deb 2>/dev/null | head -n 1)"
+      tools_deb="$(ls "$dir"/valkey-tools_*.deb 2>/dev/null | head -n 1)"
+      [ -n "$server_deb" ] && [ -n "$tools_deb" ] || { lib_log "$tag" "apt-get download brought no valkey packages into $dir"; return 1; }
+      local dest
+      dest="$root/valkey-$(deb_upstream_version "$server_deb")"
+      unpack_debs "$dest" "$server_deb" "$tools_deb" || return 1
+      bin="$dest/usr/bin/valkey-server"
+      [ -x "$bin" ] && [ -x "$dest/usr/bin/valkey-cli" ] || { lib_log "$tag" "no valkey-server/valkey-cli in $dest"; return 1; }
+      echo "$bin" >"$pointer.tmp.$$" && mv "$pointer.tmp.$$" "$pointer"
+    fi
+  fi
+  # valkey-server is a link to the one binary of valkey-tools (which picks its role by the name it runs under).
+  local missing
+  missing="$(missing_libs "$(readlink -f "$bin")"; missing_libs "$(dirname "$bin")/valkey-cli")"
+  if [ -n "$missing" ]; then
+    lib_log "$tag" "valkey-server needs shared libraries the machine lacks: $(echo "$missing" | sort -u | tr '\n' ' ')"
+    apt_install "$tag" libjemalloc2 liblzf1 libatomic1 libssl3 libsystemd0 || return 1
+    missing="$(missing_libs "$(readlink -f "$bin")")"
+    [ -z "$missing" ] || { lib_log "$tag" "valkey-server still lacks: $missing"; return 1; }
+  fi
+  echo "$bin"
+}
+
+# use_servers TAG: chooses nats-server and redis-server or valkey-server (see the top of this file), exports
+# NATS_SERVER_BIN, REDIS_SERVER_BIN, REDIS_CLI_BIN and REDIS_FLAVOR, puts them first on PATH, and prints the
+# versions.
 use_servers() {
   local tag="$1" nats="${NATS_SERVER_BIN:-}" how
   if [ -n "$nats" ]; then
@@ -273,25 +389,63 @@ use_servers() {
     return 1
   fi
 
-  local redis="${REDIS_SERVER_BIN:-}"
-  if [ -z "$redis" ]; then
-    redis="$(find_bin redis-server || true)"
-    if [ -z "$redis" ]; then
-      apt_install "$tag" redis-server || return 1
-      redis="$(find_bin redis-server)" || { lib_log "$tag" "redis-server installed but not found"; return 1; }
+  local flavor="${REDIS_FLAVOR:-redis}" redis="${REDIS_SERVER_BIN:-}" cli="${REDIS_CLI_BIN:-}" redis_how=""
+  case "$flavor" in
+    redis)
+      if [ -z "$redis" ]; then
+        redis="$(machine_bin redis-server || true)"
+        if [ -z "$redis" ]; then
+          apt_install "$tag" redis-server || return 1
+          redis="$(machine_bin redis-server)" || { lib_log "$tag" "redis-server installed but not found"; return 1; }
+        fi
+      fi
+      ;;
+    valkey)
+      if [ -z "$redis" ]; then
+        redis="$(fetch_valkey "$tag")" || return 1
+        redis_how="; Debian bookworm-backports"
+      fi
+      ;;
+    *) lib_log "$tag" "REDIS_FLAVOR=$flavor: use redis or valkey (or REDIS_SERVER_BIN=<path>)"; return 1 ;;
+  esac
+  [ -x "$redis" ] || { lib_log "$tag" "REDIS_SERVER_BIN=$redis is not an executable"; return 1; }
+  # The CLI (redis-cli --cluster create, for the cluster tests): the one beside the server (the same
+  # release), else the machine's redis-cli (Debian's redis-tools, which redis-server depends on).
+  if [ -z "$cli" ]; then
+    local beside
+    for beside in "$(dirname "$redis")/$flavor-cli" "$(dirname "$redis")/redis-cli" "$(dirname "$redis")/valkey-cli"; do
+      if [ -x "$beside" ]; then cli="$beside"; break; fi
+    done
+    if [ -z "$cli" ]; then
+      cli="$(machine_bin redis-cli || true)"
+      if [ -z "$cli" ]; then
+        apt_install "$tag" redis-tools || return 1
+        cli="$(machine_bin redis-cli)" || { lib_log "$tag" "redis-tools installed but redis-cli not found"; return 1; }
+      fi
     fi
   fi
-  [ -x "$redis" ] || { lib_log "$tag" "REDIS_SERVER_BIN=$redis is not an executable"; return 1; }
+  [ -x "$cli" ] || { lib_log "$tag" "REDIS_CLI_BIN=$cli is not an executable"; return 1; }
+  local redis_version redis_name=redis-server
+  redis_version="$(redis_server_version "$redis")"
+  if "$redis" --version 2>/dev/null | grep -q '^Valkey'; then redis_name=valkey-server; fi
 
-  # Both under their plain names, first on PATH, for whatever starts them by name.
-  local path_dir="$CACHE_DIR/servers/path/nats-$nats_version"
+  # Both under their plain names, first on PATH, for whatever starts them by name (valkey-server and
+  # valkey-cli as redis-server and redis-cli too: valkey picks its role by its name, and a plain name is
+  # not one of its checker names). One folder per combination: scripts of other flavors or versions may
+  # run side by side, each with its own PATH.
+  local path_dir="$CACHE_DIR/servers/path/nats-$nats_version-$redis_name-$redis_version"
   mkdir -p "$path_dir"
   ln -sfn "$nats" "$path_dir/nats-server"
   ln -sfn "$redis" "$path_dir/redis-server"
+  ln -sfn "$cli" "$path_dir/redis-cli"
+  if [ "$redis_name" = valkey-server ]; then
+    ln -sfn "$redis" "$path_dir/valkey-server"
+    ln -sfn "$cli" "$path_dir/valkey-cli"
+  fi
   case ":$PATH:" in *":$path_dir:"*) ;; *) export PATH="$path_dir:$PATH" ;; esac
-  export NATS_SERVER_BIN="$nats" REDIS_SERVER_BIN="$redis"
+  export NATS_SERVER_BIN="$nats" REDIS_SERVER_BIN="$redis" REDIS_CLI_BIN="$cli" REDIS_FLAVOR="$flavor"
   if [ "${META_AGENT_SERVERS_SHOWN:-}" != "$nats $redis" ]; then
-    lib_log "$tag" "nats-server $nats_version (${nats#"$LIB_ROOT"/}; $how), redis-server $(redis_server_version "$redis") ($redis)"
+    lib_log "$tag" "nats-server $nats_version (${nats#"$LIB_ROOT"/}; $how), $redis_name $redis_version (${redis#"$LIB_ROOT"/}$redis_how)"
     export META_AGENT_SERVERS_SHOWN="$nats $redis"
   fi
 }

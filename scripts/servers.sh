@@ -2,7 +2,9 @@
 # Start or stop a local nats-server (JetStream on) and redis-server on loopback, with their data in a
 # temporary folder. Which servers: scripts/lib.sh (use_servers): by default the current nats-server from
 # Debian's archive, unpacked into .cache/servers (NATS_SERVER_VERSION=current|minimum|system, or
-# NATS_SERVER_BIN=<path>), and the machine's redis-server (installed with apt-get when missing).
+# NATS_SERVER_BIN=<path>), and the machine's redis-server (installed with apt-get when missing), or with
+# REDIS_FLAVOR=valkey Valkey 8.0 from Debian bookworm-backports (unpacked into .cache/servers like
+# nats-server); REDIS_SERVER_BIN=<path> for another.
 #
 #   scripts/servers.sh start    # idempotent: reuses servers this script already started
 #   scripts/servers.sh stop     # stops them and removes their data folder
@@ -88,7 +90,7 @@ case "${1:-}" in
     mkdir -p "$SERVERS_DIR/nats" "$SERVERS_DIR/redis"
     start_nats
     start_redis
-    log "nats-server on nats://127.0.0.1:$NATS_PORT, redis-server on redis://127.0.0.1:$REDIS_PORT (data in $SERVERS_DIR)"
+    log "nats-server on nats://127.0.0.1:$NATS_PORT, $(basename "$REDIS_SERVER_BIN") on redis://127.0.0.1:$REDIS_PORT (data in $SERVERS_DIR)"
     ;;
   stop)
     stop_one "$SERVERS_DIR/nats.pid"

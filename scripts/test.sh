@@ -9,6 +9,7 @@
 #   npm test                      # everything
 #   npm test -- --selectProjects unit          # extra arguments go to jest
 #   NATS_SERVER_VERSION=minimum npm test       # on the minimum nats-server (2.10); see scripts/lib.sh
+#   REDIS_FLAVOR=valkey npm test               # on Valkey 8.0 (Debian bookworm-backports) instead of Redis 7.0
 #   TEST_FAULTS=0 / TEST_TOOLS=0               # skip the fault suite / the install of the deploy tests' tools
 set -euo pipefail
 cd "$(dirname "$0")/.."

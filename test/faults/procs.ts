@@ -4,6 +4,7 @@ import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppProcess } from '../support/app.js';
+import { type SpawnHook } from '../support/clusters.js';
 import { redisAnswers } from '../support/servers.js';
 
 /*
@@ -60,6 +61,15 @@ export class ProcessBook {
     await Promise.race([Promise.all(waits), sleep(timeoutMs)]);
     this.killAll();
   }
+}
+
+/**
+ * The clusters of test/support/clusters.ts (NatsCluster, RedisCluster) in a fault run: pass
+ * `onSpawn: trackedBy(book)` to their start(), and every node's pid goes to the pid file and every exit
+ * to the book (a node the cluster helpers did not kill is an unexpected exit).
+ */
+export function trackedBy(book: ProcessBook): SpawnHook {
+  return (name, child, cause) => book.track(name, child, cause);
 }
 
 export function findBin(name: string): string {
