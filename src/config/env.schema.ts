@@ -256,6 +256,13 @@ function read(r: Reader) {
   const nats = {
     servers: r.url('NATS_URL', 'nats://localhost:4222', ['nats:', 'tls:', 'ws:', 'wss:'], 'NATS server URL(s), comma-separated.'),
     connectTimeoutMs: r.int('NATS_CONNECT_TIMEOUT_MS', 5000, 100, 120000, 'How long start-up waits for NATS before failing; also the JetStream API timeout.'),
+    pingIntervalMs: r.int(
+      'NATS_PING_INTERVAL_MS',
+      20000,
+      500,
+      600000,
+      'How often the client pings its NATS server; after 2 unanswered pings it takes the server for gone and reconnects to another (a node of a cluster that hangs without closing its sockets). 2000 on a cluster: a stuck node costs seconds, not minutes.',
+    ),
     auth: {
       user: r.optional('NATS_USER', 'NATS user name (with META_AGENT_NATS_PASSWORD); or put both in the URL.'),
       pass: r.secret('NATS_PASSWORD', 'NATS password.'),

@@ -68,6 +68,9 @@ export class NatsConnectionService implements OnModuleInit, OnApplicationShutdow
         maxReconnectAttempts: -1,
         reconnectTimeWait: 500,
         waitOnFirstConnect: false,
+        // A server that hangs with its socket open (stopped, partitioned) is noticed by pings only.
+        pingInterval: this.config.pingIntervalMs,
+        maxPingOut: 2,
         // Otherwise every request (each JetStream publish) allocates an Error up front for its stack.
         noAsyncTraces: true,
         ...natsSecurityOptions(this.config),

@@ -26,6 +26,13 @@
  *   backpressure  a burst of FAULTS_BURST (default 10000; short 3000) ready workflows, drained with the limit unset
  *                 (100000) and at MAX_CONCURRENT_WORKFLOWS=20: every decision right, nothing dead-lettered,
  *                 the limited rate at least half the unlimited one
+ *   cluster       a 3-node NATS cluster (R3 streams) and a Redis Cluster of 3 primaries + 3 replicas, the
+ *                 replicas with META_AGENT_REDIS_WAIT_REPLICAS=1: the SIGNALS leader node SIGKILLed and back,
+ *                 Redis primaries SIGKILLed (replica promoted, the node back as a replica), a NATS node SIGSTOPped
+ *                 past the route pings, replicas killed, and at the end the leader node killed and left down;
+ *                 reports the longest gap between stored decisions after each fault
+ *   cluster-unsafe  not in `all`: the same with R1 streams and no replication wait, to measure what is lost
+ *                 (reported, never failing)
  *   long          not in `all`: 200,000+ workflows (FAULTS_RATE x FAULTS_LOAD_SECONDS), >= 50 kills,
  *                 >= 20 pauses, Redis stalls, NATS and Redis restarts, a Redis outage (default 600 s),
  *                 revisions; FAULTS_LONG_SCALE=0.1 scales the fault counts down for a trial
@@ -46,12 +53,27 @@ import { HarnessBus } from './bus.js';
 import { check, digest, type CheckResult, type DeadLetter, type ExpectedDeadLetter, type Inspection, type StoredDecision } from './check.js';
 import { HostileInjector } from './hostile.js';
 import { LoadGenerator, prng, TRIGGER_SUBJECT, type InspectedSignals } from './load.js';
-import { NatsServer, portOpen, ProcessBook, RedisServer, Replica } from './procs.js';
+import { NatsServer, portOpen, ProcessBook, RedisServer, Replica, trackedBy } from './procs.js';
+import { NatsCluster, RedisCluster } from '../support/clusters.js';
 import { DEFAULT_CONSUMERS } from '../support/signals.js';
 
-type Fault = 'kill' | 'nats' | 'redis' | 'rolling' | 'pause' | 'redis-stall' | 'redis-outage';
-type Scenario = 'faults' | 'revisions' | 'poison' | 'redis-stall' | 'redis-outage' | 'backpressure' | 'long';
-const ALL: Scenario[] = ['faults', 'revisions', 'poison', 'redis-stall', 'redis-outage', 'backpressure'];
+type Fault =
+  | 'kill'
+  | 'nats'
+  | 'redis'
+  | 'rolling'
+  | 'pause'
+  | 'redis-stall'
+  | 'redis-outage'
+  // On clusters (issue 17): the SIGNALS stream's leader node SIGKILLed and started again; a Redis primary
+  // SIGKILLed (its replica promoted), started again later as a replica; a NATS node SIGSTOPped past the route
+  // pings; the leader node SIGKILLed and left down (the run's last fault).
+  | 'nats-leader'
+  | 'redis-primary'
+  | 'nats-stop'
+  | 'nats-leader-down';
+type Scenario = 'faults' | 'revisions' | 'poison' | 'redis-stall' | 'redis-outage' | 'backpressure' | 'long' | 'cluster' | 'cluster-unsafe';
+const ALL: Scenario[] = ['faults', 'revisions', 'poison', 'redis-stall', 'redis-outage', 'backpressure', 'cluster'];
 
 interface Profile {
   /** As reported: the scenario, and `short` for the cheaper version. */
@@ -80,6 +102,10 @@ interface Profile {
   poison?: boolean;
   /** Backpressure: workflows per burst (no steady load). */
   burst?: number;
+  /** A 3-node NATS cluster and a Redis Cluster of 3 primaries + 3 replicas instead of one server each. */
+  cluster?: boolean;
+  /** Cluster run that measures what the unsafe settings lose (R1 streams, no replication wait): reported, not judged. */
+  measureOnly?: boolean;
 }
 
 const K: Fault = 'kill';
@@ -145,6 +171,31 @@ function profileFor(scenario: Scenario, short: boolean): Profile {
         env: { META_AGENT_MAX_DELIVERIES: '3', META_AGENT_ACK_WAIT_MS: '2000', META_AGENT_SHUTDOWN_TIMEOUT_MS: '5000' },
         poison: true,
       };
+    case 'cluster':
+    case 'cluster-unsafe': {
+      // Issue 17: the production topology under its faults, with the settings docs/OPERATIONS.md recommends
+      // (R3 streams, a replication wait of one replica); cluster-unsafe: the same with R1 streams and no wait,
+      // to measure what those settings lose.
+      const safe = scenario === 'cluster';
+      return {
+        name: `${scenario}${short ? ', short' : ''}`,
+        scenario,
+        loadSeconds: short ? 75 : 150,
+        rate: 8,
+        hostileRate: 2,
+        plan: short
+          ? ['nats-leader', K, 'redis-primary', 'nats-stop', K, 'redis-primary', 'nats-leader-down']
+          : ['nats-leader', K, 'redis-primary', K, 'nats-stop', 'redis-primary', K, 'nats-leader', 'redis-primary', 'nats-stop', K, 'nats-leader-down'],
+        drainSeconds: 120,
+        env: {
+          META_AGENT_STREAM_REPLICAS: safe ? '3' : '1',
+          META_AGENT_REDIS_WAIT_REPLICAS: safe ? '1' : '0',
+          META_AGENT_NATS_PING_INTERVAL_MS: '2000',
+        },
+        cluster: true,
+        measureOnly: !safe,
+      };
+    }
     case 'redis-stall':
       return {
         name: short ? 'redis-stall, short' : 'redis-stall',
@@ -227,6 +278,20 @@ const NATS_PORT = Number(process.env.FAULTS_NATS_PORT ?? 30222);
 const NATS_MONITOR_PORT = Number(process.env.FAULTS_NATS_MONITOR_PORT ?? 30822);
 const REDIS_PORT = Number(process.env.FAULTS_REDIS_PORT ?? 30379);
 const HTTP_BASE_PORT = Number(process.env.FAULTS_HTTP_PORT ?? 31000);
+/** Cluster scenarios: NATS client/route/monitor ports from here (30 of them), Redis Cluster nodes from the next (100). */
+const NATS_CLUSTER_BASE_PORT = Number(process.env.FAULTS_NATS_CLUSTER_PORT ?? 32000);
+const REDIS_CLUSTER_BASE_PORT = Number(process.env.FAULTS_REDIS_CLUSTER_PORT ?? 32100);
+/** How long a Redis primary may be unreachable before its replica takes over (docs/OPERATIONS.md recommends it). */
+const REDIS_CLUSTER_NODE_TIMEOUT_MS = 2000;
+const NATS_CLUSTER_NODES = 3;
+const REDIS_CLUSTER_NODES = 6;
+/** Route pings every second, a node taken for gone after 3 unanswered: a stopped node is noticed in seconds, not minutes. */
+const NATS_CLUSTER_TUNING = ['ping_interval: "1s"', 'ping_max: 3'];
+
+interface Clusters {
+  nats: NatsCluster;
+  redis: RedisCluster;
+}
 const REPLICAS = 3;
 const LATENESS_BOUND_MS = 2000;
 const CONSUMERS = [DEFAULT_CONSUMERS.trigger, DEFAULT_CONSUMERS.agents];
@@ -261,7 +326,8 @@ async function main(): Promise<number> {
   const short = process.argv.includes('--short');
   const arg = process.argv.find((a) => a.startsWith('--scenario='))?.slice('--scenario='.length);
   const names = (arg ?? (short ? 'faults,poison' : 'all')).split(',').flatMap((n) => (n === 'all' ? ALL : [n]));
-  for (const n of names) if (![...ALL, 'long'].includes(n)) throw new Error(`unknown scenario "${n}" (${[...ALL, 'long', 'all'].join(', ')})`);
+  const extra: Scenario[] = ['long', 'cluster', 'cluster-unsafe'];
+  for (const n of names) if (![...ALL, ...extra].includes(n as Scenario)) throw new Error(`unknown scenario "${n}" (${[...ALL, ...extra, 'all'].join(', ')})`);
   const results: [string, number][] = [];
   if (process.env.FAULTS_REPORT) writeFileSync(process.env.FAULTS_REPORT, '');
   for (const n of names) {
@@ -288,16 +354,33 @@ async function runOne(profile: Profile): Promise<number> {
   const started = Date.now();
   log(`${profile.name} run, seed ${seed}, logs and data in ${dir}`);
 
-  for (const port of [NATS_PORT, NATS_MONITOR_PORT, REDIS_PORT, ...Array.from({ length: REPLICAS }, (_, i) => HTTP_BASE_PORT + i)]) {
+  const serverPorts = profile.cluster
+    ? [
+        ...Array.from({ length: NATS_CLUSTER_NODES }, (_, i) => [0, 10, 20].map((o) => NATS_CLUSTER_BASE_PORT + o + i)).flat(),
+        ...Array.from({ length: REDIS_CLUSTER_NODES }, (_, i) => [0, 50].map((o) => REDIS_CLUSTER_BASE_PORT + o + i)).flat(),
+      ]
+    : [NATS_PORT, NATS_MONITOR_PORT, REDIS_PORT];
+  for (const port of [...serverPorts, ...Array.from({ length: REPLICAS }, (_, i) => HTTP_BASE_PORT + i)]) {
     if (await portOpen(port)) throw new Error(`port ${port} is in use: another fault run, or something else; not touching it`);
   }
 
-  const nats = new NatsServer(book, NATS_PORT, NATS_MONITOR_PORT, join(dir, 'nats'));
-  const redis = new RedisServer(book, REDIS_PORT, join(dir, 'redis'), appendfsync);
+  // One nats-server and one redis-server, or (cluster scenarios) a 3-node NATS cluster and a Redis Cluster of
+  // 3 primaries with a replica each, started below.
+  const single = profile.cluster
+    ? undefined
+    : {
+        nats: new NatsServer(book, NATS_PORT, NATS_MONITOR_PORT, join(dir, 'nats')),
+        redis: new RedisServer(book, REDIS_PORT, join(dir, 'redis'), appendfsync),
+      };
+  let clusters: Clusters | undefined;
+  const natsUrl = single ? single.nats.url : Array.from({ length: NATS_CLUSTER_NODES }, (_, i) => `nats://127.0.0.1:${NATS_CLUSTER_BASE_PORT + i}`).join(',');
+  const redisSettings: Record<string, string> = single
+    ? { META_AGENT_REDIS_URL: single.redis.url }
+    : { META_AGENT_REDIS_CLUSTER_NODES: Array.from({ length: REDIS_CLUSTER_NODES }, (_, i) => `127.0.0.1:${REDIS_CLUSTER_BASE_PORT + i}`).join(',') };
   const replicaEnv: Record<string, string> = {
     META_AGENT_NAME: 'trading_decision_meta_agent',
-    META_AGENT_NATS_URL: nats.url,
-    META_AGENT_REDIS_URL: redis.url,
+    META_AGENT_NATS_URL: natsUrl,
+    ...redisSettings,
     META_AGENT_LOG_LEVEL: 'info',
     META_AGENT_MIN_CONFIDENCE_THRESHOLD: '0.6',
     META_AGENT_NAK_DELAY_MS: '500',
@@ -313,6 +396,9 @@ async function runOne(profile: Profile): Promise<number> {
   let replicas = makeReplicas(replicaEnv);
   const counters: Counters = { kills: 0, restarts: 0, terms: 0, natsRestarts: 0, redisRestarts: 0, pauses: 0, redisStalls: 0, redisOutages: 0 };
   const faultLog: string[] = [];
+  /** When each fault began: the gaps between stored decisions are measured from there (cluster scenarios). */
+  const faultMarks: { at: number; what: string }[] = [];
+  let loadStartedAt = 0;
   const problems: string[] = [];
   const extra: Extra = { rows: [], notes: [] };
   const blackouts: { from: number; to: number; extraMs?: number }[] = [];
@@ -326,12 +412,22 @@ async function runOne(profile: Profile): Promise<number> {
   const allReplicas: Replica[] = [];
 
   try {
-    await Promise.all([nats.start(), redis.start()]);
+    if (single) {
+      await Promise.all([single.nats.start(), single.redis.start()]);
+    } else {
+      const onSpawn = trackedBy(book);
+      const [n, r] = await Promise.all([
+        NatsCluster.start({ nodes: NATS_CLUSTER_NODES, basePort: NATS_CLUSTER_BASE_PORT, onSpawn, extraConfig: NATS_CLUSTER_TUNING }),
+        RedisCluster.start({ basePort: REDIS_CLUSTER_BASE_PORT, nodeTimeoutMs: REDIS_CLUSTER_NODE_TIMEOUT_MS, appendfsync, onSpawn }),
+      ]);
+      clusters = { nats: n, redis: r };
+      log(`NATS cluster ${n.urls} and Redis Cluster ${r.nodes} formed`);
+    }
     // The first replica provisions the streams and consumers; the others then start together.
     await replicas[0].start();
     await Promise.all(replicas.slice(1).map((r) => r.start()));
     allReplicas.push(...replicas);
-    bus = await HarnessBus.open(nats.url);
+    bus = await HarnessBus.open(natsUrl);
     log(`servers and ${REPLICAS} replicas ready`);
 
     const plain = new Map<string, string[]>();
@@ -366,6 +462,7 @@ async function runOne(profile: Profile): Promise<number> {
       load.start();
       if (profile.hostileRate > 0) hostile.start();
       const loadStart = Date.now();
+      loadStartedAt = loadStart;
 
       if (profile.poison) {
         // Issue 16: poison triggers amid a steady load, two of them at once (two replicas die together, each with
@@ -401,7 +498,8 @@ async function runOne(profile: Profile): Promise<number> {
         await sleep(Math.max(1000, at - Date.now()));
         const fault = profile.plan[i];
         const t = Date.now();
-        const what = await inject(fault, { nats, redis, replicas, counters, rng: faultRng, profile, blackouts });
+        const what = await inject(fault, { single, clusters, replicas, counters, rng: faultRng, profile, blackouts });
+        faultMarks.push({ at: t, what });
         faultLog.push(`${((t - loadStart) / 1000).toFixed(1)}s ${what} (${Date.now() - t} ms)`);
         log(`fault ${i + 1}/${profile.plan.length}: ${what}`);
         const notReady = await replicasReady(replicas, 30000);
@@ -502,6 +600,7 @@ async function runOne(profile: Profile): Promise<number> {
         signals: w.signals.map((s) => ({ agent: s.agent, text: s.text, acked: s.message?.ackedAt !== undefined, seq: s.message?.seq })),
       }),
     );
+    if (profile.cluster) reportDecisionGaps(decisions, faultMarks, loadStartedAt, extra, problems);
     result = check({
       replicaEnv,
       workflows: load.workflows,
@@ -538,8 +637,12 @@ async function runOne(profile: Profile): Promise<number> {
       }
     }
     for (const r of allReplicas) r.close();
-    await redis.terminate(10000);
-    await nats.terminate(10000);
+    if (single) {
+      await single.redis.terminate(10000);
+      await single.nats.terminate(10000);
+    }
+    await clusters?.nats.stopAll();
+    await clusters?.redis.stopAll();
     await book.stopAll(5000);
   }
 
@@ -566,6 +669,11 @@ async function runOne(profile: Profile): Promise<number> {
     log(`logs and data kept in ${dir}`);
   } else {
     rmSync(dir, { recursive: true, force: true });
+  }
+  if (profile.measureOnly) {
+    // What the unsafe settings lose is the result here, written down in docs/RELIABILITY.md, not a failure.
+    log(`${profile.name}: measured (${failed ? 'with the losses above' : 'nothing lost this time'})`);
+    return 0;
   }
   log(`${profile.name}: ${failed ? 'FAILED' : 'passed'}`);
   return failed ? 1 : 0;
@@ -641,6 +749,29 @@ async function backpressure(
   const end = Date.now() + 30000;
   while (Date.now() < end && (await consumersPending(ctx.bus)) > 0) await sleep(500);
   return replicas;
+}
+
+/**
+ * Decisions must keep flowing through each loss (issue 17): the longest gap between two decisions stored in
+ * the stream, from each fault's start to the next one's. Reported per fault; the docs' aim is 5 s, a gap over
+ * 30 s fails the run (a shard that cannot be written must not hold back the others).
+ */
+function reportDecisionGaps(decisions: StoredDecision[], marks: { at: number; what: string }[], loadStart: number, extra: Extra, problems: string[]): void {
+  const stored = decisions.map((d) => d.storedAt).sort((a, b) => a - b);
+  for (const [i, mark] of marks.entries()) {
+    const end = marks[i + 1]?.at ?? mark.at + 20000;
+    let last = mark.at;
+    let worst = 0;
+    for (const t of stored) {
+      if (t <= mark.at) continue;
+      if (t > end) break;
+      worst = Math.max(worst, t - last);
+      last = t;
+    }
+    const label = `longest gap between stored decisions after ${((mark.at - loadStart) / 1000).toFixed(1)} s: ${mark.what.split(',')[0]}`;
+    extra.rows.push([label, `${worst} ms`]);
+    if (worst > 30000) problems.push(`${label}: ${worst} ms (decisions stopped flowing)`);
+  }
 }
 
 /**
@@ -751,8 +882,8 @@ function continueProcess(pid: number): void {
 async function inject(
   fault: Fault,
   ctx: {
-    nats: NatsServer;
-    redis: RedisServer;
+    single: { nats: NatsServer; redis: RedisServer } | undefined;
+    clusters: Clusters | undefined;
     replicas: Replica[];
     counters: Counters;
     rng: () => number;
@@ -761,7 +892,59 @@ async function inject(
   },
 ): Promise<string> {
   const { counters } = ctx;
+  const single = () => {
+    if (!ctx.single) throw new Error(`fault ${fault} needs the single-server topology`);
+    return ctx.single;
+  };
+  const clusters = () => {
+    if (!ctx.clusters) throw new Error(`fault ${fault} needs the cluster topology`);
+    return ctx.clusters;
+  };
   switch (fault) {
+    case 'nats-leader':
+    case 'nats-leader-down': {
+      const { nats } = clusters();
+      const leader = await nats.waitStreamReady('SIGNALS');
+      const from = Date.now();
+      await leader.kill();
+      counters.natsRestarts++;
+      const next = await nats.waitStreamLeader('SIGNALS', { notLeader: leader });
+      ctx.blackouts.push({ from, to: Date.now(), extraMs: 1500 });
+      if (fault === 'nats-leader-down') return `SIGKILL ${leader.name} (SIGNALS leader), left down; ${next.name} leads after ${Date.now() - from} ms`;
+      await sleep(1000 + Math.round(ctx.rng() * 1500));
+      await leader.start();
+      return `SIGKILL ${leader.name} (SIGNALS leader), ${next.name} led after ${Date.now() - from} ms; ${leader.name} restarted`;
+    }
+    case 'nats-stop': {
+      // Past the route pings (NATS_CLUSTER_TUNING: 1 s x 3): the others take it for gone, its clients too.
+      const { nats } = clusters();
+      const node = nats.nodes.filter((n) => n.running())[Math.floor(ctx.rng() * nats.nodes.filter((n) => n.running()).length)];
+      const ms = 8000;
+      const from = Date.now();
+      stopProcess(node.process.pid);
+      await sleep(ms);
+      continueProcess(node.process.pid!);
+      counters.pauses++;
+      ctx.blackouts.push({ from, to: Date.now(), extraMs: 1500 });
+      await node.waitHealthy();
+      return `SIGSTOP ${node.name} for ${ms} ms, SIGCONT`;
+    }
+    case 'redis-primary': {
+      // Its replica is promoted after cluster-node-timeout; the node comes back (a restarted pod) as a replica.
+      const { redis } = clusters();
+      const primaries = await redis.primaries();
+      const victim = primaries[Math.floor(ctx.rng() * primaries.length)];
+      const from = Date.now();
+      await victim.kill();
+      counters.redisRestarts++;
+      const promoted = await redis.waitFailover(victim);
+      const failoverMs = Date.now() - from;
+      ctx.blackouts.push({ from, to: Date.now(), extraMs: 1500 });
+      await sleep(2000 + Math.round(ctx.rng() * 2000));
+      await victim.start();
+      await redis.waitReplicaOf(victim, promoted);
+      return `SIGKILL Redis primary ${victim.port}, ${promoted.port} promoted after ${failoverMs} ms; ${victim.port} back as its replica`;
+    }
     case 'kill': {
       const r = ctx.replicas[Math.floor(ctx.rng() * ctx.replicas.length)];
       await r.kill();
@@ -782,16 +965,16 @@ async function inject(
       return `SIGSTOP ${r.name} for ${ms} ms, SIGCONT`;
     }
     case 'nats':
-      await ctx.nats.kill();
+      await single().nats.kill();
       await sleep(1000 + Math.round(ctx.rng() * 1500));
-      await ctx.nats.start();
+      await single().nats.start();
       counters.natsRestarts++;
       return 'SIGKILL nats-server, restarted';
     case 'redis': {
       const from = Date.now();
-      await ctx.redis.kill();
+      await single().redis.kill();
       await sleep(300 + Math.round(ctx.rng() * 700));
-      await ctx.redis.start();
+      await single().redis.start();
       ctx.blackouts.push({ from, to: Date.now() });
       counters.redisRestarts++;
       return 'SIGKILL redis-server, restarted (AOF)';
@@ -800,9 +983,9 @@ async function inject(
       // Longer than META_AGENT_REDIS_COMMAND_TIMEOUT_MS: commands sent meanwhile time out, then run when it resumes.
       const ms = ctx.profile.stallMs ?? 4000;
       const from = Date.now();
-      stopProcess(ctx.redis.pid);
+      stopProcess(single().redis.pid);
       await sleep(ms);
-      continueProcess(ctx.redis.pid!);
+      continueProcess(single().redis.pid!);
       // The sweeps sent during the stall run when it ends, but their replies were lost: what they claimed
       // is claimed again after the claim lease (1500 ms, the replicas' default).
       ctx.blackouts.push({ from, to: Date.now(), extraMs: 1500 });
@@ -812,9 +995,9 @@ async function inject(
     case 'redis-outage': {
       const seconds = ctx.profile.outageSeconds ?? 60;
       const from = Date.now();
-      await ctx.redis.kill();
+      await single().redis.kill();
       await sleep(seconds * 1000);
-      await ctx.redis.start();
+      await single().redis.start();
       ctx.blackouts.push({ from, to: Date.now() });
       counters.redisOutages++;
       return `redis-server down for ${seconds} s (SIGKILL, restarted on its AOF)`;

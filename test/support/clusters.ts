@@ -221,6 +221,8 @@ export interface NatsClusterOptions {
   bin?: string;
   /** How long start() waits for the cluster to form (default 60 s). */
   readyTimeoutMs?: number;
+  /** More top-level configuration lines for every server (e.g. `ping_interval: "1s"`). */
+  extraConfig?: string[];
   onSpawn?: SpawnHook;
 }
 
@@ -333,6 +335,7 @@ export class NatsCluster {
         `http: 127.0.0.1:${base + 20 + i}`,
         `log_file: "${join(nodeDir, 'nats.log')}"`,
         `jetstream { store_dir: "${join(nodeDir, 'jetstream')}" }`,
+        ...(options.extraConfig ?? []),
         `cluster {`,
         `  name: ${name}`,
         `  listen: 127.0.0.1:${base + 10 + i}`,
