@@ -210,7 +210,8 @@ function createCluster(config: RedisConfig): Cluster {
   return cluster;
 }
 
-function createRedis(config: RedisConfig): RedisClient {
+/** The client the settings ask for (lazy: `connect()` it), the scripts defined on it. */
+export function createRedisClient(config: RedisConfig): RedisClient {
   if (config.clusterNodes.length > 0) return createCluster(config);
   const redis = new Redis(config.url, {
     ...redisConnectionOptions(config),
@@ -230,7 +231,7 @@ function createRedis(config: RedisConfig): RedisClient {
 
 @Global()
 @Module({
-  providers: [{ provide: REDIS_CLIENT, useFactory: createRedis, inject: [redisConfig.KEY] }, RedisLifecycle],
+  providers: [{ provide: REDIS_CLIENT, useFactory: createRedisClient, inject: [redisConfig.KEY] }, RedisLifecycle],
   exports: [REDIS_CLIENT],
 })
 export class RedisModule {}
