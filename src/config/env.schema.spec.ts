@@ -149,4 +149,45 @@ describe('credentials and connection settings', () => {
     expect(redis.sentinelMaster).toBe('orders');
     expect(failure({ META_AGENT_REDIS_SENTINELS: 's1' }).variable).toBe('META_AGENT_REDIS_SENTINELS');
   });
+
+  it('parses Redis Cluster seed nodes, exclusive with Sentinels', () => {
+    expect(parseSettings({}).redis.clusterNodes).toEqual([]);
+    expect(parseSettings({ META_AGENT_REDIS_CLUSTER_NODES: 'r1:7000, 10.0.0.3:7001,[::1]:7002' }).redis.clusterNodes).toEqual([
+      { host: 'r1', port: 7000 },
+      { host: '10.0.0.3', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    expect(failure({ META_AGENT_REDIS_CLUSTER_NODES: 'r1' }).variable).toBe('META_AGENT_REDIS_CLUSTER_NODES');
+    expect(failure({ META_AGENT_REDIS_CLUSTER_NODES: 'r1:70000' }).variable).toBe('META_AGENT_REDIS_CLUSTER_NODES');
+    const both = failure({ META_AGENT_REDIS_CLUSTER_NODES: 'r1:7000', META_AGENT_REDIS_SENTINELS: 's1:26379' });
+    expect(both.variable).toBe('META_AGENT_REDIS_CLUSTER_NODES');
+    expect(both.message).toMatch(/not both/);
+  });
+
+  it('reads the replication wait: off by default, bounded, its timeout below the command timeout', () => {
+    expect(parseSettings({}).redis).toMatchObject({ waitReplicas: 0, waitTimeoutMs: 1000, waitAof: false });
+    expect(
+      parseSettings({ META_AGENT_REDIS_WAIT_REPLICAS: '2', META_AGENT_REDIS_WAIT_TIMEOUT_MS: '250', META_AGENT_REDIS_WAIT_AOF: 'true' }).redis,
+    ).toMatchObject({
+      waitReplicas: 2,
+      waitTimeoutMs: 250,
+      waitAof: true,
+    });
+    expect(failure({ META_AGENT_REDIS_WAIT_REPLICAS: '-1' }).variable).toBe('META_AGENT_REDIS_WAIT_REPLICAS');
+    expect(failure({ META_AGENT_REDIS_WAIT_REPLICAS: '17' }).variable).toBe('META_AGENT_REDIS_WAIT_REPLICAS');
+    expect(failure({ META_AGENT_REDIS_WAIT_TIMEOUT_MS: '0' }).variable).toBe('META_AGENT_REDIS_WAIT_TIMEOUT_MS');
+    expect(failure({ META_AGENT_REDIS_WAIT_AOF: 'maybe' }).variable).toBe('META_AGENT_REDIS_WAIT_AOF');
+    const slow = failure({ META_AGENT_REDIS_WAIT_REPLICAS: '1', META_AGENT_REDIS_WAIT_TIMEOUT_MS: '5000', META_AGENT_REDIS_COMMAND_TIMEOUT_MS: '5000' });
+    expect(slow.variable).toBe('META_AGENT_REDIS_WAIT_TIMEOUT_MS');
+    expect(slow.message).toMatch(/not below META_AGENT_REDIS_COMMAND_TIMEOUT_MS/);
+    // Without a wait the timeout does not matter.
+    expect(parseSettings({ META_AGENT_REDIS_WAIT_TIMEOUT_MS: '9000' }).redis.waitTimeoutMs).toBe(9000);
+  });
+
+  it('reads the stream replicas (1..5, default 1)', () => {
+    expect(parseSettings({}).nats.streamReplicas).toBe(1);
+    expect(parseSettings({ META_AGENT_STREAM_REPLICAS: '3' }).nats.streamReplicas).toBe(3);
+    expect(failure({ META_AGENT_STREAM_REPLICAS: '0' }).variable).toBe('META_AGENT_STREAM_REPLICAS');
+    expect(failure({ META_AGENT_STREAM_REPLICAS: '6' }).variable).toBe('META_AGENT_STREAM_REPLICAS');
+  });
 });

@@ -338,6 +338,13 @@ function read(r: Reader) {
     ackWaitMs: r.int('ACK_WAIT_MS', 30000, 1000, 3600000, 'Consumer ack wait when provisioning: an unsettled message is redelivered after it.'),
     nakDelayMs: r.int('NAK_DELAY_MS', 500, 0, 600000, 'First retry delay after a transient failure; doubles per delivery.'),
     nakMaxDelayMs: r.int('NAK_MAX_DELAY_MS', 30000, 0, 3600000, 'Cap of the retry delay.'),
+    streamReplicas: r.int(
+      'STREAM_REPLICAS',
+      1,
+      1,
+      5,
+      'Replicas (num_replicas) of the streams this service provisions (a NATS cluster of at least that many JetStream servers). An existing stream with fewer is raised to it when provisioning, and stops start-up otherwise.',
+    ),
     duplicateWindowMs: r.int(
       'DUPLICATE_WINDOW_MS',
       120000,
@@ -360,6 +367,10 @@ function read(r: Reader) {
       'REDIS_SENTINELS',
       'Redis Sentinel addresses (`host:port,...`); when set, the master is found through them and REDIS_URL only supplies credentials and database.',
     ),
+    clusterNodes: r.hostPorts(
+      'REDIS_CLUSTER_NODES',
+      'Redis Cluster seed nodes (`host:port,...`; a few are enough, the client discovers the rest); when set, the service uses a cluster client and REDIS_URL only supplies credentials and TLS. Not with REDIS_SENTINELS.',
+    ),
     sentinelMaster: r.string('REDIS_SENTINEL_MASTER', 'mymaster', 'Name of the master group the Sentinels watch.', /^[A-Za-z0-9_.-]{1,64}$/, 'a master name'),
     sentinelPassword: r.secret('REDIS_SENTINEL_PASSWORD', 'Password of the Sentinels themselves (when they require one).'),
     prefix: r.string(
@@ -376,6 +387,25 @@ function read(r: Reader) {
       50,
       120000,
       'A Redis command failing after this is a transient error: the message is retried. At start, the connect fails after this when Redis or the Sentinels report errors; a Redis still loading its data is waited for up to 60 s.',
+    ),
+    waitReplicas: r.int(
+      'REDIS_WAIT_REPLICAS',
+      0,
+      0,
+      16,
+      'When above 0, every state write an ack or a decision depends on is followed by `WAIT <n> <REDIS_WAIT_TIMEOUT_MS>` on the connection (the cluster node) that took it, one WAIT per connection per event-loop turn; fewer confirmations are a transient error (the message is retried, held while the replicas are behind). 0: no WAIT.',
+    ),
+    waitTimeoutMs: r.int(
+      'REDIS_WAIT_TIMEOUT_MS',
+      1000,
+      1,
+      60000,
+      'How long a WAIT (or WAITAOF) waits for the replicas; must be below REDIS_COMMAND_TIMEOUT_MS.',
+    ),
+    waitAof: r.bool(
+      'REDIS_WAIT_AOF',
+      false,
+      "Wait with `WAITAOF 1 <REDIS_WAIT_REPLICAS> <timeout>` instead of WAIT: the writes fsynced to the local AOF and to that many replicas' (with 0 replicas: the local fsync only); Redis 7.2+ or Valkey 8 with appendonly on. Start-up stops if the server lacks WAITAOF.",
     ),
   };
 
@@ -493,6 +523,15 @@ function read(r: Reader) {
     throw new ConfigValidationError(`${PREFIX}NATS_TLS_CERT_FILE`, 'the client certificate and key files go together');
   if (Boolean(redis.tls.certFile) !== Boolean(redis.tls.keyFile))
     throw new ConfigValidationError(`${PREFIX}REDIS_TLS_CERT_FILE`, 'the client certificate and key files go together');
+  if (redis.clusterNodes.length > 0 && redis.sentinels.length > 0) {
+    throw new ConfigValidationError(`${PREFIX}REDIS_CLUSTER_NODES`, 'set either META_AGENT_REDIS_CLUSTER_NODES or META_AGENT_REDIS_SENTINELS, not both');
+  }
+  if ((redis.waitReplicas > 0 || redis.waitAof) && redis.waitTimeoutMs >= redis.commandTimeoutMs) {
+    throw new ConfigValidationError(
+      `${PREFIX}REDIS_WAIT_TIMEOUT_MS`,
+      `${redis.waitTimeoutMs} is not below META_AGENT_REDIS_COMMAND_TIMEOUT_MS (${redis.commandTimeoutMs})`,
+    );
+  }
   if (nats.consumers.trigger === nats.consumers.agents) {
     throw new ConfigValidationError(`${PREFIX}ENRICHED_CONSUMER`, 'must differ from META_AGENT_TRIGGER_CONSUMER');
   }

@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 
 /**
  * Loads `lua/<name>-<numKeys>.lua` and registers each as an ioredis command named in camelCase
@@ -32,7 +32,7 @@ export function readScripts(dir = LUA_DIR): ScriptSource[] {
     });
 }
 
-export function defineScripts(redis: Redis, scripts = readScripts()): void {
+export function defineScripts(redis: RedisClient, scripts = readScripts()): void {
   for (const s of scripts) redis.defineCommand(s.command, { numberOfKeys: s.numberOfKeys, lua: s.lua });
 }
 

@@ -1,9 +1,10 @@
 import { Global, Inject, Injectable, Logger, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { redisConfig, type RedisConfig } from '../config/configuration.js';
 import { redactUrl } from '../config/env.schema.js';
+import { isCluster, primaries, REDIS_CLIENT, type RedisClient } from './redis-client.js';
 import { defineScripts } from './redis-scripts.js';
 
 /** The longest start-up waits for a Redis that answers without error but is not ready (loading its data). */
@@ -13,15 +14,16 @@ const STARTUP_WAIT_MS = 60_000;
 export const RECOMMENDED_HASH_MAX_LISTPACK_VALUE = 4096;
 
 /**
- * Owns the Redis connection: connects at start (failing start-up with a clear message if Redis does not
- * answer), loads the Lua scripts, and closes last on shutdown, after the transport stopped consuming.
+ * Owns the Redis connection (a standalone, Sentinel or Cluster client): connects at start (failing start-up
+ * with a clear message if Redis does not answer), logs the topology it found, and closes last on shutdown,
+ * after the transport stopped consuming.
  */
 @Injectable()
 export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
   private readonly logger = new Logger('Redis');
 
   constructor(
-    private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(redisConfig.KEY) private readonly config: RedisConfig,
   ) {}
 
@@ -56,33 +58,64 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
       this.redis.off('error', remember);
       this.redis.off('sentinelError', rememberSentinel);
     }
-    await this.refuseCluster();
+    try {
+      await this.checkTopology();
+      await this.checkWaitAof();
+    } catch (error) {
+      this.redis.disconnect();
+      throw error;
+    }
     await this.adviseHashEncoding();
     this.redis.on('error', (error: Error) => this.logger.warn({ msg: 'redis connection error', error: error.message }));
     this.logger.log({ msg: 'connected', url: this.where() });
   }
 
   /**
-   * Redis Cluster is not supported yet: the client is a standalone (or Sentinel) one and the service was
-   * never run on a cluster, so a Redis that reports cluster mode stops start-up. A Redis that does not
-   * allow INFO (an ACL without it) cannot be checked; that is logged, and start-up goes on.
+   * Logs the topology found (standalone, Sentinel, or a cluster with its primaries and replicas). A
+   * standalone client on a node of a cluster stops start-up: its keys of other slots would fail one by one
+   * (MOVED); the cluster client (META_AGENT_REDIS_CLUSTER_NODES) is what serves a cluster. A Redis that does
+   * not allow INFO (an ACL without it) cannot be checked; that is logged, and start-up goes on.
    */
-  private async refuseCluster(): Promise<void> {
-    let info: string;
-    try {
-      info = await this.redis.info('cluster');
-    } catch (error) {
-      this.logger.warn({
-        msg: 'cannot check whether Redis runs in cluster mode (INFO cluster failed); Redis Cluster is not supported',
-        error: (error as Error).message,
+  private async checkTopology(): Promise<void> {
+    const wait = this.config.waitReplicas > 0 ? { wait_replicas: this.config.waitReplicas } : {};
+    if (isCluster(this.redis)) {
+      const masters = this.redis.nodes('master');
+      const replicas = this.redis.nodes('slave');
+      const state = /^cluster_state:(\S+)/m.exec(await masters[0].cluster('INFO'))?.[1] ?? 'unknown';
+      this.logger.log({
+        msg: `Redis topology: cluster with ${masters.length} primaries and ${replicas.length} replicas (cluster_state:${state})`,
+        primaries: masters.map((n) => `${n.options.host}:${n.options.port}`),
+        ...wait,
       });
       return;
     }
+    let info: string;
+    try {
+      info = await this.redis.info();
+    } catch (error) {
+      this.logger.warn({ msg: 'cannot read the Redis topology (INFO failed)', error: (error as Error).message });
+      return;
+    }
     if (/^cluster_enabled:1\s*$/m.test(info)) {
-      this.redis.disconnect();
       throw new Error(
-        `Redis at ${this.where()} runs in cluster mode (INFO cluster: cluster_enabled:1); Redis Cluster is not supported yet: use a standalone Redis or Redis Sentinel`,
+        `Redis at ${this.where()} runs in cluster mode (INFO cluster: cluster_enabled:1): set META_AGENT_REDIS_CLUSTER_NODES to its nodes (host:port,...) to use a Redis Cluster`,
       );
+    }
+    const replicas = Number(/^connected_slaves:(\d+)/m.exec(info)?.[1] ?? 0);
+    const kind = this.config.sentinels.length > 0 ? `sentinel master ${this.config.sentinelMaster}` : 'standalone';
+    this.logger.log({ msg: `Redis topology: ${kind} with ${replicas} connected replicas`, ...wait });
+  }
+
+  /** META_AGENT_REDIS_WAIT_AOF needs WAITAOF (Redis 7.2+, Valkey 8) on every primary: else start-up stops. */
+  private async checkWaitAof(): Promise<void> {
+    if (!this.config.waitAof) return;
+    for (const node of primaries(this.redis)) {
+      const reply = (await node.call('COMMAND', 'INFO', 'WAITAOF')) as unknown[];
+      if (!Array.isArray(reply) || !Array.isArray(reply[0])) {
+        throw new Error(
+          `META_AGENT_REDIS_WAIT_AOF is set but Redis at ${node.options.host}:${node.options.port} has no WAITAOF command (Redis 7.2+ or Valkey 8 needed): unset it or upgrade Redis`,
+        );
+      }
     }
   }
 
@@ -108,7 +141,8 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
   }
 
   private where(): string {
-    const { sentinels, sentinelMaster, url } = this.config;
+    const { sentinels, sentinelMaster, url, clusterNodes } = this.config;
+    if (clusterNodes.length > 0) return `cluster via ${clusterNodes.map((s) => `${s.host}:${s.port}`).join(',')}`;
     if (sentinels.length === 0) return redactUrl(url);
     return `sentinel master ${sentinelMaster} via ${sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
   }
@@ -122,7 +156,7 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
-/** Connection options beyond the URL: credentials, TLS files, Sentinel. */
+/** Connection options beyond the URL: credentials, TLS files, Sentinel. (A cluster takes the URL's credentials too.) */
 export function redisConnectionOptions(config: RedisConfig): RedisOptions {
   const options: RedisOptions = {};
   if (config.username) options.username = config.username;
@@ -147,7 +181,38 @@ export function redisConnectionOptions(config: RedisConfig): RedisOptions {
   return options;
 }
 
-function createRedis(config: RedisConfig): Redis {
+/** A cluster client has no URL: the credentials written in REDIS_URL go in its nodes' options. */
+function urlCredentials(url: string): Pick<RedisOptions, 'username' | 'password'> {
+  const parsed = new URL(url.split(',')[0].trim());
+  const out: Pick<RedisOptions, 'username' | 'password'> = {};
+  if (parsed.username) out.username = decodeURIComponent(parsed.username);
+  if (parsed.password) out.password = decodeURIComponent(parsed.password);
+  return out;
+}
+
+function createCluster(config: RedisConfig): Cluster {
+  const cluster = new Cluster(config.clusterNodes, {
+    lazyConnect: true,
+    // Per node: one connection, auto-pipelined, so the per-shard calls of a sweep go to each node in one
+    // write, and a WAIT sent on a node's connection follows the writes it must cover.
+    enableAutoPipelining: true,
+    scaleReads: 'master',
+    clusterRetryStrategy: (attempt: number) => Math.min(attempt * 50, 200),
+    redisOptions: {
+      ...urlCredentials(config.url),
+      ...redisConnectionOptions(config),
+      maxRetriesPerRequest: 1,
+      commandTimeout: config.commandTimeoutMs,
+      connectTimeout: config.commandTimeoutMs,
+    },
+  });
+  defineScripts(cluster);
+  return cluster;
+}
+
+/** The client the settings ask for (lazy: `connect()` it), the scripts defined on it. */
+export function createRedisClient(config: RedisConfig): RedisClient {
+  if (config.clusterNodes.length > 0) return createCluster(config);
   const redis = new Redis(config.url, {
     ...redisConnectionOptions(config),
     lazyConnect: true,
@@ -166,7 +231,7 @@ function createRedis(config: RedisConfig): Redis {
 
 @Global()
 @Module({
-  providers: [{ provide: Redis, useFactory: createRedis, inject: [redisConfig.KEY] }, RedisLifecycle],
-  exports: [Redis],
+  providers: [{ provide: REDIS_CLIENT, useFactory: createRedisClient, inject: [redisConfig.KEY] }, RedisLifecycle],
+  exports: [REDIS_CLIENT],
 })
 export class RedisModule {}

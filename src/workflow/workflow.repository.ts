@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Redis } from 'ioredis';
 import { redisConfig, type RedisConfig } from '../config/configuration.js';
+import { isCluster, REDIS_CLIENT, withRedirects, type RedisClient } from '../redis/redis-client.js';
 import type { ScriptCommand } from '../redis/redis-scripts.js';
+import { ReplicaWait } from '../redis/replica-wait.js';
 import { WorkflowKeys } from './workflow.keys.js';
 import { WorkflowStatus, type FinalStatus, type JsonObject } from './workflow.types.js';
 
@@ -118,6 +119,8 @@ interface FinalizeBatch {
   args: (string | number)[];
   waiters: { resolve: (result: Finalized) => void; reject: (error: unknown) => void }[];
 }
+/** The probe's WAIT (health, FlowControl) waits at most this long: it runs inside their 1-2 s timeouts. */
+const PROBE_WAIT_MS = 500;
 /** At most this many workflows per finalize call: a script call blocks Redis while it runs. */
 const FINALIZE_BATCH = 256;
 export interface SweepJob {
@@ -142,18 +145,36 @@ type Reply = (string | number | Reply)[];
 @Injectable()
 export class WorkflowRepository {
   readonly keys: WorkflowKeys;
+  /** Replication before acknowledgement (META_AGENT_REDIS_WAIT_REPLICAS / _WAIT_AOF); null: off. */
+  readonly replicaWait: ReplicaWait | null;
   private finalizing = new Map<number, FinalizeBatch[]>();
   private finalizeScheduled = false;
 
   constructor(
-    private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(redisConfig.KEY) config: RedisConfig,
   ) {
     this.keys = new WorkflowKeys(config.prefix, config.shards);
+    this.replicaWait =
+      config.waitReplicas > 0 || config.waitAof
+        ? new ReplicaWait(redis, { replicas: config.waitReplicas, timeoutMs: config.waitTimeoutMs, aof: config.waitAof })
+        : null;
   }
 
   private script(name: string): ScriptCommand {
     return (this.redis as unknown as Record<string, ScriptCommand>)[name].bind(this.redis);
+  }
+
+  /**
+   * Runs one script (its first key names its slot: every key of a call shares one hash tag). On a cluster a
+   * redirect (a failover, a resharding) refreshes the slot map and runs it again. `write`: the caller acks
+   * or publishes on its effect, so with a replication wait it returns only once the replicas confirmed it
+   * (a shortfall throws a TransientError; the effect stays, and a repeat of the script finds it).
+   */
+  private async run(name: string, write: boolean, keysAndArgs: (string | number)[]): Promise<Reply> {
+    const reply = (await withRedirects(this.redis, () => this.script(name)(...keysAndArgs))) as Reply;
+    if (write && this.replicaWait) await this.replicaWait.after(String(keysAndArgs[0]));
+    return reply;
   }
 
   async start(input: {
@@ -170,7 +191,7 @@ export class WorkflowRepository {
     leaseMs: number;
   }): Promise<StartResult> {
     const k = this.keys.forWorkflow(input.corrId);
-    const reply = (await this.script('startWorkflow')(
+    const reply = await this.run('startWorkflow', true, [
       k.wf,
       k.sig,
       k.early,
@@ -185,7 +206,7 @@ export class WorkflowRepository {
       input.checkMs,
       input.readyRule ?? '',
       input.leaseMs,
-    )) as Reply;
+    ]);
     if (reply[0] === 0) return { kind: 'duplicate', workflow: parseWorkflow(input.corrId, reply, 2) };
     const earlyCount = Number(reply[2]);
     if (reply[0] === 2) return { kind: 'started', earlyCount, workflow: parseWorkflow(input.corrId, reply, 3), next: 'decide' };
@@ -225,7 +246,7 @@ export class WorkflowRepository {
 
   async addSignal(corrId: string, agent: string, signalJson: string, options: AddSignalOptions): Promise<AddSignalResult> {
     const k = this.keys.forWorkflow(corrId);
-    const reply = (await this.script('addSignal')(
+    const reply = await this.run('addSignal', true, [
       k.wf,
       k.sig,
       k.early,
@@ -240,7 +261,7 @@ export class WorkflowRepository {
       options.checkMs,
       options.earlyTtlMs,
       options.leaseMs,
-    )) as Reply;
+    ]);
     const snapshot = (): StoredWorkflow | null => (reply.length > 2 ? parseWorkflow(corrId, reply, 2) : null);
     switch (reply[0]) {
       case 8:
@@ -270,7 +291,7 @@ export class WorkflowRepository {
   async freeze(seen: StoredWorkflow | { corrId: string }, why: Exclude<FreezeReason, 'timeout'>, leaseMs: number, by = ''): Promise<FreezeResult> {
     const known = 'version' in seen ? seen : null;
     const k = this.keys.forWorkflow(seen.corrId);
-    const reply = (await this.script('freeze')(k.wf, k.sig, k.deadlines, seen.corrId, known?.version ?? '', why, leaseMs, known?.startedMs ?? '', by)) as Reply;
+    const reply = await this.run('freeze', true, [k.wf, k.sig, k.deadlines, seen.corrId, known?.version ?? '', why, leaseMs, known?.startedMs ?? '', by]);
     switch (reply[0]) {
       case 1: {
         // With a version the frozen snapshot is the caller's (the script spares sending it back).
@@ -315,7 +336,13 @@ export class WorkflowRepository {
         // Every waiter is settled, whatever happens: a reply item each, or the error.
         const fail = (error: unknown) => batch.waiters.forEach((w) => w.reject(error));
         try {
-          this.script('finalize')(this.keys.deadlines(shard), this.keys.recent(shard), this.keys.shardPrefix(shard), batch.retentionMs, ...batch.args).then(
+          this.run('finalize', true, [
+            this.keys.deadlines(shard),
+            this.keys.recent(shard),
+            this.keys.shardPrefix(shard),
+            batch.retentionMs,
+            ...batch.args,
+          ]).then(
             (reply) =>
               batch.waiters.forEach((waiter, i) => {
                 const r = (reply as Reply)[i] as Reply | undefined;
@@ -334,28 +361,35 @@ export class WorkflowRepository {
   /** After a sweeper check found the workflow not ready: its due entry goes back to the deadline, unless it changed since. */
   async rest(workflow: StoredWorkflow): Promise<boolean> {
     const k = this.keys.forWorkflow(workflow.corrId);
-    const reply = (await this.script('rest')(k.wf, k.deadlines, workflow.corrId, workflow.version, workflow.startedMs)) as Reply;
+    const reply = await this.run('rest', true, [k.wf, k.deadlines, workflow.corrId, workflow.version, workflow.startedMs]);
     return reply[0] === 1;
   }
 
   /**
-   * One sweeper step over every shard, in one round trip. `remaining` is the number of unfinished or
-   * unpublished workflows. A shard whose script fails is reported in `errors`: the jobs the other shards
+   * The same script on every shard, one call each, issued together: the client's auto-pipelining sends the
+   * calls of one turn to each node in one write (a standalone Redis: one round trip, as one pipeline did; a
+   * cluster: one per node, where one pipeline across nodes is refused). Settled per shard.
+   */
+  private perShard(name: string, write: boolean, keysAndArgs: (shard: number) => (string | number)[]): Promise<PromiseSettledResult<Reply>[]> {
+    const calls: Promise<Reply>[] = [];
+    for (let shard = 0; shard < this.keys.shards; shard++) calls.push(this.run(name, write, keysAndArgs(shard)));
+    return Promise.allSettled(calls);
+  }
+
+  /**
+   * One sweeper step over every shard, in one round trip per node. `remaining` is the number of unfinished
+   * or unpublished workflows. A shard whose script fails is reported in `errors`: the jobs the other shards
    * handed out (already claimed) still run.
    */
   async sweep(limit: number, leaseMs: number): Promise<SweepResult> {
-    const pipeline = this.redis.pipeline() as unknown as Record<string, ScriptCommand> & { exec(): Promise<[Error | null, unknown][]> };
-    for (let shard = 0; shard < this.keys.shards; shard++) {
-      void pipeline.sweep(this.keys.deadlines(shard), this.keys.shardPrefix(shard), limit, leaseMs);
-    }
-    const results = await pipeline.exec();
+    const results = await this.perShard('sweep', true, (shard) => [this.keys.deadlines(shard), this.keys.shardPrefix(shard), limit, leaseMs]);
     const out: SweepResult = { jobs: [], broken: [], errors: [], remaining: 0, full: false, redisNowMs: 0 };
-    for (const [shard, [error, value]] of results.entries()) {
-      if (error) {
-        out.errors.push({ shard, error });
+    for (const [shard, result] of results.entries()) {
+      if (result.status === 'rejected') {
+        out.errors.push({ shard, error: result.reason instanceof Error ? result.reason : new Error(String(result.reason)) });
         continue;
       }
-      const reply = value as Reply;
+      const reply = result.value;
       out.remaining += Number(reply[0]);
       // Due entries read, not jobs: stale entries removed from a full batch still mean more may be due.
       if (Number(reply[1]) >= limit) out.full = true;
@@ -375,23 +409,26 @@ export class WorkflowRepository {
    * time up to which every trigger was processed); returns the number of signals orphaned.
    */
   async reapEarly(limit: number, watermarkMs: number): Promise<{ buffers: number; signals: number }> {
-    const pipeline = this.redis.pipeline() as unknown as Record<string, ScriptCommand> & { exec(): Promise<[Error | null, unknown][]> };
-    for (let shard = 0; shard < this.keys.shards; shard++) {
-      void pipeline.reapEarly(this.keys.earlyDue(shard), this.keys.shardPrefix(shard), limit, Math.floor(watermarkMs));
-    }
+    const results = await this.perShard('reapEarly', true, (shard) => [
+      this.keys.earlyDue(shard),
+      this.keys.shardPrefix(shard),
+      limit,
+      Math.floor(watermarkMs),
+    ]);
     let buffers = 0;
     let signals = 0;
-    for (const [error, value] of await pipeline.exec()) {
-      if (error) throw error;
-      buffers += Number((value as Reply)[0]);
-      signals += Number((value as Reply)[1]);
+    for (const result of results) {
+      if (result.status === 'rejected') throw result.reason;
+      buffers += Number(result.value[0]);
+      signals += Number(result.value[1]);
     }
     return { buffers, signals };
   }
 
   async inspect(corrId: string): Promise<Inspection> {
     const k = this.keys.forWorkflow(corrId);
-    const [wf, sig, early] = await Promise.all([this.redis.hgetall(k.wf), this.redis.hgetall(k.sig), this.redis.hgetall(k.early)]);
+    const read = (key: string) => withRedirects(this.redis, () => this.redis.hgetall(key));
+    const [wf, sig, early] = await Promise.all([read(k.wf), read(k.sig), read(k.early)]);
     // The buffer also holds each signal's stream sequence (q:<agent>): only the signals are shown.
     const signals = Object.fromEntries(Object.entries(early).filter(([field]) => !field.startsWith('q:')));
     return { workflow: Object.keys(wf).length > 0 ? toStoredWorkflow(corrId, wf, sig) : null, early: signals };
@@ -399,18 +436,37 @@ export class WorkflowRepository {
 
   /** Unfinished or unpublished workflows, over all shards (what `meta_agent_active_workflows` reports). */
   async countActive(): Promise<number> {
-    const pipeline = this.redis.pipeline();
-    for (let shard = 0; shard < this.keys.shards; shard++) pipeline.zcard(this.keys.deadlines(shard));
-    let total = 0;
-    for (const [error, value] of (await pipeline.exec()) ?? []) {
-      if (error) throw error;
-      total += Number(value);
+    const counts: Promise<number>[] = [];
+    for (let shard = 0; shard < this.keys.shards; shard++) {
+      const key = this.keys.deadlines(shard);
+      counts.push(withRedirects(this.redis, () => this.redis.zcard(key)));
     }
-    return total;
+    return (await Promise.all(counts)).reduce((total, n) => total + n, 0);
   }
 
+  /**
+   * Whether Redis can take work (health, readiness, and the transport's probe after a transient failure):
+   * it answers PING; a cluster has every primary answering with `cluster_state:ok`; with a replication wait,
+   * every primary's replicas have confirmed its writes so far (else messages whose WAIT fell short are held
+   * until they have, instead of being retried and using up their deliveries).
+   */
   async ping(): Promise<void> {
-    await this.redis.ping();
+    if (isCluster(this.redis)) {
+      const nodes = this.redis.nodes('master');
+      if (nodes.length === 0) throw new Error('no Redis Cluster primary known');
+      await Promise.all(
+        nodes.map(async (node) => {
+          const info = await node.cluster('INFO');
+          if (!/^cluster_state:ok\s*$/m.test(info))
+            throw new Error(
+              `Redis Cluster node ${node.options.host}:${node.options.port} reports ${/^cluster_state:\S+/m.exec(info)?.[0] ?? 'no cluster_state'}`,
+            );
+        }),
+      );
+    } else {
+      await this.redis.ping();
+    }
+    if (this.replicaWait) await this.replicaWait.check(Math.min(this.replicaWait.options.timeoutMs, PROBE_WAIT_MS));
   }
 
   /*
@@ -423,26 +479,23 @@ export class WorkflowRepository {
    * `wanted` matches or `budget` entries read; the caller merges the shards by position.
    */
   async listIndex(index: ListIndex, query: ListIndexQuery): Promise<ShardPage[]> {
-    const pipeline = this.redis.pipeline() as unknown as Record<string, ScriptCommand> & { exec(): Promise<[Error | null, unknown][]> };
     const recent = index === 'recent';
-    for (let shard = 0; shard < this.keys.shards; shard++) {
-      void pipeline.list(
-        recent ? this.keys.recent(shard) : this.keys.deadlines(shard),
-        this.keys.shardPrefix(shard),
-        recent ? 'desc' : 'asc',
-        query.after ? String(query.after.score) : '',
-        query.after?.corrId ?? '',
-        query.wanted,
-        query.budget,
-        query.statuses.join(','),
-        query.type ?? '',
-        recent ? '1' : '0',
-      );
-    }
+    const results = await this.perShard('list', false, (shard) => [
+      recent ? this.keys.recent(shard) : this.keys.deadlines(shard),
+      this.keys.shardPrefix(shard),
+      recent ? 'desc' : 'asc',
+      query.after ? String(query.after.score) : '',
+      query.after?.corrId ?? '',
+      query.wanted,
+      query.budget,
+      query.statuses.join(','),
+      query.type ?? '',
+      recent ? '1' : '0',
+    ]);
     const pages: ShardPage[] = [];
-    for (const [error, value] of await pipeline.exec()) {
-      if (error) throw error;
-      const reply = value as Reply;
+    for (const result of results) {
+      if (result.status === 'rejected') throw result.reason;
+      const reply = result.value;
       const items: ListedWorkflow[] = [];
       for (let i = 3; i < reply.length; i++) {
         const [corrId, score, status, type, started, deadline, finished, published, agents] = reply[i] as Reply;
@@ -467,7 +520,7 @@ export class WorkflowRepository {
   /** Moves an open workflow's deadline `extensionMs` later, at most to started + `maxTimeoutMs` (extend-2.lua). */
   async extend(corrId: string, extensionMs: number, maxTimeoutMs: number): Promise<ExtendResult> {
     const k = this.keys.forWorkflow(corrId);
-    const reply = (await this.script('extend')(k.wf, k.deadlines, corrId, Math.round(extensionMs), Math.round(maxTimeoutMs))) as Reply;
+    const reply = await this.run('extend', true, [k.wf, k.deadlines, corrId, Math.round(extensionMs), Math.round(maxTimeoutMs)]);
     if (reply[0] !== 1) return { kind: 'closed', status: String(reply[1]) };
     return {
       kind: 'extended',

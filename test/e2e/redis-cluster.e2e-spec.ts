@@ -1,43 +1,137 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { Cluster } from 'ioredis';
+import { keySlot } from '../../src/redis/redis-client.js';
+import { WorkflowKeys } from '../../src/workflow/workflow.keys.js';
 import { AppProcess, freePort } from '../support/app.js';
-import { waitFor } from '../support/env.js';
-import { ephemeralRedisArgs, redisAnswers, redisServerBin, ServerProcess } from '../support/servers.js';
+import { uniqueId, waitFor } from '../support/env.js';
+import { useInfra } from '../support/infra.js';
+import { LocalRedisCluster } from '../support/redis-cluster.js';
+import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
 
 /*
- * Redis Cluster is not supported yet (docs/OPERATIONS.md): the service creates a standalone or Sentinel
- * client only and was never run on a cluster. Start-up refuses a Redis that reports cluster mode, with
- * one clear line, instead of failing later on the first key of another slot.
+ * The service on a real Redis Cluster (3 primaries, 3 replicas), through META_AGENT_REDIS_CLUSTER_NODES
+ * (two seeds: it finds the rest), with the replication wait on (one replica per write): decisions, timeouts
+ * by the sweeper on shards of every primary, the admin list; and a standalone client pointed at a cluster
+ * node refused at start-up with one line.
  */
-let dir: string;
-let port: number;
-let server: ServerProcess;
+const infra = useInfra();
+let cluster: LocalRedisCluster;
+let reader: Cluster;
+let app: AppProcess;
+const apps: AppProcess[] = [];
+const keys = new WorkflowKeys('ma', 16);
+
+/** The primary ports serving each slot (CLUSTER SLOTS). */
+async function primaryBySlot(): Promise<(slot: number) => number> {
+  const { primaries } = await cluster.roles();
+  const ranges = await cluster.ask<[number, number, [string, number]][]>(primaries[0], 'CLUSTER', 'SLOTS');
+  return (slot) => Number(ranges.find(([from, to]) => slot >= from && slot <= to)![2][1]);
+}
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'redis-cluster-e2e-'));
-  port = await freePort();
-  server = ServerProcess.start(redisServerBin(), [
-    '--port',
-    String(port),
-    ...ephemeralRedisArgs(dir, ['--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf')]),
-  ]);
-  await waitFor('redis (cluster mode) up', () => redisAnswers(port));
-});
+  cluster = await LocalRedisCluster.start(3, 1);
+  reader = new Cluster(cluster.nodes.slice(0, 2).map((n) => ({ host: '127.0.0.1', port: n.port })));
+  app = AppProcess.spawn(
+    {
+      // Nothing listens there: the cluster can only have been reached through its nodes.
+      META_AGENT_REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
+      META_AGENT_REDIS_CLUSTER_NODES: cluster.nodes
+        .slice(0, 2)
+        .map((n) => `127.0.0.1:${n.port}`)
+        .join(','),
+      META_AGENT_REDIS_WAIT_REPLICAS: '1',
+      META_AGENT_SWEEP_INTERVAL_MS: '100',
+    },
+    await freePort(),
+  );
+  apps.push(app);
+  await app.waitReady();
+}, 90000);
 
 afterAll(async () => {
-  await server?.kill();
-  rmSync(dir, { recursive: true, force: true });
+  await Promise.allSettled(apps.map((a) => a.stop('SIGKILL')));
+  reader?.disconnect();
+  await cluster?.dispose();
 });
 
-it('start-up refuses a Redis in cluster mode: exit 1, one line saying Redis Cluster is not supported', async () => {
-  const app = AppProcess.spawn({ META_AGENT_REDIS_URL: `redis://127.0.0.1:${port}` }, await freePort());
-  const code = await Promise.race([app.exited(), new Promise((resolve) => setTimeout(() => resolve('still running'), 20000))]);
-  if (code === 'still running') await app.stop('SIGKILL');
+it('logs the topology it found: a cluster of 3 primaries and 3 replicas', async () => {
+  expect(app.logs('Redis topology: cluster with 3 primaries and 3 replicas (cluster_state:ok)')).toHaveLength(1);
+  expect((await app.get('/health')).body).toMatchObject({ status: 'healthy', redis_connected: true });
+  expect((await app.get('/health/ready')).status).toBe(200);
+});
+
+it('decides a workflow once, its state in the cluster and nowhere else', async () => {
+  const id = uniqueId('rc');
+  await infra.bus.publish(TRIGGER_SUBJECT, trigger(id));
+  await infra.bus.publish(agentSubject('momentum'), momentum(id));
+  await infra.bus.publish(agentSubject('risk'), risk(id));
+  const decision = await waitForDecision(infra.bus, id);
+  expect(decision).toMatchObject({ corr_id: id, status: 'completed' });
+  const wf = await waitFor('published in the cluster', async () => {
+    const fields = await reader.hgetall(keys.forWorkflow(id).wf);
+    return fields.published === '1' ? fields : undefined;
+  });
+  expect(wf.status).toBe('completed');
+  expect(await decisionsFor(infra.bus, id)).toHaveLength(1);
+  expect(await infra.redis.dbsize()).toBe(0);
+});
+
+it('times out workflows on every shard, on all three primaries, each once; the admin list shows them', async () => {
+  const owner = await primaryBySlot();
+  const base = uniqueId('rct');
+  const ids: string[] = [];
+  for (let i = 0; ids.length < 16 * 2; i++) {
+    const id = `${base}-${i}`;
+    if (ids.filter((x) => keys.shardOf(x) === keys.shardOf(id)).length < 2) ids.push(id);
+  }
+  expect(new Set(ids.map((id) => keys.shardOf(id))).size).toBe(16);
+  expect(new Set(ids.map((id) => owner(keySlot(keys.forWorkflow(id).wf)))).size).toBe(3);
+
+  for (const id of ids) await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 2 }));
+  const listed = await waitFor('all of them listed as open', async () => {
+    const { body } = await app.get('/workflows?status=open&limit=500');
+    const found = (body.items as { corr_id: string }[]).filter((w) => w.corr_id.startsWith(base));
+    return found.length === ids.length ? found : undefined;
+  });
+  expect(listed).toHaveLength(ids.length);
+
+  for (const id of ids) {
+    const d = await waitForDecision(infra.bus, id, 20000);
+    expect(d).toMatchObject({ corr_id: id, status: 'timeout' });
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  for (const id of ids) expect(await decisionsFor(infra.bus, id)).toHaveLength(1);
+  const finished = await waitFor('all of them listed as finished', async () => {
+    const { body } = await app.get('/workflows?status=timeout&limit=500');
+    const found = (body.items as { corr_id: string }[]).filter((w) => w.corr_id.startsWith(base));
+    return found.length === ids.length ? found : undefined;
+  });
+  expect(finished).toHaveLength(ids.length);
+});
+
+it('a standalone client pointed at a cluster node stops start-up with one line saying to set META_AGENT_REDIS_CLUSTER_NODES', async () => {
+  const port = cluster.nodes[0].port;
+  const wrong = AppProcess.spawn({ META_AGENT_REDIS_URL: `redis://127.0.0.1:${port}` }, await freePort());
+  apps.push(wrong);
+  const code = await Promise.race([wrong.exited(), new Promise((resolve) => setTimeout(() => resolve('still running'), 20000))]);
   expect(code).toBe(1);
-  const lines = app.logs('Redis Cluster is not supported');
+  const lines = wrong.logs('set META_AGENT_REDIS_CLUSTER_NODES');
   expect(lines).toHaveLength(1);
   expect(lines[0]).toContain('cluster_enabled:1');
   expect(lines[0]).toContain(`127.0.0.1:${port}`);
-  expect(app.logs('meta-agent orchestrator started')).toEqual([]);
+  expect(wrong.logs('meta-agent orchestrator started')).toEqual([]);
+});
+
+it('META_AGENT_REDIS_WAIT_AOF: refused at start-up with one line where the server has no WAITAOF (Redis < 7.2)', async () => {
+  const info = await cluster.ask<unknown[]>(cluster.nodes[0].port, 'COMMAND', 'INFO', 'WAITAOF');
+  const supported = Array.isArray(info[0]);
+  const env = { META_AGENT_REDIS_CLUSTER_NODES: cluster.seeds, META_AGENT_REDIS_WAIT_AOF: 'true', META_AGENT_REDIS_WAIT_REPLICAS: '1' };
+  const other = AppProcess.spawn(env, await freePort());
+  apps.push(other);
+  if (supported) {
+    await other.waitReady();
+    return;
+  }
+  const code = await Promise.race([other.exited(), new Promise((resolve) => setTimeout(() => resolve('still running'), 20000))]);
+  expect(code).toBe(1);
+  expect(other.logs('has no WAITAOF command')).toHaveLength(1);
 });

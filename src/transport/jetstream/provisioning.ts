@@ -1,4 +1,5 @@
 import { AckPolicy, DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { Logger } from '@nestjs/common';
 import { nanos } from '@nats-io/transport-node';
 import type { NatsConfig } from '../../config/configuration.js';
 
@@ -25,6 +26,8 @@ async function infoOrNull<T>(lookup: Promise<T>): Promise<T | null> {
   }
 }
 
+const logger = new Logger('JetStream');
+
 /**
  * Consumers' max_deliver = MAX_DELIVERIES + this: the transport counts failures and convicts poison messages
  * itself (isolation.ts), so deliveries lost to dying replicas never reach this; the server's limit is a
@@ -43,14 +46,26 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
     // sooner than the service assumes (docs/ARCHITECTURE.md, "Decision identity"): widen it, or refuse.
     const wanted = config.duplicate_window ?? 0;
     const has = info.config.duplicate_window ?? 0;
+    const update: Partial<StreamConfig> = {};
     if (wanted > has) {
       if (!provision) {
         throw new Error(
           `stream ${config.name} has a duplicate window of ${Math.round(has / 1e6)} ms, below META_AGENT_DUPLICATE_WINDOW_MS (${Math.round(wanted / 1e6)} ms): widen it or lower the setting`,
         );
       }
-      await jsm.streams.update(config.name, { ...info.config, duplicate_window: wanted });
+      update.duplicate_window = wanted;
     }
+    // Fewer replicas than asked: a stream that one server's loss takes away. Raised when provisioning
+    // (JetStream copies it to the new peers), refused otherwise; more replicas than asked are left alone.
+    const replicas = config.num_replicas ?? 1;
+    const hasReplicas = info.config.num_replicas || 1;
+    if (replicas > hasReplicas) {
+      const what = `stream ${config.name} has ${hasReplicas} replica${hasReplicas === 1 ? '' : 's'}, below META_AGENT_STREAM_REPLICAS (${replicas})`;
+      if (!provision) throw new Error(`${what}: raise it (nats stream edit ${config.name} --replicas ${replicas}) or lower the setting`);
+      logger.log({ msg: `${what}: raising it to ${replicas}`, stream: config.name });
+      update.num_replicas = replicas;
+    }
+    if (Object.keys(update).length > 0) await jsm.streams.update(config.name, { ...info.config, ...update });
     return;
   }
   if (!provision) throw new Error(`stream ${config.name} does not exist and META_AGENT_PROVISION is off`);
@@ -92,7 +107,7 @@ async function ensureConsumer(jsm: JetStreamManager, route: ConsumerRoute, confi
  */
 export async function provisionJetStream(jsm: JetStreamManager, config: NatsConfig, routes: ConsumerRoute[]): Promise<void> {
   const p = config.provision;
-  const limits = { max_age: nanos(config.streamMaxAgeSeconds * 1000) };
+  const limits = { max_age: nanos(config.streamMaxAgeSeconds * 1000), num_replicas: config.streamReplicas };
   const dedupe = { duplicate_window: nanos(config.duplicateWindowMs) };
   await ensureStream(jsm, { name: config.streams.signals, subjects: [config.subjects.signals], ...limits }, p);
   await ensureStream(jsm, { name: config.streams.decisions, subjects: [config.subjects.decisions], ...limits, ...dedupe }, p);
