@@ -1,6 +1,6 @@
 import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
-import { Redis } from 'ioredis';
 import { redisConfig, type RedisConfig } from '../config/configuration.js';
+import { REDIS_CLIENT, withRedirects, type RedisClient } from '../redis/redis-client.js';
 import type { SuspectLedger } from '../transport/jetstream/isolation.js';
 import { JetStreamServer } from '../transport/jetstream/jetstream.server.js';
 import { WorkflowKeys } from './workflow.keys.js';
@@ -18,7 +18,7 @@ export class RedisSuspectLedger implements SuspectLedger, OnModuleInit {
   private readonly keys: WorkflowKeys;
 
   constructor(
-    private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
     @Inject(redisConfig.KEY) config: RedisConfig,
     private readonly server: JetStreamServer,
   ) {
@@ -34,7 +34,7 @@ export class RedisSuspectLedger implements SuspectLedger, OnModuleInit {
   }
 
   async disarm(stream: string, sequence: number): Promise<void> {
-    await this.redis.hincrby(this.keys.suspect(stream, sequence), 'run', -1);
+    await withRedirects(this.redis, () => this.redis.hincrby(this.keys.suspect(stream, sequence), 'run', -1));
   }
 
   recordFailure(stream: string, sequence: number): Promise<number> {
@@ -42,12 +42,12 @@ export class RedisSuspectLedger implements SuspectLedger, OnModuleInit {
   }
 
   async forget(stream: string, sequence: number): Promise<void> {
-    await this.redis.del(this.keys.suspect(stream, sequence));
+    await withRedirects(this.redis, () => this.redis.del(this.keys.suspect(stream, sequence)));
   }
 
   private async increment(stream: string, sequence: number, field: 'run' | 'fail'): Promise<number> {
     const key = this.keys.suspect(stream, sequence);
-    const replies = await this.redis.multi().hincrby(key, field, 1).pexpire(key, RECORD_TTL_MS).exec();
+    const replies = await withRedirects(this.redis, () => this.redis.multi().hincrby(key, field, 1).pexpire(key, RECORD_TTL_MS).exec());
     const [error, value] = replies?.[0] ?? [new Error('transaction discarded'), null];
     if (error) throw error;
     return Number(value);
