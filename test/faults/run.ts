@@ -31,6 +31,7 @@
  *                 Redis primaries SIGKILLed (replica promoted, the node back as a replica), a NATS node SIGSTOPped
  *                 past the route pings, replicas killed, and at the end the leader node killed and left down;
  *                 reports the longest gap between stored decisions after each fault
+ *   cluster-disk  not in `all`, reported: NATS nodes lose their disks (store deleted, started empty)
  *   cluster-unsafe  not in `all`: the same with R1 streams and no replication wait, to measure what is lost
  *                 (reported, never failing)
  *   long          not in `all`: 200,000+ workflows (FAULTS_RATE x FAULTS_LOAD_SECONDS), >= 50 kills,
@@ -71,8 +72,10 @@ type Fault =
   | 'nats-leader'
   | 'redis-primary'
   | 'nats-stop'
-  | 'nats-leader-down';
-type Scenario = 'faults' | 'revisions' | 'poison' | 'redis-stall' | 'redis-outage' | 'backpressure' | 'long' | 'cluster' | 'cluster-unsafe';
+  | 'nats-leader-down'
+  // A node that loses its disk (a new volume): SIGKILLed, its JetStream store deleted, started empty.
+  | 'nats-disk-loss';
+type Scenario = 'faults' | 'revisions' | 'poison' | 'redis-stall' | 'redis-outage' | 'backpressure' | 'long' | 'cluster' | 'cluster-unsafe' | 'cluster-disk';
 const ALL: Scenario[] = ['faults', 'revisions', 'poison', 'redis-stall', 'redis-outage', 'backpressure', 'cluster'];
 
 interface Profile {
@@ -171,6 +174,21 @@ function profileFor(scenario: Scenario, short: boolean): Profile {
         env: { META_AGENT_MAX_DELIVERIES: '3', META_AGENT_ACK_WAIT_MS: '2000', META_AGENT_SHUTDOWN_TIMEOUT_MS: '5000' },
         poison: true,
       };
+    case 'cluster-disk':
+      // Issue 17: run once and reported (NATS's own territory, the Jepsen NATS 2.12.1 analysis): the SIGNALS
+      // leader, then a follower, lose their disks.
+      return {
+        name: 'cluster-disk',
+        scenario,
+        loadSeconds: 60,
+        rate: 8,
+        hostileRate: 0,
+        plan: ['nats-disk-loss', K, 'nats-disk-loss'],
+        drainSeconds: 120,
+        env: { META_AGENT_STREAM_REPLICAS: '3', META_AGENT_REDIS_WAIT_REPLICAS: '1', META_AGENT_NATS_PING_INTERVAL_MS: '2000' },
+        cluster: true,
+        measureOnly: true,
+      };
     case 'cluster':
     case 'cluster-unsafe': {
       // Issue 17: the production topology under its faults, with the settings docs/OPERATIONS.md recommends
@@ -183,9 +201,13 @@ function profileFor(scenario: Scenario, short: boolean): Profile {
         loadSeconds: short ? 75 : 150,
         rate: 8,
         hostileRate: 2,
-        plan: short
-          ? ['nats-leader', K, 'redis-primary', 'nats-stop', K, 'redis-primary', 'nats-leader-down']
-          : ['nats-leader', K, 'redis-primary', K, 'nats-stop', 'redis-primary', K, 'nats-leader', 'redis-primary', 'nats-stop', K, 'nats-leader-down'],
+        // R1 cannot end with the node that holds the stream left down: it is restarted instead.
+        plan: [
+          ...(short
+            ? ['nats-leader', K, 'redis-primary', 'nats-stop', K, 'redis-primary']
+            : ['nats-leader', K, 'redis-primary', K, 'nats-stop', 'redis-primary', K, 'nats-leader', 'redis-primary', 'nats-stop', K]),
+          safe ? 'nats-leader-down' : 'nats-leader',
+        ] as Fault[],
         drainSeconds: 120,
         env: {
           META_AGENT_STREAM_REPLICAS: safe ? '3' : '1',
@@ -326,7 +348,7 @@ async function main(): Promise<number> {
   const short = process.argv.includes('--short');
   const arg = process.argv.find((a) => a.startsWith('--scenario='))?.slice('--scenario='.length);
   const names = (arg ?? (short ? 'faults,poison' : 'all')).split(',').flatMap((n) => (n === 'all' ? ALL : [n]));
-  const extra: Scenario[] = ['long', 'cluster', 'cluster-unsafe'];
+  const extra: Scenario[] = ['long', 'cluster', 'cluster-unsafe', 'cluster-disk'];
   for (const n of names) if (![...ALL, ...extra].includes(n as Scenario)) throw new Error(`unknown scenario "${n}" (${[...ALL, ...extra, 'all'].join(', ')})`);
   const results: [string, number][] = [];
   if (process.env.FAULTS_REPORT) writeFileSync(process.env.FAULTS_REPORT, '');
@@ -905,15 +927,40 @@ async function inject(
     case 'nats-leader-down': {
       const { nats } = clusters();
       const leader = await nats.waitStreamReady('SIGNALS');
+      const replicated = (await nats.streamInfo('SIGNALS')).config.num_replicas > 1;
       const from = Date.now();
       await leader.kill();
       counters.natsRestarts++;
+      if (!replicated) {
+        // R1: the stream lives on that node alone; nothing reads or stores it until the node is back.
+        await sleep(1000 + Math.round(ctx.rng() * 1500));
+        await leader.start();
+        await nats.waitStreamLeader('SIGNALS');
+        ctx.blackouts.push({ from, to: Date.now(), extraMs: 1500 });
+        return `SIGKILL ${leader.name} (SIGNALS, R1), restarted; the stream was back after ${Date.now() - from} ms`;
+      }
       const next = await nats.waitStreamLeader('SIGNALS', { notLeader: leader });
       ctx.blackouts.push({ from, to: Date.now(), extraMs: 1500 });
-      if (fault === 'nats-leader-down') return `SIGKILL ${leader.name} (SIGNALS leader), left down; ${next.name} leads after ${Date.now() - from} ms`;
+      if (fault === 'nats-leader-down') return `SIGKILL ${leader.name} (SIGNALS leader), left down; the harness saw ${next.name} lead after ${Date.now() - from} ms`;
       await sleep(1000 + Math.round(ctx.rng() * 1500));
       await leader.start();
-      return `SIGKILL ${leader.name} (SIGNALS leader), ${next.name} led after ${Date.now() - from} ms; ${leader.name} restarted`;
+      return `SIGKILL ${leader.name} (SIGNALS leader), the harness saw ${next.name} lead after ${Date.now() - from} ms; ${leader.name} restarted`;
+    }
+    case 'nats-disk-loss': {
+      const { nats } = clusters();
+      const leader = await nats.waitStreamReady('SIGNALS');
+      // First the leader, then (the second time) a follower.
+      const victim = counters.natsRestarts % 2 === 0 ? leader : nats.nodes.find((n) => n.running() && n !== leader)!;
+      const from = Date.now();
+      await victim.kill();
+      counters.natsRestarts++;
+      rmSync(join(victim.dir, 'jetstream'), { recursive: true, force: true });
+      mkdirSync(join(victim.dir, 'jetstream'), { recursive: true });
+      await sleep(1000);
+      await victim.start();
+      const ready = await nats.waitStreamReady('SIGNALS', { timeoutMs: 120000 });
+      ctx.blackouts.push({ from, to: Date.now(), extraMs: 1500 });
+      return `SIGKILL ${victim.name} (${victim === leader ? 'SIGNALS leader' : 'follower'}), its store deleted, restarted empty; SIGNALS whole again after ${Date.now() - from} ms (leader ${ready.name})`;
     }
     case 'nats-stop': {
       // Past the route pings (NATS_CLUSTER_TUNING: 1 s x 3): the others take it for gone, its clients too.
@@ -939,10 +986,12 @@ async function inject(
       counters.redisRestarts++;
       const promoted = await redis.waitFailover(victim);
       const failoverMs = Date.now() - from;
-      ctx.blackouts.push({ from, to: Date.now(), extraMs: 1500 });
       await sleep(2000 + Math.round(ctx.rng() * 2000));
       await victim.start();
       await redis.waitReplicaOf(victim, promoted);
+      // With a replication wait (REDIS_WAIT_REPLICAS=1, one replica per primary) the promoted primary's writes
+      // cannot be confirmed until the node is back as its replica: the replicas hold their messages till then.
+      ctx.blackouts.push({ from, to: Date.now(), extraMs: 1500 });
       return `SIGKILL Redis primary ${victim.port}, ${promoted.port} promoted after ${failoverMs} ms; ${victim.port} back as its replica`;
     }
     case 'kill': {
