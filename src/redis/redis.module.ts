@@ -80,8 +80,12 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
     const wait = this.config.waitReplicas > 0 ? { wait_replicas: this.config.waitReplicas } : {};
     if (isCluster(this.redis)) {
       const masters = this.redis.nodes('master');
-      const replicas = this.redis.nodes('slave');
       const state = /^cluster_state:(\S+)/m.exec(await masters[0].cluster('INFO'))?.[1] ?? 'unknown';
+      // CLUSTER NODES, not the client's view: CLUSTER SLOTS (which the client reads) leaves out a replica whose
+      // replication offset is still 0, as on a cluster that took no write yet.
+      const replicas = String(await masters[0].cluster('NODES'))
+        .split('\n')
+        .filter((line) => /\bslave\b/.test(line.split(' ')[2] ?? '') && !/\bfail\b/.test(line.split(' ')[2] ?? ''));
       this.logger.log({
         msg: `Redis topology: cluster with ${masters.length} primaries and ${replicas.length} replicas (cluster_state:${state})`,
         primaries: masters.map((n) => `${n.options.host}:${n.options.port}`),

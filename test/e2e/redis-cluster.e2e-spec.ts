@@ -4,7 +4,7 @@ import { WorkflowKeys } from '../../src/workflow/workflow.keys.js';
 import { AppProcess, freePort } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
 import { useInfra } from '../support/infra.js';
-import { LocalRedisCluster } from '../support/redis-cluster.js';
+import { freeBasePort, REDIS_PORT_SPAN, RedisCluster } from '../support/clusters.js';
 import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
 
 /*
@@ -14,7 +14,7 @@ import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, w
  * node refused at start-up with one line.
  */
 const infra = useInfra();
-let cluster: LocalRedisCluster;
+let cluster: RedisCluster;
 let reader: Cluster;
 let app: AppProcess;
 const apps: AppProcess[] = [];
@@ -28,13 +28,13 @@ async function primaryBySlot(): Promise<(slot: number) => number> {
 }
 
 beforeAll(async () => {
-  cluster = await LocalRedisCluster.start(3, 1);
-  reader = new Cluster(cluster.nodes.slice(0, 2).map((n) => ({ host: '127.0.0.1', port: n.port })));
+  cluster = await RedisCluster.start({ primaries: 3, replicasPerPrimary: 1, basePort: await freeBasePort(REDIS_PORT_SPAN) });
+  reader = new Cluster(cluster.all.slice(0, 2).map((n) => ({ host: '127.0.0.1', port: n.port })));
   app = AppProcess.spawn(
     {
       // Nothing listens there: the cluster can only have been reached through its nodes.
       META_AGENT_REDIS_URL: `redis://127.0.0.1:${await freePort()}`,
-      META_AGENT_REDIS_CLUSTER_NODES: cluster.nodes
+      META_AGENT_REDIS_CLUSTER_NODES: cluster.all
         .slice(0, 2)
         .map((n) => `127.0.0.1:${n.port}`)
         .join(','),
@@ -50,11 +50,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.allSettled(apps.map((a) => a.stop('SIGKILL')));
   reader?.disconnect();
-  await cluster?.dispose();
+  await cluster?.stopAll();
 });
 
 it('logs the topology it found: a cluster of 3 primaries and 3 replicas', async () => {
-  expect(app.logs('Redis topology: cluster with 3 primaries and 3 replicas (cluster_state:ok)')).toHaveLength(1);
+  expect(app.logs('Redis topology')).toEqual([expect.stringContaining('Redis topology: cluster with 3 primaries and 3 replicas (cluster_state:ok)')]);
   expect((await app.get('/health')).body).toMatchObject({ status: 'healthy', redis_connected: true });
   expect((await app.get('/health/ready')).status).toBe(200);
 });
@@ -109,7 +109,7 @@ it('times out workflows on every shard, on all three primaries, each once; the a
 });
 
 it('a standalone client pointed at a cluster node stops start-up with one line saying to set META_AGENT_REDIS_CLUSTER_NODES', async () => {
-  const port = cluster.nodes[0].port;
+  const port = cluster.all[0].port;
   const wrong = AppProcess.spawn({ META_AGENT_REDIS_URL: `redis://127.0.0.1:${port}` }, await freePort());
   apps.push(wrong);
   const code = await Promise.race([wrong.exited(), new Promise((resolve) => setTimeout(() => resolve('still running'), 20000))]);
@@ -122,9 +122,9 @@ it('a standalone client pointed at a cluster node stops start-up with one line s
 });
 
 it('META_AGENT_REDIS_WAIT_AOF: refused at start-up with one line where the server has no WAITAOF (Redis < 7.2)', async () => {
-  const info = await cluster.ask<unknown[]>(cluster.nodes[0].port, 'COMMAND', 'INFO', 'WAITAOF');
+  const info = await cluster.ask<unknown[]>(cluster.all[0].port, 'COMMAND', 'INFO', 'WAITAOF');
   const supported = Array.isArray(info[0]);
-  const env = { META_AGENT_REDIS_CLUSTER_NODES: cluster.seeds, META_AGENT_REDIS_WAIT_AOF: 'true', META_AGENT_REDIS_WAIT_REPLICAS: '1' };
+  const env = { META_AGENT_REDIS_CLUSTER_NODES: cluster.nodes, META_AGENT_REDIS_WAIT_AOF: 'true', META_AGENT_REDIS_WAIT_REPLICAS: '1' };
   const other = AppProcess.spawn(env, await freePort());
   apps.push(other);
   if (supported) {

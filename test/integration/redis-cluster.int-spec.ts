@@ -5,7 +5,7 @@ import { keySlot } from '../../src/redis/redis-client.js';
 import { createRedisClient } from '../../src/redis/redis.module.js';
 import { WorkflowRepository } from '../../src/workflow/workflow.repository.js';
 import { uniqueId, waitFor } from '../support/env.js';
-import { LocalRedisCluster } from '../support/redis-cluster.js';
+import { freeBasePort, REDIS_PORT_SPAN, RedisCluster } from '../support/clusters.js';
 import { corrIdsInShard, signalJson, signalOptions, startInput } from './repository-fixtures.js';
 
 /*
@@ -15,12 +15,12 @@ import { corrIdsInShard, signalJson, signalOptions, startInput } from './reposit
  * that took each write.
  */
 const SHARDS = 16;
-let cluster: LocalRedisCluster;
+let cluster: RedisCluster;
 let client: Cluster;
 const clients: Cluster[] = [];
 
 function repository(over: Partial<ReturnType<typeof parseSettings>['redis']> = {}): WorkflowRepository {
-  const base = parseSettings({ META_AGENT_REDIS_CLUSTER_NODES: cluster.seeds }).redis;
+  const base = parseSettings({ META_AGENT_REDIS_CLUSTER_NODES: cluster.nodes }).redis;
   const prefix = uniqueId('rc')
     .replace(/[^A-Za-z0-9_.-]/g, '')
     .slice(0, 32);
@@ -43,15 +43,15 @@ async function primaryOf(key: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  cluster = await LocalRedisCluster.start(3, 1);
-  client = createRedisClient(parseSettings({ META_AGENT_REDIS_CLUSTER_NODES: cluster.seeds }).redis) as Cluster;
+  cluster = await RedisCluster.start({ primaries: 3, replicasPerPrimary: 1, basePort: await freeBasePort(REDIS_PORT_SPAN) });
+  client = createRedisClient(parseSettings({ META_AGENT_REDIS_CLUSTER_NODES: cluster.nodes }).redis) as Cluster;
   clients.push(client);
   await client.connect();
 }, 60000);
 
 afterAll(async () => {
   for (const c of clients) c.disconnect();
-  await cluster?.dispose();
+  await cluster?.stopAll();
 });
 
 it('runs every script on a cluster: one workflow per shard on all 3 primaries, counted, listed, timed out by one sweep, finalised', async () => {
@@ -129,7 +129,7 @@ it('waits for the replica of the primary that took the write, on that connection
   expect(elsewhere).toBeDefined();
 
   const unconfirmed = signalOptions();
-  cluster.pause(replica);
+  cluster.node(replica).stop();
   try {
     // WAIT counts the writes of the connection it is sent on: had it gone to another connection (one
     // without these writes) or another node, the stopped replica's earlier acknowledgement would satisfy it.
@@ -138,7 +138,7 @@ it('waits for the replica of the primary that took the write, on that connection
     expect((await repo.addSignal(elsewhere, 'risk', signalJson('risk', 0.6), signalOptions())).kind).toBe('added');
     await expect(repo.ping()).rejects.toThrow(TransientError);
   } finally {
-    cluster.resume(replica);
+    cluster.node(replica).cont();
   }
   await waitFor('the replica caught up (the probe answers)', () =>
     repo.ping().then(

@@ -781,6 +781,18 @@ export class RedisCluster {
     return owner;
   }
 
+  /** One command asked of the node on `port` (a short-lived connection). */
+  ask<T = unknown>(port: number, ...args: (string | number)[]): Promise<T> {
+    return command<T>(port, args);
+  }
+
+  /** Who is who now: the primaries' ports, and each one's replicas' ports (ROLE of every running node). */
+  async roles(): Promise<{ primaries: number[]; replicasOf: Map<number, number[]> }> {
+    const primaries = (await this.primaries()).map((n) => n.port);
+    const replicasOf = new Map(await Promise.all(primaries.map(async (p) => [p, (await this.replicasOf(this.node(p))).map((n) => n.port)] as const)));
+    return { primaries, replicasOf };
+  }
+
   /** The replicas of `primary` now (ROLE of every running node). */
   async replicasOf(primary: RedisNode): Promise<RedisNode[]> {
     const out: RedisNode[] = [];
