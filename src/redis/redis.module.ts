@@ -81,6 +81,7 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
     if (isCluster(this.redis)) {
       const masters = this.redis.nodes('master');
       const replicas = this.redis.nodes('slave');
+      if (masters.length === 0) throw new Error(`Redis Cluster at ${this.where()} has no primary serving slots`);
       const state = /^cluster_state:(\S+)/m.exec(await masters[0].cluster('INFO'))?.[1] ?? 'unknown';
       this.logger.log({
         msg: `Redis topology: cluster with ${masters.length} primaries and ${replicas.length} replicas (cluster_state:${state})`,
