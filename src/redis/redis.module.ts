@@ -80,6 +80,7 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
     const wait = this.config.waitReplicas > 0 ? { wait_replicas: this.config.waitReplicas } : {};
     if (isCluster(this.redis)) {
       const masters = this.redis.nodes('master');
+      if (masters.length === 0) throw new Error(`Redis Cluster at ${this.where()} has no primary serving slots`);
       const state = /^cluster_state:(\S+)/m.exec(await masters[0].cluster('INFO'))?.[1] ?? 'unknown';
       // CLUSTER NODES, not the client's view: CLUSTER SLOTS (which the client reads) leaves out a replica whose
       // replication offset is still 0, as on a cluster that took no write yet.
