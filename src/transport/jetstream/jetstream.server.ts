@@ -22,6 +22,12 @@ export { AGENT_SIGNAL_PATTERN, TRIGGER_PATTERN };
 const RESUBSCRIBE_DELAY_MS = 1000;
 /** Pull requests wait at most this long for messages before the loop asks again. */
 const FETCH_EXPIRES_MS = 5000;
+/**
+ * The server sends a heartbeat this often while a pull waits; two missed end the pull with an error and the
+ * loop pulls again. On a cluster, a pull left on a node that died or lost the consumer's leadership is
+ * noticed after 2 s, not after the client's default (half the expiry, so 5 s).
+ */
+const FETCH_HEARTBEAT_MS = 1000;
 
 /**
  * What one consumer may hold in flight: at most `limit` messages, and no new pull while the messages in
@@ -188,7 +194,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
           await provisionJetStream(this.nats.manager, this.config, [route]);
           consumer = await this.nats.jetstream.consumers.get(route.stream, route.durable);
         }
-        const batch = await consumer.fetch({ max_messages: room, expires: FETCH_EXPIRES_MS });
+        const batch = await consumer.fetch({ max_messages: room, expires: FETCH_EXPIRES_MS, idle_heartbeat: FETCH_HEARTBEAT_MS });
         this.batches.add(batch);
         try {
           for await (const msg of batch) {
