@@ -6,7 +6,7 @@
 # REDIS_FLAVOR=redis|valkey, REDIS_SERVER_BIN).
 #
 #   npm run test:faults                   # every scenario, one after another (about 25 minutes)
-#   bash scripts/faults.sh --short        # short form: scenarios faults and poison (about 4 minutes; npm test runs it)
+#   bash scripts/faults.sh --short        # short form: scenarios faults, poison, cluster (about 7 minutes; npm test runs it)
 #   bash scripts/faults.sh --scenario=revisions,poison [--short]   # some scenarios (issue 9): faults,
 #                                         # revisions, poison, redis-stall, redis-outage, backpressure, long
 #   bash scripts/faults.sh --no-build     # skip `npm run build` (npm test has just built)

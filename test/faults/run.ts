@@ -8,7 +8,7 @@
  * pending and that timeouts fired on time.
  *
  *   npm run test:faults                          # every scenario below, one after another (scripts/faults.sh)
- *   bash scripts/faults.sh --short               # the short form npm test runs: faults and poison, short (about 4 minutes)
+ *   bash scripts/faults.sh --short               # the short form npm test runs: faults, poison and cluster, short (about 7 minutes)
  *   bash scripts/faults.sh --scenario=<name>[,<name>...] [--short]
  *
  * Scenarios (each on fresh servers and replicas; `--short` runs a cheaper version of each named):
@@ -347,7 +347,7 @@ interface Extra {
 async function main(): Promise<number> {
   const short = process.argv.includes('--short');
   const arg = process.argv.find((a) => a.startsWith('--scenario='))?.slice('--scenario='.length);
-  const names = (arg ?? (short ? 'faults,poison' : 'all')).split(',').flatMap((n) => (n === 'all' ? ALL : [n]));
+  const names = (arg ?? (short ? 'faults,poison,cluster' : 'all')).split(',').flatMap((n) => (n === 'all' ? ALL : [n]));
   const extra: Scenario[] = ['long', 'cluster', 'cluster-unsafe', 'cluster-disk'];
   for (const n of names) if (![...ALL, ...extra].includes(n as Scenario)) throw new Error(`unknown scenario "${n}" (${[...ALL, ...extra, 'all'].join(', ')})`);
   const results: [string, number][] = [];
