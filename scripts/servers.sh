@@ -39,10 +39,13 @@ refuse_busy_port() {
   fi
 }
 
+# Up to 60 s: on a loaded machine (tests of several checkouts side by side) a server can take more than the
+# few seconds it takes when idle; a server that exited is reported at once ($3: its pid, when known).
 wait_port() {
-  local port="$1" name="$2"
-  for _ in $(seq 1 100); do
+  local port="$1" name="$2" pid="${3:-}"
+  for _ in $(seq 1 600); do
     if port_open "$port"; then return 0; fi
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then break; fi
     sleep 0.1
   done
   log "$name did not open port $port; see $SERVERS_DIR/$name.log"
@@ -57,8 +60,9 @@ start_nats() {
   # shellcheck disable=SC2086
   "$NATS_SERVER_BIN" -a 127.0.0.1 -p "$NATS_PORT" -js -sd "$SERVERS_DIR/nats" \
     -l "$SERVERS_DIR/nats.log" -P "$SERVERS_DIR/nats.pid" $auth &
+  local pid=$!
   disown || true
-  wait_port "$NATS_PORT" nats
+  wait_port "$NATS_PORT" nats "$pid"
 }
 
 start_redis() {
