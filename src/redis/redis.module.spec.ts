@@ -1,7 +1,7 @@
 import { Cluster, Redis } from 'ioredis';
 import { parseSettings } from '../config/env.schema.js';
 import { isCluster } from './redis-client.js';
-import { createRedisClient } from './redis.module.js';
+import { countClusterNodes, createRedisClient } from './redis.module.js';
 
 describe('createRedisClient', () => {
   it('builds a standalone client without META_AGENT_REDIS_CLUSTER_NODES', () => {
@@ -46,5 +46,22 @@ describe('createRedisClient', () => {
     } finally {
       client.disconnect();
     }
+  });
+});
+
+describe('countClusterNodes', () => {
+  it('counts the primaries serving slots and the replicas, leaving out failed nodes', () => {
+    const reply = [
+      '07c3 127.0.0.1:30004@31004 slave e7d1 0 1426238317239 4 connected',
+      '67ed 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922',
+      '292f 127.0.0.1:30003@31003 master - 0 1426238318243 3 connected 10923-16383',
+      '6ec2 127.0.0.1:30005@31005 slave 67ed 0 1426238316232 5 connected',
+      '824f 127.0.0.1:30006@31006 slave,fail 292f 0 1426238317741 6 disconnected',
+      'e7d1 127.0.0.1:30001@31001 myself,master - 0 0 1 connected 0-5460',
+      'aaaa 127.0.0.1:30007@31007 master,fail - 0 0 7 disconnected',
+      'bbbb 127.0.0.1:30008@31008 master - 0 0 8 connected',
+      '',
+    ].join('\n');
+    expect(countClusterNodes(reply)).toEqual({ primaries: ['127.0.0.1:30001', '127.0.0.1:30002', '127.0.0.1:30003'], replicas: 2 });
   });
 });

@@ -81,15 +81,13 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
     if (isCluster(this.redis)) {
       const masters = this.redis.nodes('master');
       if (masters.length === 0) throw new Error(`Redis Cluster at ${this.where()} has no primary serving slots`);
-      const state = /^cluster_state:(\S+)/m.exec(await masters[0].cluster('INFO'))?.[1] ?? 'unknown';
-      // CLUSTER NODES, not the client's view: CLUSTER SLOTS (which the client reads) leaves out a replica whose
-      // replication offset is still 0, as on a cluster that took no write yet.
-      const replicas = String(await masters[0].cluster('NODES'))
-        .split('\n')
-        .filter((line) => /\bslave\b/.test(line.split(' ')[2] ?? '') && !/\bfail\b/.test(line.split(' ')[2] ?? ''));
+      // As the cluster sees itself (CLUSTER NODES), not the client's pool, which learns replicas late.
+      const [info, nodes] = await Promise.all([masters[0].cluster('INFO'), masters[0].cluster('NODES') as Promise<string>]);
+      const { primaries, replicas } = countClusterNodes(nodes);
+      const state = /^cluster_state:(\S+)/m.exec(info)?.[1] ?? 'unknown';
       this.logger.log({
-        msg: `Redis topology: cluster with ${masters.length} primaries and ${replicas.length} replicas (cluster_state:${state})`,
-        primaries: masters.map((n) => `${n.options.host}:${n.options.port}`),
+        msg: `Redis topology: cluster with ${primaries.length} primaries and ${replicas} replicas (cluster_state:${state})`,
+        primaries,
         ...wait,
       });
       return;
@@ -159,6 +157,24 @@ export class RedisLifecycle implements OnModuleInit, OnApplicationShutdown {
       this.redis.disconnect();
     }
   }
+}
+
+/**
+ * Primaries serving slots and replicas, both not failed, from a `CLUSTER NODES` reply
+ * (`<id> <ip:port@bus> <flags> <primary> <ping> <pong> <epoch> <link> [slots...]`).
+ */
+export function countClusterNodes(reply: string): { primaries: string[]; replicas: number } {
+  const primaries: string[] = [];
+  let replicas = 0;
+  for (const line of reply.split('\n')) {
+    const fields = line.trim().split(' ');
+    if (fields.length < 8) continue;
+    const flags = fields[2].split(',');
+    if (flags.includes('fail') || flags.includes('noaddr')) continue;
+    if (flags.includes('master') && fields.length > 8) primaries.push(fields[1].split('@')[0]);
+    else if (flags.includes('slave')) replicas++;
+  }
+  return { primaries: primaries.sort(), replicas };
 }
 
 /** Connection options beyond the URL: credentials, TLS files, Sentinel. (A cluster takes the URL's credentials too.) */
