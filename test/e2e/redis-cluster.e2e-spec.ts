@@ -32,7 +32,10 @@ afterAll(async () => {
 
 it('start-up refuses a Redis in cluster mode: exit 1, one line saying Redis Cluster is not supported', async () => {
   const app = AppProcess.spawn({ META_AGENT_REDIS_URL: `redis://127.0.0.1:${port}` }, await freePort());
-  const code = await Promise.race([app.exited(), new Promise((resolve) => setTimeout(() => resolve('still running'), 20000))]);
+  // The 20 s guard must not outlive the test: a pending timer keeps Jest from exiting when the run is over.
+  let guard: NodeJS.Timeout | undefined;
+  const code = await Promise.race([app.exited(), new Promise((resolve) => (guard = setTimeout(() => resolve('still running'), 20000)))]);
+  clearTimeout(guard);
   if (code === 'still running') await app.stop('SIGKILL');
   expect(code).toBe(1);
   const lines = app.logs('Redis Cluster is not supported');
