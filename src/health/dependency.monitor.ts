@@ -10,7 +10,7 @@ import { WorkflowRepository } from '../workflow/workflow.repository.js';
 const CHECK_TIMEOUT_MS = 2000;
 
 function withTimeout(work: Promise<unknown>): Promise<unknown> {
-  return Promise.race([work, sleep(CHECK_TIMEOUT_MS).then(() => Promise.reject(new Error(`no answer in ${CHECK_TIMEOUT_MS} ms`)))]);
+  return Promise.race([work, sleep(CHECK_TIMEOUT_MS, undefined, { ref: false }).then(() => Promise.reject(new Error(`no answer in ${CHECK_TIMEOUT_MS} ms`)))]);
 }
 
 /**

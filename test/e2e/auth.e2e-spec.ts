@@ -6,7 +6,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
 import { AppProcess, freePort } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
-import { killAll, ServerProcess } from '../support/servers.js';
+import { killAll, PROBE_OPTIONS, ServerProcess } from '../support/servers.js';
 import { agentSubject, momentum, risk, trigger, TRIGGER_SUBJECT } from '../support/signals.js';
 
 /*
@@ -35,7 +35,7 @@ beforeAll(async () => {
   start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--requirepass', REDIS_PASS]);
   nc = await waitFor('nats with auth', () => connect({ servers: `nats://127.0.0.1:${natsPort}`, user: NATS_USER, pass: NATS_PASS }));
   await waitFor('redis with auth', async () => {
-    const r = new Redis(redisPort, '127.0.0.1', { password: REDIS_PASS, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const r = new Redis(redisPort, '127.0.0.1', { ...PROBE_OPTIONS, password: REDIS_PASS });
     try {
       await r.connect();
       return (await r.ping()) === 'PONG';

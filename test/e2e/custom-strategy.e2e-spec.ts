@@ -1,8 +1,8 @@
 import { Redis } from 'ioredis';
 import { AppProcess } from '../support/app.js';
-import { REDIS_URL, uniqueId } from '../support/env.js';
+import { REDIS_URL, uniqueId, waitFor } from '../support/env.js';
 import { openBus, type Bus } from '../support/nats.js';
-import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
+import { agentSubject, expectOneDecision, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
 
 /*
  * The extension point, as a user would use it (test/fixtures/extended-app.mjs): provider classes with
@@ -26,8 +26,8 @@ afterAll(async () => {
   await bus.close();
 });
 
-it('registers the added providers beside the built-in one', () => {
-  const line = app.logs('decision strategies registered')[0];
+it('registers the added providers beside the built-in one', async () => {
+  const [line] = await app.waitForLogs('decision strategies registered');
   expect(JSON.parse(line).types.sort()).toEqual(['explode', 'flaky-start', 'fragile', 'instant', 'quorum', 'slow-timeout', 'trading']);
 });
 
@@ -43,12 +43,13 @@ it('a registered provider serves its workflow type', async () => {
 
 it('a strategy that needs no agent decides on the trigger alone, at once', async () => {
   const id = uniqueId('instant');
-  const sent = Date.now();
   await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'instant', instrument: 'SPY' }));
   const d = await waitForDecision(bus, id);
   expect(d).toMatchObject({ status: 'completed', decision: { action: 'acknowledge', instrument: 'SPY' }, source_signals: [] });
-  // Long before its 60 s timeout.
-  expect(Date.now() - sent).toBeLessThan(5000);
+  // Long before its 60 s timeout, by the service's own clock (decided at the freeze, counted from the start;
+  // not by how long this test took to see it).
+  const { started_at } = (await app.get(`/workflows/${id}`)).body as { started_at: string };
+  expect(Date.parse(d.orchestrated_at) - Date.parse(started_at)).toBeLessThan(5000);
 });
 
 it("a provider's onTimeout builds its timeout decision", async () => {
@@ -65,8 +66,9 @@ it('a strategy that throws ends the workflow as failed, with one error decision'
   const d = await waitForDecision(bus, id);
   expect(d.status).toBe('failed');
   expect(d.decision).toEqual({ action: 'error', reason: 'strategy_error', error: 'Error: model weights not found' });
-  await new Promise((r) => setTimeout(r, 500));
-  expect(await decisionsFor(bus, id)).toHaveLength(1);
+  // One, and finalised (counted when finalised, after the publish).
+  await expectOneDecision(bus, app, id);
+  await waitFor('the failed workflow counted', async () => (await app.metric('meta_agent_workflows_completed_total', { status: 'failed' })) >= 1);
   expect(await app.metric('meta_agent_workflows_completed_total', { status: 'failed' })).toBe(1);
 });
 

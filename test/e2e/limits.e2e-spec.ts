@@ -39,7 +39,7 @@ it('a signal whose trigger never comes is dropped after the grace period and cou
     await infra.bus.publish(agentSubject('momentum'), momentum(id));
     await infra.bus.publish(agentSubject('risk'), risk(id));
     await waitFor('two buffered signals', async () => (await app.get(`/workflows/${id}`)).body?.buffered_signals?.length === 2);
-    await waitFor('the orphan counter', async () => (await app.metric('meta_agent_orphaned_signals_total')) === 2, 10000);
+    await waitFor('the orphan counter', async () => (await app.metric('meta_agent_orphaned_signals_total')) === 2, 30000);
     expect((await app.get(`/workflows/${id}`)).body.buffered_signals).toEqual([]);
 
     // The trigger arriving after the grace period starts a workflow without them.
@@ -54,9 +54,14 @@ it('a signal older than AGENT_TIMEOUT_SECONDS is stale: counted, not used', asyn
   const app = await AppProcess.start({ META_AGENT_AGENT_TIMEOUT_SECONDS: '5' });
   try {
     const id = uniqueId('stale');
-    await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 1 }));
+    // The signals first, handled before the trigger comes (no race with its 1 s timeout): the fresh one is
+    // kept for the trigger, the stale one is counted and not kept.
     await infra.bus.publish(agentSubject('momentum'), momentum(id));
     await infra.bus.publish(agentSubject('risk'), risk(id, { timestamp: new Date(Date.now() - 60_000).toISOString() }));
+    await infra.bus.waitForIdle();
+    expect(await app.metric('meta_agent_late_signals_total', { reason: 'stale' })).toBe(1);
+    expect((await app.get(`/workflows/${id}`)).body.buffered_signals).toEqual(['momentum']);
+    await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 1 }));
     const d = await waitForDecision(infra.bus, id);
     expect(d.decision).toMatchObject({ action: 'timeout', partial_signals: ['momentum'], missing_signals: ['risk'] });
     expect(await app.metric('meta_agent_late_signals_total', { reason: 'stale' })).toBe(1);

@@ -144,6 +144,8 @@ it('a signal for momentum sent by risk on its own subject is dead-lettered as ag
   // Stored (risk may publish on its own subject), but it speaks for momentum.
   await jetstream(await as('risk')).publish('signals.enriched.risk', JSON.stringify(momentum(id)));
   await waitFor('the dead letter', async () => (await messages('DEADLETTER')) === deadBefore + 1);
+  // Counted once the dead letter's publish is acknowledged to the service: maybe after the stream shows it.
+  await waitFor('the dead letter counted', async () => (await app.metric('meta_agent_dead_letters_total', { reason: 'agent_mismatch' })) >= 1);
   expect(await app.metric('meta_agent_dead_letters_total', { reason: 'agent_mismatch' })).toBe(1);
   const state = await waitFor('the workflow', async () => (await app.get(`/workflows/${id}`)).body?.status && (await app.get(`/workflows/${id}`)).body);
   expect(state.received_agents).toEqual([]);

@@ -2,7 +2,17 @@ import { Redis } from 'ioredis';
 import { AppProcess } from '../support/app.js';
 import { REDIS_URL, uniqueId, waitFor } from '../support/env.js';
 import { openBus, type Bus } from '../support/nats.js';
-import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision, type DecisionMessage } from '../support/signals.js';
+import {
+  agentSubject,
+  decisionsFor,
+  expectOneDecision,
+  momentum,
+  risk,
+  trigger,
+  TRIGGER_SUBJECT,
+  waitForDecision,
+  type DecisionMessage,
+} from '../support/signals.js';
 import { DeadLetterHeaders } from '../../src/transport/jetstream/dead-letter.publisher.js';
 
 /*
@@ -13,12 +23,9 @@ let bus: Bus;
 let redis: Redis;
 let app: AppProcess;
 
-/** After a decision, wait a little and make sure no second one follows. */
-async function expectExactlyOne(corrId: string): Promise<DecisionMessage> {
-  const decision = await waitForDecision(bus, corrId);
-  await new Promise((r) => setTimeout(r, 800));
-  expect(await decisionsFor(bus, corrId)).toHaveLength(1);
-  return decision;
+/** The decision, and proof that no second one follows (expectOneDecision: finalised, inputs all handled). */
+function expectExactlyOne(corrId: string): Promise<DecisionMessage> {
+  return expectOneDecision(bus, app, corrId);
 }
 
 beforeAll(async () => {
@@ -86,9 +93,12 @@ describe('a workflow, end to end', () => {
 
   it('times out with partial and missing signals', async () => {
     const id = uniqueId('timeout');
+    // The momentum signal first (kept for the trigger): it is in the workflow from its start, whatever the
+    // load, rather than racing the 1 s deadline.
+    await bus.publish(agentSubject('momentum'), momentum(id));
+    await waitFor('the buffered signal', async () => (await app.get(`/workflows/${id}`)).body?.buffered_signals?.length === 1);
     const started = Date.now();
     await bus.publish(TRIGGER_SUBJECT, trigger(id, { instrument: 'SPY', timeout_seconds: 1 }));
-    await bus.publish(agentSubject('momentum'), momentum(id));
     const d = await expectExactlyOne(id);
     expect(d.status).toBe('timeout');
     expect(d.decision).toEqual({
@@ -99,9 +109,11 @@ describe('a workflow, end to end', () => {
     });
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     // It fired within about one sweep interval (100 ms here) of its deadline: every timeout so far
-    // falls in the histogram's 0.25 s bucket.
-    const count = await app.metric('meta_agent_timeout_lateness_seconds_count');
-    expect(count).toBeGreaterThanOrEqual(1);
+    // falls in the histogram's 0.25 s bucket. (Recorded once the workflow is finalised: expectExactlyOne waited for that.)
+    const count = await waitFor('the timeout in the lateness histogram', async () => {
+      const n = await app.metric('meta_agent_timeout_lateness_seconds_count');
+      return n >= 1 && n;
+    });
     expect(await app.metric('meta_agent_timeout_lateness_seconds_bucket', { le: '0.25' })).toBe(count);
     const state = (await app.get(`/workflows/${id}`)).body;
     expect(Date.parse(state.deadline_at) - Date.parse(state.started_at)).toBe(1000);
@@ -155,7 +167,12 @@ describe('a workflow, end to end', () => {
     await bus.publish(TRIGGER_SUBJECT, trigger(id, { instrument: 'CRYPTO:BTCUSD' }));
     await bus.publish(agentSubject('momentum'), momentum(id));
     await bus.publish(agentSubject('risk'), risk(id));
-    await new Promise((r) => setTimeout(r, 500));
+    // Both handled (the consumers idle) and stored, and the workflow still waits: no decision was made on them.
+    await bus.waitForIdle();
+    expect((await app.get(`/workflows/${id}`)).body).toMatchObject({
+      status: 'waiting_for_agents',
+      received_agents: expect.arrayContaining(['momentum', 'risk']),
+    });
     expect(await decisionsFor(bus, id)).toHaveLength(0);
     await bus.publish(agentSubject('sentiment'), {
       corr_id: id,
@@ -172,6 +189,7 @@ describe('a workflow, end to end', () => {
   it('a repeated trigger and repeated signals give one decision, counted as duplicates', async () => {
     const id = uniqueId('dup');
     const duplicatesBefore = await app.metric('meta_agent_duplicates_total');
+    const triggerDuplicatesBefore = await app.metric('meta_agent_duplicates_total', { kind: 'trigger' });
     const t = trigger(id, { instrument: 'SPY' });
     const m = momentum(id);
     await bus.publish(TRIGGER_SUBJECT, t);
@@ -182,7 +200,11 @@ describe('a workflow, end to end', () => {
     await bus.publish(agentSubject('risk'), risk(id));
     await bus.publish(TRIGGER_SUBJECT, t);
     await expectExactlyOne(id);
-    expect(await app.metric('meta_agent_duplicates_total')).toBeGreaterThanOrEqual(duplicatesBefore + 3);
+    // The third trigger comes after the decision: counted once it is handled, not when the decision is out.
+    // Duplicates: the second and third trigger, and the second momentum (the same message again). The second
+    // risk is a new revision (late, once the workflow is frozen), not a duplicate.
+    await waitFor('the repeated triggers and signal counted', async () => (await app.metric('meta_agent_duplicates_total')) >= duplicatesBefore + 3);
+    expect(await app.metric('meta_agent_duplicates_total', { kind: 'trigger' })).toBe(triggerDuplicatesBefore + 2);
   });
 
   it('a signal for a finished workflow is late: acked, counted, changes nothing', async () => {
@@ -237,6 +259,8 @@ describe('bad input', () => {
     const before = await bus.count('DEADLETTER');
     for (const [, subject, payload] of cases) await bus.publish(subject, payload, { 'X-Test': 'kept' });
     const letters = (await bus.waitFor('DEADLETTER', before + cases.length)).slice(before);
+    // A dead letter is in the stream before its message is counted and terminated: wait for all to be settled.
+    await bus.waitForIdle();
     expect(letters).toHaveLength(cases.length);
     for (const [what, subject, payload, code] of cases) {
       const body = typeof payload === 'string' ? payload : JSON.stringify(payload);

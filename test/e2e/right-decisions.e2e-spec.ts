@@ -7,7 +7,7 @@ import { defineScripts } from '../../src/redis/redis-scripts.js';
 import { WorkflowRepository } from '../../src/workflow/workflow.repository.js';
 import { AppProcess } from '../support/app.js';
 import { REDIS_URL, uniqueId, waitFor } from '../support/env.js';
-import { useInfra } from '../support/infra.js';
+import { useInfra, waitForQuiet } from '../support/infra.js';
 import { PrivateRedis } from '../support/servers.js';
 import { agentSubject, DEFAULT_CONSUMERS, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
 
@@ -43,7 +43,8 @@ describe('decision identity beyond the duplicate window (2)', () => {
       const repo = serviceRepository(infra.redis);
       const k = repo.keys.forWorkflow(id);
       await waitFor('the workflow finalised', async () => (await infra.redis.hget(k.wf, 'published')) === '1');
-      // The outage between publish and finalise, longer than the window: the workflow stayed frozen.
+      // The outage between publish and finalise, longer than the window (the scenario: time must pass, 3 s > 2 s):
+      // the workflow stayed frozen.
       await sleep(3000);
       await infra.redis.hset(k.wf, 'status', 'evaluating');
       await infra.redis.hdel(k.wf, 'published', 'decision', 'finished');
@@ -51,6 +52,7 @@ describe('decision identity beyond the duplicate window (2)', () => {
       await infra.redis.zadd(k.deadlines, Date.now(), id);
       await waitFor('the sweeper to finalise it again', async () => (await infra.redis.hget(k.wf, 'published')) === '1', 15_000);
       expect(await decisionsFor(infra.bus, id)).toHaveLength(1);
+      await app.waitForLogs('decision older than the duplicate window');
       expect(app.logs('decision older than the duplicate window')).toHaveLength(1);
     } finally {
       await app.stop();
@@ -67,7 +69,7 @@ describe('decision identity beyond the duplicate window (2)', () => {
       await infra.bus.publish(agentSubject('risk'), risk(id));
       await waitForDecision(infra.bus, id);
       const k = serviceRepository(infra.redis).keys.forWorkflow(id);
-      await waitFor('the workflow to expire', async () => (await infra.redis.exists(k.wf)) === 0, 10_000);
+      await waitFor('the workflow to expire', async () => (await infra.redis.exists(k.wf)) === 0, 30_000);
       await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { side: 'sell' }));
       await infra.bus.publish(agentSubject('momentum'), momentum(id, { analysis: { trend_direction: 'bearish', momentum_strength: 0.8 } }));
       await infra.bus.publish(agentSubject('risk'), risk(id));
@@ -130,6 +132,7 @@ describe('outages (4)', () => {
     await infra.bus.publish(TRIGGER_SUBJECT, trigger(id));
     await infra.bus.publish(agentSubject('momentum'), momentum(id));
     await infra.bus.publish(agentSubject('risk'), risk(id));
+    // The backlog ages past AGENT_TIMEOUT_SECONDS (2 s) before a replica runs: the scenario, not a wait for an effect.
     await sleep(3000);
     const app = await AppProcess.start({ META_AGENT_AGENT_TIMEOUT_SECONDS: '2' });
     try {
@@ -161,11 +164,13 @@ describe('outages (4)', () => {
         await infra.bus.publish(agentSubject('momentum'), momentum(id));
         await infra.bus.publish(agentSubject('risk'), risk(id));
       }
+      // The replica has found Redis silent and holds what it pulled; then the outage lasts 6 s (the scenario:
+      // several ack waits and nak delays, long enough for the old code to use up MAX_DELIVERIES).
+      await app.waitForLogs('redis unreachable: holding messages');
       await sleep(6000);
       redis.resume();
       for (const id of ids) expect((await waitForDecision(infra.bus, id, 30_000)).status).toBe('completed');
       expect(await infra.bus.count('DEADLETTER')).toBe(0);
-      expect(app.logs('redis unreachable: holding messages').length).toBeGreaterThanOrEqual(1);
     } finally {
       redis.resume();
       await app.stop();
@@ -184,11 +189,15 @@ describe('timeouts always end (6)', () => {
       const ids = Array.from({ length: 6 }, () => uniqueId('slow'));
       for (const id of ids) await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'slow-timeout' }));
       for (const id of ids) {
-        const d = await waitForDecision(infra.bus, id, 20_000);
+        const d = await waitForDecision(infra.bus, id, 30_000);
         expect(d.status).toBe('timeout');
         expect(d.decision).toMatchObject({ action: 'timeout', reason: 'slow' });
       }
-      await sleep(2000);
+      // Every workflow finalised; then both replicas stopped, which waits for the sweeper jobs still running
+      // (a slow claimant that lost): nothing can publish any more, and each workflow has its one decision.
+      await waitForQuiet(infra);
+      expect(await a.stop()).toBe(0);
+      expect(await b.stop()).toBe(0);
       for (const id of ids) expect(await decisionsFor(infra.bus, id)).toHaveLength(1);
     } finally {
       await Promise.all([a.stop(), b.stop()]);
@@ -214,6 +223,7 @@ describe('a step whose effect happened but whose reply was lost (9)', () => {
       await repo.addSignal(id, 'risk', JSON.stringify(risk(id)), { ...opts, sequence: 1_000_002 });
       const d = await waitForDecision(infra.bus, id, 10_000);
       expect(d.status).toBe('completed');
+      await app.waitForLogs('deciding a frozen workflow its decider left');
       expect(app.logs('deciding a frozen workflow its decider left')).toHaveLength(1);
     } finally {
       redis.disconnect();

@@ -52,7 +52,7 @@ async function runThroughSentinel(sentinel: PrivateSentinel, env: Record<string,
   );
   apps.push(app);
   await app.waitReady();
-  expect(app.logs(`sentinel master ${MASTER_NAME} via 127.0.0.1:${sentinel.port}`).length).toBeGreaterThan(0);
+  await app.waitForLogs(`sentinel master ${MASTER_NAME} via 127.0.0.1:${sentinel.port}`);
   expect((await app.get('/health')).body).toMatchObject({ status: 'healthy', redis_connected: true });
 
   const id = uniqueId('sentinel');

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { AppProcess, freePort } from '../support/app.js';
 import { REDIS_URL, uniqueId, waitFor } from '../support/env.js';
 import { openBus, type Bus } from '../support/nats.js';
-import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision, now } from '../support/signals.js';
+import { agentSubject, decisionsFor, expectOneDecision, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision, now } from '../support/signals.js';
 
 /*
  * Workflow types without code (META_AGENT_WORKFLOWS_FILE), on the built service and real servers: a type
@@ -13,7 +13,10 @@ import { agentSubject, decisionsFor, momentum, risk, trigger, TRIGGER_SUBJECT, w
  * start condition and a timeout, decided exactly once like a provider class's; and an invalid file, or a
  * type also served by a provider class, stopping start-up with one line.
  */
-/** The example file shipped in deploy/, with a 2 s timeout. */
+/**
+ * The example file shipped in deploy/, with a 2 s timeout (for the timeout test; the others give their trigger
+ * 60 s, so that a loaded machine cannot turn them into timeouts).
+ */
 const HEDGE = readFileSync(new URL('../../deploy/workflows/hedge.example.yaml', import.meta.url), 'utf8').replace('timeout_seconds: 30', 'timeout_seconds: 2');
 
 let dir: string;
@@ -48,18 +51,23 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-it("registers the file's types beside the built-in one", () => {
-  const line = app.logs('decision strategies registered')[0];
+it("registers the file's types beside the built-in one", async () => {
+  const [line] = await app.waitForLogs('decision strategies registered');
   expect(JSON.parse(line).types.sort()).toEqual(['hedge', 'trading']);
 });
 
 it('quorum reached, the veto agent still awaited; then a weighted vote decides, with a position size, once', async () => {
   const id = uniqueId('hedge');
-  await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'hedge' }));
+  await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'hedge', timeout_seconds: 60 }));
   await bus.publish(agentSubject('momentum'), momentum(id, { confidence: 0.9, analysis: { trend_direction: 'bearish' } }));
   await bus.publish(agentSubject('sentiment'), sentiment(id, 'bullish', 0.9));
-  // Two of three answered (the quorum), but risk can veto: no decision yet.
-  await new Promise((r) => setTimeout(r, 700));
+  // Two of three answered (the quorum), but risk can veto: both handled (the consumers idle) and stored, and
+  // the workflow still waits, so no decision was made on them.
+  await bus.waitForIdle();
+  expect((await app.get(`/workflows/${id}`)).body).toMatchObject({
+    status: 'waiting_for_agents',
+    received_agents: expect.arrayContaining(['momentum', 'sentiment']),
+  });
   expect(await decisionsFor(bus, id)).toHaveLength(0);
   await bus.publish(agentSubject('risk'), risk(id, { confidence: 0.8, analysis: { risk_level: 'low', max_position_size: 100000 } }));
   const d = await waitForDecision(bus, id);
@@ -74,13 +82,12 @@ it('quorum reached, the veto agent still awaited; then a weighted vote decides, 
     position_size: 80000,
   });
   expect(d.source_signals.map((s) => s.agent).sort()).toEqual(['momentum', 'risk', 'sentiment']);
-  await new Promise((r) => setTimeout(r, 500));
-  expect(await decisionsFor(bus, id)).toHaveLength(1);
+  await expectOneDecision(bus, app, id);
 });
 
 it('a matching veto decides no_trade', async () => {
   const id = uniqueId('hedge-veto');
-  await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'hedge' }));
+  await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'hedge', timeout_seconds: 60 }));
   await bus.publish(agentSubject('risk'), risk(id, { analysis: { risk_level: 'blocked' } }));
   await bus.publish(agentSubject('momentum'), momentum(id));
   const d = await waitForDecision(bus, id);
@@ -89,7 +96,7 @@ it('a matching veto decides no_trade', async () => {
 
 it('a winning share below min_confidence is no_trade, insufficient_confidence', async () => {
   const id = uniqueId('hedge-low');
-  await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'hedge' }));
+  await bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'hedge', timeout_seconds: 60 }));
   // bullish 2 × 0.5 = 1.0, bearish 1 × 0.9 = 0.9: share 0.526316. Risk (the veto agent) last: all three vote.
   await bus.publish(agentSubject('momentum'), momentum(id, { confidence: 0.5 }));
   await bus.publish(agentSubject('sentiment'), sentiment(id, 'bearish', 0.9));
@@ -112,6 +119,11 @@ it('times out after timeout_seconds with the missing agents', async () => {
     decision: { action: 'timeout', reason: 'workflow_timeout', missing_signals: ['risk'] },
   });
   expect(d.decision.partial_signals.sort()).toEqual(['momentum', 'sentiment']);
+  // Counted once the workflow is finalised, just after the publish.
+  await waitFor(
+    'the timeout counted',
+    async () => (await app.metric('meta_agent_workflows_completed_total', { status: 'timeout', workflow_type: 'hedge' })) >= 1,
+  );
   expect(await app.metric('meta_agent_workflows_completed_total', { status: 'timeout', workflow_type: 'hedge' })).toBe(1);
 });
 

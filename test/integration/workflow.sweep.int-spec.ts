@@ -319,11 +319,15 @@ describe('frozen workflows whose lease ran out (sweep-1.lua)', () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('rule-nocheck');
     const k = repo.keys.forWorkflow(corrId);
-    const started = await repo.start(startInput(corrId, { timeoutMs: 400, readyRule: '0|momentum,risk|' }));
+    // A deadline 3 s out: the sweep below must come before it (with 400 ms, a loaded machine could get there
+    // after the deadline, and the workflow is then rightly timed out).
+    const started = await repo.start(startInput(corrId, { timeoutMs: 3_000, readyRule: '0|momentum,risk|' }));
     expect(await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { checkMs: 10 }))).toEqual({ kind: 'added', workflow: null });
     expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(started.workflow.deadlineMs);
     await sleep(50); // past the check delay given
-    expect((await repo.sweep(100, 20_000)).jobs).toEqual([]);
+    const before = await repo.sweep(100, 20_000);
+    expect(before.redisNowMs).toBeLessThan(started.workflow.deadlineMs); // the sweep came before the deadline
+    expect(before.jobs).toEqual([]);
 
     await waitUntilDue(repo, [corrId]);
     const { jobs } = await repo.sweep(100, 20_000);

@@ -59,7 +59,9 @@ export class AppProcess {
     };
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
-    this.exitCode = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    // 'close', not 'exit': 'exit' can come before the last output has been read from the pipes, and a test
+    // that reads `lines` once the process has ended must see all of it.
+    this.exitCode = new Promise((resolve) => child.once('close', (code) => resolve(code)));
   }
 
   /** `entry`: the script to run, relative to the repository (default: the built service). */
@@ -134,6 +136,21 @@ export class AppProcess {
 
   logs(match: string): string[] {
     return this.lines.filter((l) => l.includes(match));
+  }
+
+  /**
+   * Waits until at least `count` lines contain `match`, and returns them. A line the service printed comes
+   * through a pipe: it can arrive after an HTTP reply or a message the service sent later.
+   */
+  async waitForLogs(match: string, count = 1, timeoutMs = 30000): Promise<string[]> {
+    return waitFor(
+      `${count} log line(s) with ${match}`,
+      async () => {
+        const found = this.logs(match);
+        return found.length >= count ? found : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {

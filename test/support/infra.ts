@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis';
-import { REDIS_URL } from './env.js';
+import { parseSettings } from '../../src/config/env.schema.js';
+import { WorkflowKeys } from '../../src/workflow/workflow.keys.js';
+import { REDIS_URL, waitFor } from './env.js';
 import { openBus, type Bus } from './nats.js';
 
 export interface Infra {
@@ -30,4 +32,24 @@ export function useInfra(options: { each?: boolean } = {}): Infra {
     infra.redis.disconnect();
   });
   return infra;
+}
+
+/**
+ * Waits until the service (default settings: key prefix and shards) has nothing left to do: its consumers
+ * idle (every input handled, see Bus.waitForIdle) and no workflow in the due indexes (every workflow
+ * finalised with its decision published; nothing for a sweeper to time out, decide again or publish). After
+ * that no decision can come any more, whatever a test counts.
+ */
+export async function waitForQuiet({ bus, redis }: Infra, timeoutMs = 60_000): Promise<void> {
+  await bus.waitForIdle('SIGNALS', timeoutMs);
+  const { prefix, shards } = parseSettings({}).redis;
+  const keys = new WorkflowKeys(prefix, shards);
+  await waitFor(
+    'every workflow finalised (due indexes empty)',
+    async () => {
+      for (let shard = 0; shard < shards; shard++) if ((await redis.zcard(keys.deadlines(shard))) > 0) return false;
+      return true;
+    },
+    timeoutMs,
+  );
 }

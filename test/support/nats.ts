@@ -13,6 +13,14 @@ export interface Bus {
   count(stream: string): Promise<number>;
   /** Waits until the stream holds at least n messages, then returns them all. */
   waitFor(stream: string, n: number, timeoutMs?: number): Promise<JsMsg[]>;
+  /**
+   * Waits until every durable consumer of the stream (the service's: triggers, agents) has delivered all its
+   * messages and has none waiting for an ack: everything published to the stream before the call has been
+   * handled to its end (a handler acks after its effect is stored, decision included), redeliveries too.
+   * The proof that nothing more is on its way from the inputs, where a test must show something did not
+   * happen. The deadline covers an ack wait (30 s by default) for messages a stopped replica had pulled.
+   */
+  waitForIdle(stream?: string, timeoutMs?: number): Promise<void>;
   /** Deletes the given streams (missing ones are fine): a clean slate for a test file. */
   deleteStreams(...names: string[]): Promise<void>;
   close(): Promise<void>;
@@ -21,7 +29,11 @@ export interface Bus {
 export async function openBus(url = NATS_URL): Promise<Bus> {
   const nc = await connect({ servers: url });
   const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
+  // A server that accepts connections but has no JetStream yet (just started): do not leave the connection open.
+  const jsm = await jetstreamManager(nc).catch(async (error: unknown) => {
+    await nc.close();
+    throw error;
+  });
   const count = async (stream: string) => {
     try {
       return (await jsm.streams.info(stream)).state.messages;
@@ -34,10 +46,16 @@ export async function openBus(url = NATS_URL): Promise<Bus> {
     if (n === 0) return [];
     const consumer = await js.consumers.get(stream);
     const out: JsMsg[] = [];
-    const msgs = await consumer.fetch({ max_messages: n, expires: 2000 });
-    for await (const m of msgs) {
-      out.push(m);
-      if (out.length >= n) break;
+    // One pull may end (its expiry) before it has brought all n on a loaded machine: pull again for the
+    // rest (the ordered consumer goes on after the last message it delivered), rather than return fewer.
+    const until = Date.now() + 30_000;
+    while (out.length < n) {
+      if (Date.now() > until) throw new Error(`read ${stream}: ${out.length} of ${n} messages within 30 s`);
+      const msgs = await consumer.fetch({ max_messages: n - out.length, expires: 5000 });
+      for await (const m of msgs) {
+        out.push(m);
+        if (out.length >= n) break;
+      }
     }
     return out;
   };
@@ -55,9 +73,20 @@ export async function openBus(url = NATS_URL): Promise<Bus> {
     },
     read,
     count,
-    async waitFor(stream, n, timeoutMs = 15000) {
+    async waitFor(stream, n, timeoutMs = 30000) {
       await waitFor(`${n} messages in ${stream}`, async () => (await count(stream)) >= n, timeoutMs);
       return read(stream);
+    },
+    async waitForIdle(stream = 'SIGNALS', timeoutMs = 60_000) {
+      await waitFor(
+        `the consumers of ${stream} to be idle`,
+        async () => {
+          const durable = [];
+          for await (const c of jsm.consumers.list(stream)) if (c.config.durable_name) durable.push(c);
+          return durable.length > 0 && durable.every((c) => c.num_pending === 0 && c.num_ack_pending === 0);
+        },
+        timeoutMs,
+      );
     },
     async deleteStreams(...names) {
       for (const name of names) await jsm.streams.delete(name).catch(() => undefined);

@@ -6,9 +6,16 @@ import { Redis } from 'ioredis';
 import { freePort } from './app.js';
 import { waitFor } from './env.js';
 
+/**
+ * Options of a one-shot probe client: one attempt, no retry. `disconnectTimeout: 0`: ioredis's disconnect()
+ * arms a timer (2 s by default) that only the socket's next 'close' clears; after a refused connection the
+ * socket has closed already, and the timer would be left running, keeping Jest from exiting at the end.
+ */
+export const PROBE_OPTIONS = { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, disconnectTimeout: 0 } as const;
+
 /** Whether a redis-server on this loopback port answers PING with PONG (not LOADING, not refused). */
 export async function redisAnswers(port: number): Promise<boolean> {
-  const probe = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const probe = new Redis(port, '127.0.0.1', PROBE_OPTIONS);
   probe.on('error', () => undefined);
   try {
     await probe.connect();
@@ -120,7 +127,7 @@ export class PrivateSentinel {
     const sentinel = new PrivateSentinel(port, dir, ServerProcess.start(redisServerBin(), [conf, '--sentinel']));
     try {
       await waitFor(`sentinel naming ${name}`, async () => {
-        const probe = new Redis(port, '127.0.0.1', { password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        const probe = new Redis(port, '127.0.0.1', { ...PROBE_OPTIONS, password });
         probe.on('error', () => undefined);
         try {
           await probe.connect();

@@ -1,5 +1,6 @@
 import type { JsMsg } from '@nats-io/jetstream';
 import { parseSettings } from '../../src/config/env.schema.js';
+import type { AppProcess } from './app.js';
 import type { Bus } from './nats.js';
 import { waitFor } from './env.js';
 
@@ -61,7 +62,7 @@ export async function decisionsFor(bus: Bus, corrId: string): Promise<DecisionMe
 }
 
 /** Waits for the first decision of a corr_id in the DECISIONS stream. */
-export async function waitForDecision(bus: Bus, corrId: string, timeoutMs = 15000): Promise<DecisionMessage> {
+export async function waitForDecision(bus: Bus, corrId: string, timeoutMs = 30000): Promise<DecisionMessage> {
   const [decision] = await waitFor(
     `the decision of ${corrId}`,
     async () => {
@@ -70,5 +71,24 @@ export async function waitForDecision(bus: Bus, corrId: string, timeoutMs = 1500
     },
     timeoutMs,
   );
+  return decision;
+}
+
+/**
+ * Waits for the decision of a corr_id and proves it stays the only one, without waiting for time: once the
+ * workflow is finalised (its decision marked published, so it has left the due index and no sweeper job can
+ * take it again) and the service's consumers are idle (every input published before has been handled to its
+ * end, redeliveries included), nothing is left that could publish a second decision, and the stream must
+ * hold exactly one. `token`: the admin token to read the workflow with (default: the service's).
+ */
+export async function expectOneDecision(bus: Bus, app: AppProcess, corrId: string, token?: string): Promise<DecisionMessage> {
+  const decision = await waitForDecision(bus, corrId);
+  await waitFor(
+    `the workflow of ${corrId} to be finalised`,
+    async () => (await app.get(`/workflows/${corrId}`, token)).body?.decision_published === true,
+    30000,
+  );
+  await bus.waitForIdle();
+  expect(await decisionsFor(bus, corrId)).toEqual([decision]);
   return decision;
 }
