@@ -112,7 +112,7 @@ it('a standalone client pointed at a cluster node stops start-up with one line s
   const port = cluster.all[0].port;
   const wrong = AppProcess.spawn({ META_AGENT_REDIS_URL: `redis://127.0.0.1:${port}` }, await freePort());
   apps.push(wrong);
-  const code = await Promise.race([wrong.exited(), new Promise((resolve) => setTimeout(() => resolve('still running'), 20000))]);
+  const code = await wrong.exitedWithin(20000);
   expect(code).toBe(1);
   const lines = wrong.logs('set META_AGENT_REDIS_CLUSTER_NODES');
   expect(lines).toHaveLength(1);
@@ -131,7 +131,7 @@ it('META_AGENT_REDIS_WAIT_AOF: refused at start-up with one line where the serve
     await other.waitReady();
     return;
   }
-  const code = await Promise.race([other.exited(), new Promise((resolve) => setTimeout(() => resolve('still running'), 20000))]);
+  const code = await other.exitedWithin(20000);
   expect(code).toBe(1);
   expect(other.logs('has no WAITAOF command')).toHaveLength(1);
 });

@@ -153,6 +153,16 @@ export class AppProcess {
     );
   }
 
+  /** The exit code once the process has exited, or 'still running' after `timeoutMs` (the timer is cleared either way). */
+  async exitedWithin(timeoutMs: number): Promise<number | null | 'still running'> {
+    let guard: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([this.exited(), new Promise<'still running'>((resolve) => (guard = setTimeout(() => resolve('still running'), timeoutMs)))]);
+    } finally {
+      clearTimeout(guard);
+    }
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     return this.exitCode;
