@@ -21,7 +21,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # The agent simulator runs from this image too (docker compose --profile simulator up), and so does the
 # dead-letter replay (docs/OPERATIONS.md#replaying-dead-letters).
-COPY scripts/agent-simulator.mjs scripts/replay-dead-letters.mjs ./scripts/
+COPY scripts/agent-simulator.mjs scripts/simulator-messages.mjs scripts/replay-dead-letters.mjs ./scripts/
 USER node
 EXPOSE 9090
 # Liveness only: readiness (/health/ready) also depends on NATS and Redis, which is not the container's fault.
