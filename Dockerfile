@@ -7,7 +7,7 @@ FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json nest-cli.json ./
 COPY scripts/copy-assets.mjs ./scripts/
 COPY src ./src
 RUN npm run build
@@ -21,7 +21,7 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # The agent simulator runs from this image too (docker compose --profile simulator up), and so does the
 # dead-letter replay (docs/OPERATIONS.md#replaying-dead-letters).
-COPY scripts/agent-simulator.mjs scripts/replay-dead-letters.mjs ./scripts/
+COPY scripts/agent-simulator.mjs scripts/simulator-messages.mjs scripts/replay-dead-letters.mjs ./scripts/
 USER node
 EXPOSE 9090
 # Liveness only: readiness (/health/ready) also depends on NATS and Redis, which is not the container's fault.

@@ -1,7 +1,8 @@
 // Shared helpers of the benchmark: where the servers are, the workload (seeded, deterministic), publishing
 // a backlog, streams, child processes, CPU and memory readings from /proc, percentiles.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -490,3 +491,37 @@ export function resultCounter(expected) {
     }
   };
 }
+
+/** Redis work per workflow over a run (after CONFIG RESETSTAT at its start). */
+export function redisPerWorkflow(stats, n) {
+  const per = (x) => round1(x / n);
+  const top = Object.entries(stats.perCommand)
+    .sort((a, b) => b[1].usec - a[1].usec)
+    .slice(0, 4)
+    .map(([name, c]) => ({ command: name, calls_per_workflow: round3(c.calls / n), usec_per_workflow: per(c.usec), usec_per_call: round1(c.usec / c.calls) }));
+  return { commands: round3(stats.commands / n), bytes_in: per(stats.bytesIn), bytes_out: per(stats.bytesOut), busiest_commands: top };
+}
+
+/** The machine a run is on (the table's first line, and `machine` in latest.json). */
+export function machineInfo() {
+  const version = (cmd, args) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8' }).trim().split('\n')[0];
+    } catch {
+      return null;
+    }
+  };
+  return {
+    nproc: cpus().length,
+    cpu_model: cpus()[0]?.model ?? null,
+    memory_gb: round1(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    nats_server: version(process.env.NATS_SERVER_BIN ?? 'nats-server', ['--version']) ?? version('/usr/sbin/nats-server', ['--version']),
+    redis_server: version(process.env.REDIS_SERVER_BIN ?? 'redis-server', ['--version']),
+    loadavg_at_start: loadavg().map(round1),
+  };
+}
+
+/** Side order of round r: alternate which side goes first, so drift hits both alike. */
+export const sides = (r, a, b) => (r % 2 === 0 ? [a, b] : [b, a]);

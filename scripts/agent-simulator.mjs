@@ -25,6 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from '@nats-io/transport-node';
 import { DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { planWorkflows, signalMessage, triggerMessage } from './simulator-messages.mjs';
 
 const TRIGGER_SUBJECT = 'signals.normalized';
 const AGENT_SUBJECT = (agent) => `signals.enriched.${agent}`;
@@ -50,101 +51,7 @@ const SEED = setting('SIM_SEED', randomBytes(4).readUInt32BE(0) % 1_000_000, 0, 
 // Unique per run, so that decisions of earlier runs (the stream keeps them) are never counted.
 const RUN_ID = `sim-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
 
-// Agents that answer each asset class: the trading strategy's required agents for it.
-const INSTRUMENTS = [
-  { symbol: 'EURUSD', kind: 'fx', price: 1.0852, maxPosition: [100_000, 200_000] },
-  { symbol: 'SPY', kind: 'etf', price: 512.34, maxPosition: [20_000, 50_000] },
-  { symbol: 'CRYPTO:BTCUSD', kind: 'crypto', price: 67_250.5, maxPosition: [5_000, 10_000] },
-  { symbol: 'GBPUSD', kind: 'fx', price: 1.2718, maxPosition: [100_000, 200_000] },
-  { symbol: 'QQQ', kind: 'etf', price: 438.9, maxPosition: [20_000, 50_000] },
-  { symbol: 'USDJPY', kind: 'fx', price: 151.42, maxPosition: [100_000, 200_000] },
-  { symbol: 'CRYPTO:ETHUSD', kind: 'crypto', price: 3_480.25, maxPosition: [5_000, 10_000] },
-  { symbol: 'IWM', kind: 'etf', price: 204.11, maxPosition: [20_000, 50_000] },
-];
-const AGENTS = {
-  fx: ['momentum', 'risk'],
-  etf: ['momentum', 'risk', 'correlation', 'macro'],
-  crypto: ['momentum', 'risk', 'sentiment', 'correlation'],
-};
-
-// A small seeded generator (mulberry32): the plan of a run depends on SIM_SEED only.
-let state = SEED >>> 0;
-function rand() {
-  state = (state + 0x6d2b79f5) >>> 0;
-  let t = state;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
-const between = (lo, hi) => lo + rand() * (hi - lo);
-const round = (x, digits = 2) => Number(x.toFixed(digits));
-const pick = (items) => items[Math.floor(rand() * items.length)];
-function weighted(choices) {
-  let r = rand() * choices.reduce((sum, [, w]) => sum + w, 0);
-  for (const [value, w] of choices) if ((r -= w) < 0) return value;
-  return choices[choices.length - 1][0];
-}
-
-/** The payload an agent sends (without corr_id, agent_name and timestamp, added when sent). */
-function agentPayload(agent, wf) {
-  const bullish = wf.side === 'buy' ? rand() < 0.8 : rand() < 0.2;
-  switch (agent) {
-    case 'momentum':
-      return {
-        confidence: round(between(0.7, 0.98)),
-        analysis: { trend_direction: bullish ? 'bullish' : 'bearish', momentum_strength: round(between(0.5, 0.95)), lookback_minutes: 60 },
-      };
-    case 'risk':
-      return {
-        confidence: round(between(0.55, 0.95)),
-        analysis: {
-          risk_level: weighted([
-            ['low', 4],
-            ['medium', 3],
-            ['high', 2],
-            ['blocked', 1],
-          ]),
-          max_position_size: pick(wf.instrument.maxPosition),
-          volatility: round(between(0.05, 0.6), 3),
-        },
-      };
-    case 'sentiment':
-      return { confidence: round(between(0.5, 0.9)), sentiment_score: round(between(-1, 1)), sources: ['news', 'social'] };
-    case 'correlation':
-      return { confidence: round(between(0.6, 0.95)), correlation_risk: round(between(0, 1)), analysis: { window_days: 30 } };
-    case 'macro':
-      return { confidence: round(between(0.5, 0.9)), analysis: { regime: pick(['risk_on', 'risk_off', 'neutral', 'tightening']) } };
-    default:
-      throw new Error(`no payload for agent ${agent}`);
-  }
-}
-
-/** Everything random about workflow i is drawn here, up front, so the run only depends on the seed. */
-function planWorkflow(i) {
-  const instrument = INSTRUMENTS[i % INSTRUMENTS.length];
-  const label = `${instrument.kind}-${String(i + 1).padStart(4, '0')}`;
-  const wf = {
-    label,
-    corrId: `${RUN_ID}.${label}`,
-    instrument,
-    side: rand() < 0.6 ? 'buy' : 'sell',
-    weak: i % 10 === 7, // strength < 0.3: declined, no decision expected, no agent answers
-    early: i % 6 === 1, // the first agent answers before the trigger is published
-    duplicate: i % 9 === 4, // the trigger is published twice
-    withheld: i % 7 === 2 ? (Math.floor(i / 7) % 2 === 0 ? 'risk' : 'momentum') : null, // ~15%: a timeout
-    launched: false,
-    sentAt: 0,
-    failed: false,
-    decision: null,
-  };
-  wf.strength = wf.weak ? round(between(0.05, 0.29)) : round(between(0.35, 0.95));
-  wf.answers = AGENTS[instrument.kind]
-    .filter((agent) => agent !== wf.withheld)
-    .map((agent) => ({ agent, delayMs: Math.round(between(50, 1500)), payload: agentPayload(agent, wf) }));
-  return wf;
-}
-
-const workflows = Array.from({ length: WORKFLOWS }, (_, i) => planWorkflow(i));
+const workflows = planWorkflows(WORKFLOWS, SEED, RUN_ID);
 const byCorrId = new Map(workflows.map((wf) => [wf.corrId, wf]));
 const stats = { completed: 0, timeout: 0, failed: 0, other: 0, repeated: 0, unexpected: 0, publishErrors: 0 };
 
@@ -240,28 +147,8 @@ const reading = (async () => {
 
 // ---- workflows -------------------------------------------------------------------------------------
 
-function trigger(wf) {
-  return {
-    corr_id: wf.corrId,
-    instrument: wf.instrument.symbol,
-    side: wf.side,
-    strength: wf.strength,
-    price: wf.instrument.price,
-    normalized_at: new Date().toISOString(),
-    timeout_seconds: TIMEOUT_SECONDS,
-    source: 'agent-simulator',
-  };
-}
-
-function answer(wf, { agent, payload }) {
-  return publish(AGENT_SUBJECT(agent), {
-    corr_id: wf.corrId,
-    agent_name: agent,
-    signal_type: 'analysis',
-    ...payload,
-    timestamp: new Date().toISOString(),
-    metadata: { simulator_run: RUN_ID },
-  });
+function answer(wf, a) {
+  return publish(AGENT_SUBJECT(a.agent), signalMessage(wf, a, RUN_ID));
 }
 
 async function runWorkflow(wf) {
@@ -275,14 +162,14 @@ async function runWorkflow(wf) {
       await answer(wf, answers.shift()); // buffered by the orchestrator until the trigger comes
       await sleep(100);
     }
-    await publish(TRIGGER_SUBJECT, trigger(wf));
+    await publish(TRIGGER_SUBJECT, triggerMessage(wf, TIMEOUT_SECONDS));
     wf.sentAt = Date.now();
   } catch {
     wf.failed = true;
     return;
   }
   const later = [];
-  if (wf.duplicate) later.push(sleep(200).then(() => publish(TRIGGER_SUBJECT, trigger(wf))));
+  if (wf.duplicate) later.push(sleep(200).then(() => publish(TRIGGER_SUBJECT, triggerMessage(wf, TIMEOUT_SECONDS))));
   for (const a of answers) later.push(sleep(a.delayMs).then(() => answer(wf, a)));
   await Promise.allSettled(later);
 }

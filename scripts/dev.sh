@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# npm run start:dev: the service in watch mode, under the project's Node. Builds once, then `tsc --watch`
-# recompiles src/ into dist/ on every change and `node --watch` restarts dist/main.js when a module it loaded
-# changes. (Lua scripts under src/redis/lua are copied at the first build only: restart for a Lua change.)
+# npm run start:dev: the service in watch mode, under the project's Node: `nest start --watch` (nest-cli.json)
+# compiles src/ into dist/ with tsc in watch mode, copies the assets (the Lua scripts, the workflows file's JSON
+# Schema) and copies them again when they change, and restarts dist/main.js (with source maps) after each change.
 # It connects to META_AGENT_NATS_URL / META_AGENT_REDIS_URL (defaults localhost:4222 / :6379; `npm run
 # servers:start` runs a pair there).
 set -euo pipefail
@@ -12,8 +12,4 @@ source scripts/lib.sh
 use_project_node dev
 ensure_node_modules dev
 
-npm run build --silent
-node node_modules/typescript/bin/tsc -p tsconfig.build.json --watch --preserveWatchOutput &
-tsc_pid=$!
-trap 'kill "$tsc_pid" 2>/dev/null || true' EXIT
-node --watch --enable-source-maps dist/main.js
+exec node node_modules/@nestjs/cli/bin/nest.js start --watch --preserveWatchOutput "$@"
