@@ -127,6 +127,8 @@ export class ClusterProcess {
     const child = wrapper
       ? spawn(wrapper, ['--pdeathsig', 'SIGKILL', '--', this.command, ...this.args], { stdio: 'ignore' })
       : spawn(this.command, this.args, { stdio: 'ignore' });
+    // A binary that cannot be run reports it as an 'error' event after spawn() returns: never unhandled.
+    child.once('error', () => undefined);
     if (child.pid === undefined) throw new Error(`${this.name} (${this.command}) did not start`);
     liveChildren.add(child);
     this.child = child;
@@ -136,7 +138,6 @@ export class ClusterProcess {
         resolve();
       }),
     );
-    child.once('error', () => undefined);
     this.killed = false;
     this.onSpawn?.(this.name, child, () => (this.killed ? 'kill' : null));
   }
@@ -162,7 +163,13 @@ export class ClusterProcess {
 
 // ---- helpers ---------------------------------------------------------------------------------------------
 
-/** Polls `probe` until it returns something other than undefined/null/false; errors count as "not yet". */
+/** Thrown by a probe of waitUntil when waiting longer is pointless (the process it waits for has exited). */
+export class GiveUp extends Error {}
+
+/**
+ * Polls `probe` until it returns something other than undefined/null/false; errors count as "not yet",
+ * except GiveUp, which ends the wait at once.
+ */
 export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 60000, everyMs = 100): Promise<T> {
   const end = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -171,6 +178,7 @@ export async function waitUntil<T>(what: string, probe: () => Promise<T | undefi
       const value = await probe();
       if (value !== undefined && value !== null && value !== false) return value;
     } catch (error) {
+      if (error instanceof GiveUp) throw error;
       lastError = error;
     }
     await new Promise((r) => setTimeout(r, everyMs));
@@ -282,7 +290,7 @@ export class NatsNode {
     await waitUntil(
       `nats-server ${this.name} (port ${this.port}) to be healthy`,
       async () => {
-        if (!this.running()) throw new Error(`nats-server ${this.name} exited; see ${join(this.dir, 'nats.log')}`);
+        if (!this.running()) throw new GiveUp(`nats-server ${this.name} exited; see ${join(this.dir, 'nats.log')}`);
         return this.healthy();
       },
       timeoutMs,
@@ -349,7 +357,7 @@ export class NatsCluster {
     try {
       // All at once: no server is healthy before the JetStream meta group has a quorum.
       for (const node of nodes) node.process.spawn();
-      await cluster.waitFormed(options.readyTimeoutMs ?? 60000);
+      await cluster.waitFormed(options.readyTimeoutMs ?? 60000, true);
     } catch (error) {
       await cluster.stopAll();
       throw error;
@@ -370,12 +378,14 @@ export class NatsCluster {
 
   /**
    * Waits until every running node has its routes to the other running nodes, they agree on one JetStream
-   * meta leader, and every running node is healthy.
+   * meta leader, and every running node is healthy. `requireAll`: a node that is not running ends the wait.
    */
-  async waitFormed(timeoutMs = 60000): Promise<void> {
+  async waitFormed(timeoutMs = 60000, requireAll = false): Promise<void> {
     await waitUntil(
       `NATS cluster ${this.name} to form`,
       async () => {
+        const gone = requireAll ? this.nodes.find((n) => !n.running()) : undefined;
+        if (gone) throw new GiveUp(`nats-server ${gone.name} exited; see ${join(gone.dir, 'nats.log')}`);
         const running = this.nodes.filter((n) => n.running());
         const leaders = new Set<string>();
         for (const node of running) {
@@ -581,7 +591,7 @@ export class RedisNode {
     await waitUntil(
       `redis node ${this.port} to answer PING`,
       async () => {
-        if (!this.running()) throw new Error(`redis node ${this.port} exited; see ${join(this.dir, 'redis.log')}`);
+        if (!this.running()) throw new GiveUp(`redis node ${this.port} exited; see ${join(this.dir, 'redis.log')}`);
         return (await this.command('PING')) === 'PONG';
       },
       timeoutMs,
