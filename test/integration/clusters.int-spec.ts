@@ -32,7 +32,10 @@ describe('NatsCluster', () => {
     expect((await cluster.streamLeaderFromMonitor('CLUSTER_R3'))?.name).toBe(leader.name);
 
     const js = jetstream(nc, { timeout: 10000 });
-    const first = await js.publish('cluster.r3.a', 'one', { msgID: 'one' });
+    // The stream's subjects reach the node this client is connected to a moment after the stream has a
+    // leader (interest propagates over the routes): until then a publish finds no responders. Retried,
+    // de-duplicated by the message id.
+    const first = await waitUntil('a publish acked by the new stream', () => js.publish('cluster.r3.a', 'one', { msgID: 'one' }), 60000, 250);
     expect(first).toMatchObject({ stream: 'CLUSTER_R3', seq: 1, duplicate: false });
 
     await leader.kill();
