@@ -80,13 +80,35 @@ export class AppProcess {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    return new AppProcess(child, port, env.META_AGENT_ADMIN_TOKEN ?? TEST_ADMIN_TOKEN);
+    const app = new AppProcess(child, port, env.META_AGENT_ADMIN_TOKEN ?? TEST_ADMIN_TOKEN);
+    AppProcess.running.add(app);
+    void app.exitCode.then(() => AppProcess.running.delete(app));
+    return app;
   }
 
-  /** Starts the service on a free port and waits until /health/ready says so. */
+  /** Every service process started and not yet exited: what a test that failed half-way left behind. */
+  private static readonly running = new Set<AppProcess>();
+
+  /**
+   * SIGKILLs every service process still running (useInfra calls it after each test, or after the file): a test
+   * that failed before stopping its replicas must not leave one consuming — and re-creating the streams the
+   * next test deleted — under the next test.
+   */
+  static async killLeftovers(): Promise<number> {
+    const left = [...AppProcess.running];
+    await Promise.all(left.map((app) => app.stop('SIGKILL')));
+    return left.length;
+  }
+
+  /** Starts the service on a free port and waits until /health/ready says so; one that does not get there is killed. */
   static async start(env: Record<string, string> = {}, entry?: string): Promise<AppProcess> {
     const app = AppProcess.spawn(env, await freePort(), entry);
-    await app.waitReady();
+    try {
+      await app.waitReady();
+    } catch (error) {
+      await app.stop('SIGKILL');
+      throw error;
+    }
     return app;
   }
 
@@ -110,7 +132,8 @@ export class AppProcess {
     return { status: res.status, body, text, headers: res.headers };
   }
 
-  async waitReady(timeoutMs = 20000): Promise<void> {
+  /** 60 s: a start takes a few seconds, much more on a loaded machine (CI beside other work). */
+  async waitReady(timeoutMs = 60000): Promise<void> {
     let exited = false;
     void this.exitCode.then(() => (exited = true));
     // An exit ends the wait at once (a thrown error would only be kept until the timeout).

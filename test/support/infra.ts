@@ -1,3 +1,4 @@
+import { AppProcess } from './app.js';
 import { Redis } from 'ioredis';
 import { parseSettings } from '../../src/config/env.schema.js';
 import { WorkflowKeys } from '../../src/workflow/workflow.keys.js';
@@ -27,7 +28,10 @@ export function useInfra(options: { each?: boolean } = {}): Infra {
     if (!options.each) await resetInfra(infra);
   });
   if (options.each) beforeEach(() => resetInfra(infra));
+  // With `each`, no service process outlives its test; otherwise none outlives the file.
+  if (options.each) afterEach(() => AppProcess.killLeftovers());
   afterAll(async () => {
+    await AppProcess.killLeftovers();
     await infra.bus.close();
     infra.redis.disconnect();
   });
