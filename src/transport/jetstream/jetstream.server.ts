@@ -422,13 +422,17 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     const ledger = this.ledger;
     let attempts = () => deliveryCount;
     let recorded = deliveryCount > 1 || handled.armed;
-    if (ledger && !outcome.ok && isRetryable(outcome.error) && !(outcome.error instanceof BackpressureError)) {
+    if (ledger && !outcome.ok && isRetryable(outcome.error)) {
       const { stream, streamSequence } = msg.info;
+      // Back-pressure and a hand-back on shutdown are no failures of the message: not counted.
+      const failed = !(outcome.error instanceof BackpressureError) && !this.closing;
       try {
         if (handled.armed) await ledger.disarm(stream, streamSequence);
-        const failures = await ledger.recordFailure(stream, streamSequence);
-        attempts = () => failures;
-        recorded = true;
+        if (failed) {
+          const failures = await ledger.recordFailure(stream, streamSequence);
+          attempts = () => failures;
+          recorded = true;
+        }
       } catch (error) {
         this.log.warn({ msg: 'could not count the failed attempt; the delivery count stands in', subject: msg.subject, error: describeError(error) });
       }
