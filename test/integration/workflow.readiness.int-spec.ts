@@ -296,7 +296,7 @@ describe('start with a readiness rule (start-workflow-5.lua)', () => {
 
     const again = await repo.start(startInput(corrId, { readyRule: null }));
 
-    expect(again).toEqual({ kind: 'duplicate', workflow: first.workflow });
+    expect(again).toEqual({ kind: 'duplicate', workflow: first.workflow, nowMs: expect.any(Number) });
     expect(await redis.hgetall(k.wf)).toEqual(wfBefore);
     expect(await redis.zscore(k.deadlines, corrId)).toBe(scoreBefore);
   });
@@ -311,7 +311,7 @@ describe('signals on a workflow with a rule (add-signal-5.lua)', () => {
 
     const result = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.4), signalOptions(5_000, { sequence: 5, checkMs: 10 }));
 
-    expect(result).toEqual({ kind: 'added', workflow: null });
+    expect(result).toEqual({ kind: 'added', workflow: null, nowMs: expect.any(Number) });
     expect(await redis.hmget(k.wf, 'status', 'ver', 'q:risk', 'why', 'frozen')).toEqual(['waiting_for_agents', null, '5', null, null]);
     expect(await redis.hgetall(k.sig)).toEqual({ risk: signalJson('risk', 0.4) });
     expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(started.workflow.deadlineMs);

@@ -320,7 +320,11 @@ describe('frozen workflows whose lease ran out (sweep-1.lua)', () => {
     const corrId = uniqueId('rule-nocheck');
     const k = repo.keys.forWorkflow(corrId);
     const started = await repo.start(startInput(corrId, { timeoutMs: 400, readyRule: '0|momentum,risk|' }));
-    expect(await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { checkMs: 10 }))).toEqual({ kind: 'added', workflow: null });
+    expect(await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { checkMs: 10 }))).toEqual({
+      kind: 'added',
+      workflow: null,
+      nowMs: expect.any(Number),
+    });
     expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(started.workflow.deadlineMs);
     await sleep(50); // past the check delay given
     expect((await repo.sweep(100, 20_000)).jobs).toEqual([]);

@@ -94,5 +94,8 @@ export async function provisionJetStream(jsm: JetStreamManager, config: NatsConf
   await ensureStream(jsm, { name: config.streams.signals, subjects: [config.subjects.signals], ...limits }, p);
   await ensureStream(jsm, { name: config.streams.decisions, subjects: [config.subjects.decisions], ...limits, ...dedupe }, p);
   await ensureStream(jsm, { name: config.streams.deadLetter, subjects: [config.subjects.deadLetters], ...limits, ...dedupe }, p);
+  // The audit trail (src/audit/): only when it is on; its own retention, as history and replay read far back.
+  const { audit } = config;
+  if (audit.enabled) await ensureStream(jsm, { name: audit.stream, subjects: [`${audit.subjectPrefix}.>`], max_age: nanos(audit.maxAgeSeconds * 1000) }, p);
   for (const route of routes) await ensureConsumer(jsm, route, config, p);
 }
