@@ -195,7 +195,7 @@ describe('readiness rules in Lua agree with isReady (add-signal-5.lua, start-wor
         frozenSeen = true;
       } else {
         // Not ready: a short reply (no snapshot), the workflow open, and no check entry (due at its deadline).
-        expect(result).toEqual({ kind: expectedKind[how], workflow: null });
+        expect(result).toEqual({ kind: expectedKind[how], workflow: null, nowMs: expect.any(Number) });
         expect(await redis.hget(k.wf, 'status')).toBe('waiting_for_agents');
         expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(started.workflow.deadlineMs);
       }
