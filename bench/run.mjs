@@ -4,7 +4,7 @@
 //
 //   node bench/run.mjs [--quick] [--only=phase,...] [--profile]
 //                      [--rounds=N] [--workflows=N] [--rate=N] [--timeout-window=S] [--timeout-rate=N] [--sustain=S]
-//   phases: transport, throughput, scaling, latency, backpressure, publish, timeouts, sustained, footprint
+//   phases: transport, throughput, audit, scaling, latency, backpressure, publish, timeouts, sustained, footprint
 //
 // The targets judged are issue 11's table (see targets() at the end, and bench/README.md).
 import 'reflect-metadata';
@@ -61,7 +61,7 @@ for (const a of argv) {
   }
 }
 const QUICK = flag('quick');
-const PHASES = ['transport', 'throughput', 'scaling', 'latency', 'backpressure', 'publish', 'timeouts', 'sustained', 'footprint'];
+const PHASES = ['transport', 'throughput', 'audit', 'scaling', 'latency', 'backpressure', 'publish', 'timeouts', 'sustained', 'footprint'];
 const only = option('only')?.split(',') ?? [...PHASES];
 for (const p of only) {
   if (!PHASES.includes(p)) {
@@ -142,6 +142,7 @@ async function resetStreams({ signals = true } = {}) {
   if (signals) await deleteStream(jsm, STREAMS.signals);
   await deleteStream(jsm, STREAMS.decisions);
   await deleteStream(jsm, STREAMS.deadLetter);
+  await deleteStream(jsm, settings.nats.audit.stream);
   await provisionJetStream(jsm, settings.nats, []);
 }
 
@@ -373,14 +374,14 @@ async function phaseTransport(totalMessages) {
 }
 
 /** One run of a consumer (raw pipeline or service) over the SIGNALS backlog, from a clean Redis and DECISIONS. */
-async function throughputRun(side, tag, n, inbound, { nodeFlags = [] } = {}) {
+async function throughputRun(side, tag, n, inbound, { nodeFlags = [], env = {} } = {}) {
   await redis.flushall();
   await resetStreams({ signals: false });
   await redis.config('RESETSTAT');
   const spawnedAt = Date.now();
   let meter = null;
   let decisionsAtMeter = 0;
-  const child = side === 'raw' ? await startRawPipeline(tag) : await startService(tag, { nodeFlags, wait: false });
+  const child = side === 'raw' ? await startRawPipeline(tag) : await startService(tag, { nodeFlags, env, wait: false });
   try {
     const ok = await waitDecisions(n, Math.max(120000, n * 20), {
       children: [child],
@@ -415,13 +416,15 @@ async function throughputRun(side, tag, n, inbound, { nodeFlags = [] } = {}) {
       };
     }
     run.redis_per_workflow = redisPerWorkflow(await redisStats(), n);
-    if (side === 'service') {
+    if (side !== 'raw') {
       const m = await serviceMetrics(child);
       run.check = {
         completed: metricSum(m, 'meta_agent_workflows_completed_total', { status: 'completed' }),
         dead_lettered: metricSum(m, 'meta_agent_dead_letters_total'),
         early_signals: metricSum(m, 'meta_agent_early_signals_total'),
         naks: metricSum(m, 'meta_agent_messages_settled_total', { action: 'nak' }),
+        audit_published: metricSum(m, 'meta_agent_audit_published_total'),
+        audit_dropped: metricSum(m, 'meta_agent_audit_dropped_total'),
       };
       const p = (q) => round3(histogramQuantile(m, 'meta_agent_signal_to_decision_seconds', q) * 1000);
       run.internal_signal_to_decision_ms = { p50: p(0.5), p99: p(0.99) };
@@ -473,6 +476,52 @@ async function phaseThroughput(n, inbound) {
       decisions_per_s_10_to_90: med('service', 'decisions_per_s_10_to_90'),
     },
     ratio: round3(service / raw),
+    runs,
+  };
+}
+
+/**
+ * The audit trail's cost (issue 18): the service on the same backlog with META_AGENT_AUDIT off and on (the
+ * default), sides alternating, median per side; and what the trail published per workflow.
+ */
+async function phaseAudit(n, inbound) {
+  const runs = [];
+  for (let r = 0; r < SIZES.rounds; r++) {
+    for (const side of sides(r, 'audit-off', 'audit-on')) {
+      const env = side === 'audit-off' ? { META_AGENT_AUDIT: 'false' } : {};
+      const run = await throughputRun(side, `au-${side}-${r}`, n, inbound, { env });
+      if (side === 'audit-on') {
+        const info = await jsm.streams.info(settings.nats.audit.stream);
+        run.audit_stream = { messages: info.state.messages, bytes: info.state.bytes };
+      }
+      run.round = r;
+      runs.push(run);
+      const c = run.cpu_ms_per_workflow;
+      log(
+        `audit ${side.padEnd(9)} round ${r}: ${run.decisions_per_s} decisions/s (${run.decisions} in ${run.seconds} s)` +
+          (c ? `; CPU ms/workflow: service ${c.consumer}, redis ${c.redis}, nats ${c.nats}, other ${c.other}` : '') +
+          (run.audit_stream ? `; audit ${run.audit_stream.messages} events, ${run.check.audit_dropped} dropped` : ''),
+      );
+    }
+  }
+  const of = (side) => runs.filter((x) => x.side === side);
+  const med = (side, f) => round3(median(of(side).map(f)));
+  const off = med('audit-off', (x) => x.decisions_per_s);
+  const on = med('audit-on', (x) => x.decisions_per_s);
+  const cpu = (side) =>
+    med(side, (x) => (x.cpu_ms_per_workflow ? x.cpu_ms_per_workflow.consumer + x.cpu_ms_per_workflow.redis + x.cpu_ms_per_workflow.nats : NaN));
+  return {
+    workflows: n,
+    off: { decisions_per_s: Math.round(off), cpu_ms_per_workflow: cpu('audit-off'), p99_ms: med('audit-off', (x) => x.internal_signal_to_decision_ms?.p99) },
+    on: {
+      decisions_per_s: Math.round(on),
+      cpu_ms_per_workflow: cpu('audit-on'),
+      p99_ms: med('audit-on', (x) => x.internal_signal_to_decision_ms?.p99),
+      events_per_workflow: med('audit-on', (x) => x.audit_stream.messages / n),
+      bytes_per_workflow: Math.round(med('audit-on', (x) => x.audit_stream.bytes / n)),
+      dropped: med('audit-on', (x) => x.check.audit_dropped),
+    },
+    ratio: round3(on / off),
     runs,
   };
 }
@@ -1235,7 +1284,7 @@ const t0 = Date.now();
 log(
   `mode ${results.mode}; phases ${only.join(', ')}${flag('profile') ? ' + profile' : ''}; ${results.machine.nproc} cores, load ${results.machine.loadavg_at_start.join(' ')}`,
 );
-if (wanted('transport') || wanted('throughput') || flag('profile')) {
+if (wanted('transport') || wanted('throughput') || wanted('audit') || flag('profile')) {
   await redis.flushall();
   await resetStreams();
   const n = SIZES.workflows;
@@ -1243,6 +1292,7 @@ if (wanted('transport') || wanted('throughput') || flag('profile')) {
   results.backlog = { workflows: n, messages, mix: '3/8 FX (trigger, momentum, risk), 3/8 ETF (same), 2/8 crypto (+ sentiment)' };
   if (wanted('transport')) await phase('transport', () => phaseTransport(messages));
   if (wanted('throughput')) await phase('throughput', () => phaseThroughput(n, messages));
+  if (wanted('audit')) await phase('audit', () => phaseAudit(n, messages));
   if (flag('profile')) await phase('profile', () => phaseProfile(n, messages));
 }
 if (wanted('scaling')) {
@@ -1379,6 +1429,22 @@ function table(r) {
     const ct = r.throughput.cpu_ms_per_workflow_total;
     row('CPU ms/workflow, self + redis + nats', `raw ${ct.raw}, orchestrator ${ct.service}`, `ratio ${ct.ratio}`);
     row('ratio', r.throughput.ratio);
+  }
+  if (r.audit) {
+    const a = r.audit;
+    head(`audit trail cost (${a.workflows} workflows, the same backlog, median of ${SIZES.rounds})`);
+    row(
+      'META_AGENT_AUDIT=false',
+      `${a.off.decisions_per_s} decisions/s`,
+      `CPU ms/workflow (self+redis+nats) ${a.off.cpu_ms_per_workflow}; internal p99 ${a.off.p99_ms} ms`,
+    );
+    row(
+      'META_AGENT_AUDIT=true (default)',
+      `${a.on.decisions_per_s} decisions/s`,
+      `CPU ms/workflow (self+redis+nats) ${a.on.cpu_ms_per_workflow}; internal p99 ${a.on.p99_ms} ms`,
+    );
+    row('audit events per workflow', `${a.on.events_per_workflow} (${a.on.bytes_per_workflow} B stored)`, `dropped ${a.on.dropped}`);
+    row('ratio on / off', a.ratio);
   }
   if (r.scaling) {
     head(`scaling (${r.scaling.workflows} workflows; rate once every replica consumes)`);

@@ -106,6 +106,7 @@ set -e
 echo
 echo "[demo] metrics: $BASE_URL/metrics   health: $BASE_URL/health"
 echo "[demo] one workflow: curl -H 'Authorization: Bearer $DEMO_ADMIN_TOKEN' $BASE_URL/workflows/<corr_id>"
+echo "[demo] its audit history: curl -H 'Authorization: Bearer $DEMO_ADMIN_TOKEN' $BASE_URL/workflows/<corr_id>/history"
 # The orchestrator's own count of what just happened (the histograms left out).
 node -e '
   fetch(process.argv[1]).then((r) => r.text()).then((text) => {
