@@ -7,12 +7,12 @@ const DROPPED = 'meta_agent_audit_dropped_total';
 
 /**
  * Why an audit event was lost: `buffer_full` (META_AGENT_AUDIT_BUFFER events were waiting: NATS slow or
- * away), `publish_failed` (JetStream refused or did not acknowledge it: no audit stream, a timeout, a disconnect).
+ * away), `publish_failed` (the connection refused it or closed before the server had read it).
  */
 export type AuditDropReason = 'buffer_full' | 'publish_failed';
 
 export const auditMetricProviders = [
-  makeCounterProvider({ name: PUBLISHED, help: 'Audit events stored by JetStream (acknowledged)' }),
+  makeCounterProvider({ name: PUBLISHED, help: 'Audit events sent and read by the NATS server (flushed)' }),
   makeCounterProvider({ name: DROPPED, help: 'Audit events lost, by reason (buffer_full: NATS slow or away; publish_failed)', labelNames: ['reason'] }),
 ];
 

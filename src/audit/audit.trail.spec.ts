@@ -4,17 +4,13 @@ import type { NatsConnectionService } from '../nats/nats-connection.service.js';
 import type { AuditMetrics } from './audit.metrics.js';
 import { storedWorkflow } from '../../test/support/stored-workflow.js';
 
-// The publisher is what the trail talks to: a scripted one records what would go to JetStream.
+// The connection is what the trail talks to: a scripted one records what would go to NATS.
 const published: { subject: string; data: string }[] = [];
-let ack: () => Promise<unknown> = async () => ({ stream: 'AUDIT', seq: 1, duplicate: false });
-jest.unstable_mockModule('../nats/jetstream-publisher.js', () => ({
-  JetStreamPublisher: class {
-    publish(subject: string, data: string) {
-      published.push({ subject, data });
-      return ack();
-    }
-  },
-}));
+let flush: () => Promise<void> = async () => undefined;
+const connection = {
+  publish: (subject: string, data: string) => void published.push({ subject, data }),
+  flush: () => flush(),
+};
 // The real metrics class pulls in the Prometheus module (CommonJS requiring ESM Nest): a stand-in is passed.
 jest.unstable_mockModule('./audit.metrics.js', () => ({ AuditMetrics: class {}, auditMetricProviders: [] }));
 const { AuditTrail } = await import('./audit.trail.js');
@@ -29,9 +25,9 @@ function setUp(options: { enabled?: boolean; bufferSize?: number; connected?: bo
   published.length = 0;
   const lost: string[] = [];
   let stored = 0;
-  const metrics = { stored: () => stored++, lost: (reason: string, n = 1) => lost.push(...Array<string>(n).fill(reason)) };
-  const nats = { isConnected: () => options.connected ?? true, connection: {} };
-  const config = { connectTimeoutMs: 1000, audit: { enabled: options.enabled ?? true, subjectPrefix: 'audit', bufferSize: options.bufferSize ?? 100 } };
+  const metrics = { stored: (n = 1) => (stored += n), lost: (reason: string, n = 1) => lost.push(...Array<string>(n).fill(reason)) };
+  const nats = { isConnected: () => options.connected ?? true, connection };
+  const config = { audit: { enabled: options.enabled ?? true, subjectPrefix: 'audit', bufferSize: options.bufferSize ?? 100 } };
   const trail = new AuditTrail(
     nats as unknown as NatsConnectionService,
     metrics as unknown as AuditMetrics,
@@ -46,7 +42,7 @@ const input = { sequence: 42, storedAtMs: 1_700_000_000_000 };
 const signal = JSON.stringify({ corr_id: 'c.1', agent_name: 'risk', confidence: 0.7 });
 
 afterEach(() => {
-  ack = async () => ({ stream: 'AUDIT', seq: 1, duplicate: false });
+  flush = async () => undefined;
 });
 
 describe('AuditTrail', () => {
@@ -98,24 +94,38 @@ describe('AuditTrail', () => {
     expect(published).toEqual([]);
   });
 
-  it('drops and counts what does not fit in the buffer while acknowledgements are outstanding, and counts failed publishes', async () => {
+  it('sends one batch at a time: while the server has not read it (a slow NATS) events wait, past the bound they are dropped and counted', async () => {
     const t = setUp({ bufferSize: 3 });
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    ack = async () => {
-      await gate;
-      throw new Error('timeout');
-    };
+    flush = () => gate;
     for (let i = 0; i < 5; i++) t.trail.signalStale('c4', 'risk', signal, input);
     expect(t.lost).toEqual(['buffer_full', 'buffer_full']);
     await new Promise((r) => setImmediate(r));
-    // Three in flight: the buffer is still full.
+    expect(published).toHaveLength(3);
+    // Three written, their flush outstanding: the buffer is still full.
     t.trail.signalStale('c4', 'risk', signal, input);
     expect(t.lost).toHaveLength(3);
     release();
     await t.trail.flushed();
-    expect(t.lost).toEqual(['buffer_full', 'buffer_full', 'buffer_full', 'publish_failed', 'publish_failed', 'publish_failed']);
-    expect(published).toHaveLength(3);
+    expect(t.stored()).toBe(3);
+    // Room again: the next one goes.
+    t.trail.signalStale('c4', 'risk', signal, input);
+    await t.trail.flushed();
+    expect(published).toHaveLength(4);
+    expect(t.lost).toEqual(['buffer_full', 'buffer_full', 'buffer_full']);
+  });
+
+  it('counts a batch whose flush fails (the connection closed under it) as lost', async () => {
+    const t = setUp();
+    flush = async () => {
+      throw new Error('connection closed');
+    };
+    t.trail.signalStale('c6', 'risk', signal, input);
+    t.trail.signalStale('c6', 'risk', signal, input);
+    await t.trail.flushed();
+    expect(t.lost).toEqual(['publish_failed', 'publish_failed']);
+    expect(t.stored()).toBe(0);
   });
 
   it('keeps events while NATS is away (up to the buffer) rather than sending them into a dead connection', async () => {

@@ -2,7 +2,6 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nes
 import { hostname } from 'node:os';
 import { appConfig, natsConfig, type AppConfig, type NatsConfig } from '../config/configuration.js';
 import { describeError } from '../common/errors.js';
-import { JetStreamPublisher } from '../nats/jetstream-publisher.js';
 import { NatsConnectionService } from '../nats/nats-connection.service.js';
 import type { AddSignalResult, Finalized, StoredWorkflow } from '../workflow/workflow.repository.js';
 import type { FinalStatus, WorkflowContext } from '../workflow/workflow.types.js';
@@ -38,7 +37,7 @@ interface Queued {
 
 /** When a disconnected NATS is looked at again for the events waiting. */
 const RETRY_MS = 250;
-/** On shutdown, the longest the trail waits for its events to be acknowledged. */
+/** On shutdown, the longest the trail waits for its events to be sent. */
 const SHUTDOWN_WAIT_MS = 3000;
 
 const member = (key: string, json: string) => `,${JSON.stringify(key)}:${json}`;
@@ -51,10 +50,11 @@ const instanceOf = (wf: { workflowId: string; startedMs: number }) => `${wf.work
 /**
  * The audit trail (docs/ARCHITECTURE.md, "Audit trail"): one typed method per workflow event, called by the
  * workflow layer at the step it records. Emitting never waits and never fails the caller: an event is
- * queued (O(1)); once per event-loop turn the queue is serialised and published to the audit stream, each
- * event acknowledged by JetStream on its own. At most META_AGENT_AUDIT_BUFFER events wait (queued or
- * unacknowledged); past that, while NATS is slow or away, new events are dropped and counted
- * (`meta_agent_audit_dropped_total`). No decision reads anything from here.
+ * queued (O(1)); once per event-loop turn the queue is serialised and published (plain publishes on the
+ * audit stream's subjects, one batch at a time: the next goes once the server has read the last, a
+ * flush). At most META_AGENT_AUDIT_BUFFER events wait (queued or being sent); past that, while NATS is slow
+ * or away, new events are dropped and counted (`meta_agent_audit_dropped_total`). No decision reads
+ * anything from here.
  *
  * With META_AGENT_AUDIT off every method returns at once.
  */
@@ -69,10 +69,10 @@ export class AuditTrail implements BeforeApplicationShutdown {
   private inFlight = 0;
   private scheduled = false;
   private retry: ReturnType<typeof setTimeout> | undefined;
-  private publisher: JetStreamPublisher | undefined;
+  /** A batch was written and its flush (the server has read it) is awaited. */
+  private sending = false;
   private idle: (() => void)[] = [];
   private lastFailureLog = 0;
-  private readonly timeoutMs: number;
 
   constructor(
     private readonly nats: NatsConnectionService,
@@ -84,7 +84,6 @@ export class AuditTrail implements BeforeApplicationShutdown {
     this.prefix = config.audit.subjectPrefix;
     this.capacity = config.audit.bufferSize;
     this.replica = `${app.name}@${hostname()}:${process.pid}`;
-    this.timeoutMs = config.connectTimeoutMs;
   }
 
   /* Triggers */
@@ -221,7 +220,7 @@ export class AuditTrail implements BeforeApplicationShutdown {
     });
   }
 
-  /** Resolves once every event emitted so far is acknowledged or dropped (tests, shutdown). */
+  /** Resolves once every event emitted so far is sent and read by the server, or dropped (tests, shutdown). */
   flushed(): Promise<void> {
     if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
     return new Promise<void>((resolve) => this.idle.push(resolve));
@@ -289,10 +288,15 @@ export class AuditTrail implements BeforeApplicationShutdown {
     }
   }
 
-  /** Publishes what is queued (once per event-loop turn); each event is acknowledged on its own. */
+  /**
+   * Publishes what is queued (once per event-loop turn), then waits for the server to have read it (a
+   * flush: one PING for the batch) before the next batch goes: while NATS is slow events wait in the
+   * bounded queue instead of piling up in the client, and past the bound they are dropped and counted.
+   * Plain publishes: the audit stream stores them without an acknowledgement per event (half the messages).
+   */
   private flush(): void {
     this.scheduled = false;
-    if (this.queue.length === 0) return;
+    if (this.sending || this.queue.length === 0) return;
     if (!this.nats.isConnected()) {
       // Kept (up to the buffer's bound) until NATS is back.
       this.retry ??= setTimeout(() => {
@@ -303,42 +307,43 @@ export class AuditTrail implements BeforeApplicationShutdown {
     }
     const batch = this.queue;
     this.queue = [];
-    this.publisher ??= new JetStreamPublisher(this.nats.connection, { timeoutMs: this.timeoutMs });
+    const nc = this.nats.connection;
+    let sent = 0;
     for (const e of batch) {
-      let data: string;
       try {
         const head = JSON.stringify(e.fields);
-        data = e.tail ? `${head.slice(0, -1)}${e.tail()}}` : head;
+        nc.publish(auditSubject(this.prefix, e.corrId, e.kind), e.tail ? `${head.slice(0, -1)}${e.tail()}}` : head);
+        sent++;
       } catch (error) {
+        // Closed or draining connection, an unserialisable field: this event only.
         this.failed(error);
-        continue;
       }
-      this.inFlight++;
-      this.publisher.publish(auditSubject(this.prefix, e.corrId, e.kind), data).then(
-        () => {
-          this.metrics.stored();
-          this.settled();
-        },
-        (error: unknown) => {
-          this.failed(error);
-          this.settled();
-        },
-      );
     }
-    if (this.inFlight === 0) this.settled(0);
+    this.inFlight = sent;
+    this.sending = true;
+    nc.flush()
+      .then(
+        () => this.metrics.stored(sent),
+        (error: unknown) => this.failed(error, sent),
+      )
+      .finally(() => {
+        this.inFlight = 0;
+        this.sending = false;
+        if (this.queue.length > 0) this.flush();
+        else this.settled();
+      });
   }
 
-  private settled(n = 1): void {
-    this.inFlight -= n;
-    if (this.inFlight === 0 && this.queue.length === 0 && this.idle.length > 0) {
+  private settled(): void {
+    if (this.queue.length === 0 && this.inFlight === 0 && this.idle.length > 0) {
       const waiting = this.idle;
       this.idle = [];
       for (const resolve of waiting) resolve();
     }
   }
 
-  private failed(error: unknown): void {
-    this.metrics.lost('publish_failed');
+  private failed(error: unknown, n = 1): void {
+    this.metrics.lost('publish_failed', n);
     // One line a minute at most: an absent stream fails every event.
     const now = Date.now();
     if (now - this.lastFailureLog >= 60_000) {

@@ -364,7 +364,7 @@ function read(r: Reader) {
         10000,
         1,
         1_000_000,
-        'Audit events waiting to be sent or acknowledged per replica; past it (NATS slow or away) new events are dropped and counted (`meta_agent_audit_dropped_total`), never waited for.',
+        'Audit events waiting to be sent per replica (queued, or written and not yet read by the server); past it (NATS slow or away) new events are dropped and counted (`meta_agent_audit_dropped_total`), never waited for.',
       ),
     },
   };
