@@ -41,7 +41,7 @@ for (const a of argv) {
   }
 }
 export const QUICK = flag('quick');
-export const PHASES = ['transport', 'throughput', 'scaling', 'latency', 'backpressure', 'publish', 'timeouts', 'sustained', 'footprint'];
+export const PHASES = ['transport', 'throughput', 'audit', 'scaling', 'latency', 'backpressure', 'publish', 'timeouts', 'sustained', 'footprint'];
 export const only = option('only')?.split(',') ?? [...PHASES];
 for (const p of only) {
   if (!PHASES.includes(p)) {
@@ -122,6 +122,7 @@ export async function resetStreams({ signals = true } = {}) {
   if (signals) await deleteStream(jsm, STREAMS.signals);
   await deleteStream(jsm, STREAMS.decisions);
   await deleteStream(jsm, STREAMS.deadLetter);
+  await deleteStream(jsm, settings.nats.audit.stream);
   await provisionJetStream(jsm, settings.nats, []);
 }
 

@@ -104,6 +104,22 @@ export function table(r) {
     row('CPU ms/workflow, self + redis + nats', `raw ${ct.raw}, orchestrator ${ct.service}`, `ratio ${ct.ratio}`);
     row('ratio', r.throughput.ratio);
   }
+  if (r.audit) {
+    const a = r.audit;
+    head(`audit trail cost (${a.workflows} workflows, the same backlog, median of ${SIZES.rounds})`);
+    row(
+      'META_AGENT_AUDIT=false',
+      `${a.off.decisions_per_s} decisions/s`,
+      `CPU ms/workflow (self+redis+nats) ${a.off.cpu_ms_per_workflow}; internal p99 ${a.off.p99_ms} ms`,
+    );
+    row(
+      'META_AGENT_AUDIT=true (default)',
+      `${a.on.decisions_per_s} decisions/s`,
+      `CPU ms/workflow (self+redis+nats) ${a.on.cpu_ms_per_workflow}; internal p99 ${a.on.p99_ms} ms`,
+    );
+    row('audit events per workflow', `${a.on.events_per_workflow} (${a.on.bytes_per_workflow} B stored)`, `dropped ${a.on.dropped}`);
+    row('ratio on / off', a.ratio);
+  }
   if (r.scaling) {
     head(`scaling (${r.scaling.workflows} workflows; rate once every replica consumes)`);
     for (const s of r.scaling.runs) {

@@ -4,7 +4,7 @@
 //
 //   node bench/run.mjs [--quick] [--only=phase,...] [--profile]
 //                      [--rounds=N] [--workflows=N] [--rate=N] [--timeout-window=S] [--timeout-rate=N] [--sustain=S]
-//   phases: transport, throughput, scaling, latency, backpressure, publish, timeouts, sustained, footprint
+//   phases: transport, throughput, audit, scaling, latency, backpressure, publish, timeouts, sustained, footprint
 //
 // The targets judged are issue 11's table (targets() in report.mjs, and bench/README.md).
 //
@@ -17,6 +17,7 @@ import { flag, log, nc, only, publishBacklog, redis, resetStreams, results, RESU
 import { round1 } from './lib.mjs';
 import { phaseTransport } from './phases/transport.mjs';
 import { phaseThroughput } from './phases/throughput.mjs';
+import { phaseAudit } from './phases/audit.mjs';
 import { phaseScaling } from './phases/scaling.mjs';
 import { phaseProfile } from './phases/profile.mjs';
 import { phaseLatency } from './phases/latency.mjs';
@@ -44,7 +45,7 @@ const t0 = Date.now();
 log(
   `mode ${results.mode}; phases ${only.join(', ')}${flag('profile') ? ' + profile' : ''}; ${results.machine.nproc} cores, load ${results.machine.loadavg_at_start.join(' ')}`,
 );
-if (wanted('transport') || wanted('throughput') || flag('profile')) {
+if (wanted('transport') || wanted('throughput') || wanted('audit') || flag('profile')) {
   await redis.flushall();
   await resetStreams();
   const n = SIZES.workflows;
@@ -52,6 +53,7 @@ if (wanted('transport') || wanted('throughput') || flag('profile')) {
   results.backlog = { workflows: n, messages, mix: '3/8 FX (trigger, momentum, risk), 3/8 ETF (same), 2/8 crypto (+ sentiment)' };
   if (wanted('transport')) await phase('transport', () => phaseTransport(messages));
   if (wanted('throughput')) await phase('throughput', () => phaseThroughput(n, messages));
+  if (wanted('audit')) await phase('audit', () => phaseAudit(n, messages));
   if (flag('profile')) await phase('profile', () => phaseProfile(n, messages));
 }
 if (wanted('scaling')) {

@@ -96,6 +96,7 @@ if [ -z "$ready" ]; then
   exit 1
 fi
 echo "[demo] orchestrator ready on $BASE_URL; running the agent simulator"
+demo_started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
 
 set +e
@@ -106,6 +107,8 @@ set -e
 echo
 echo "[demo] metrics: $BASE_URL/metrics   health: $BASE_URL/health"
 echo "[demo] one workflow: curl -H 'Authorization: Bearer $DEMO_ADMIN_TOKEN' $BASE_URL/workflows/<corr_id>"
+echo "[demo] its audit history: curl -H 'Authorization: Bearer $DEMO_ADMIN_TOKEN' $BASE_URL/workflows/<corr_id>/history"
+echo "[demo] backtest a change: META_AGENT_NATS_URL=nats://127.0.0.1:${NATS_PORT} META_AGENT_MIN_CONFIDENCE_THRESHOLD=0.75 npm run replay -- --since $demo_started"
 # The orchestrator's own count of what just happened (the histograms left out).
 node -e '
   fetch(process.argv[1]).then((r) => r.text()).then((text) => {

@@ -16,14 +16,14 @@ import {
 import { CpuMeter, deleteConsumers, histogramQuantile, median, metricSum, redisPerWorkflow, round3, sides, streamCount, STREAMS } from '../lib.mjs';
 
 /** One run of a consumer (raw pipeline or service) over the SIGNALS backlog, from a clean Redis and DECISIONS. */
-export async function throughputRun(side, tag, n, inbound, { nodeFlags = [] } = {}) {
+export async function throughputRun(side, tag, n, inbound, { nodeFlags = [], env = {} } = {}) {
   await redis.flushall();
   await resetStreams({ signals: false });
   await redis.config('RESETSTAT');
   const spawnedAt = Date.now();
   let meter = null;
   let decisionsAtMeter = 0;
-  const child = side === 'raw' ? await startRawPipeline(tag) : await startService(tag, { nodeFlags, wait: false });
+  const child = side === 'raw' ? await startRawPipeline(tag) : await startService(tag, { nodeFlags, env, wait: false });
   try {
     const ok = await waitDecisions(n, Math.max(120000, n * 20), {
       children: [child],
@@ -58,13 +58,15 @@ export async function throughputRun(side, tag, n, inbound, { nodeFlags = [] } = 
       };
     }
     run.redis_per_workflow = redisPerWorkflow(await redisStats(), n);
-    if (side === 'service') {
+    if (side !== 'raw') {
       const m = await serviceMetrics(child);
       run.check = {
         completed: metricSum(m, 'meta_agent_workflows_completed_total', { status: 'completed' }),
         dead_lettered: metricSum(m, 'meta_agent_dead_letters_total'),
         early_signals: metricSum(m, 'meta_agent_early_signals_total'),
         naks: metricSum(m, 'meta_agent_messages_settled_total', { action: 'nak' }),
+        audit_published: metricSum(m, 'meta_agent_audit_published_total'),
+        audit_dropped: metricSum(m, 'meta_agent_audit_dropped_total'),
       };
       const p = (q) => round3(histogramQuantile(m, 'meta_agent_signal_to_decision_seconds', q) * 1000);
       run.internal_signal_to_decision_ms = { p50: p(0.5), p99: p(0.99) };

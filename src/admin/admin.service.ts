@@ -1,4 +1,5 @@
 import { BadRequestException, ConflictException, HttpException, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import { AuditTrail } from '../audit/audit.trail.js';
 import { WorkflowRepository, type IndexPosition, type ListedWorkflow } from '../workflow/workflow.repository.js';
 import { WorkflowService, type AdminRefusal, type EndNowResult } from '../workflow/workflow.service.js';
 import { WorkflowStatus } from '../workflow/workflow.types.js';
@@ -44,6 +45,7 @@ export class AdminService {
     private readonly repository: WorkflowRepository,
     private readonly workflows: WorkflowService,
     private readonly metrics: AdminMetrics,
+    private readonly audit: AuditTrail,
   ) {}
 
   async list(query: ListWorkflowsQuery, token: string): Promise<WorkflowPageDto> {
@@ -108,6 +110,13 @@ export class AdminService {
     };
     const outcome = result.clamped ? 'clamped' : 'ok';
     this.count('extend', outcome, token);
+    this.audit.adminAction(corrId, {
+      action: 'extend',
+      outcome,
+      token,
+      workflow: { workflowId: result.workflowId },
+      details: { requested_seconds: seconds, previous_deadline_ms: result.previousDeadlineMs, deadline_ms: result.deadlineMs, clamped: result.clamped },
+    });
     this.logger.log({
       msg: 'admin action',
       action: 'extend',
@@ -126,6 +135,8 @@ export class AdminService {
     const result: EndNowResult = await this.workflows.endNow(corrId, action === 'cancel' ? 'cancel' : 'force', token);
     if (result.kind !== 'done') throw this.refuse(action, corrId, result, token);
     this.count(action, 'ok', token);
+    // Sorted by the freeze it made (Redis's clock), before it by rank.
+    this.audit.adminAction(corrId, { action, outcome: 'ok', token, workflow: result.workflow }, result.workflow.frozenMs);
     this.logger.log({
       msg: 'admin action',
       action,
@@ -171,6 +182,7 @@ export class AdminService {
         break;
     }
     this.count(action, outcome, token);
+    if (action !== 'list') this.audit.adminAction(corrId, { action, outcome, token, details: { status: 'status' in result ? result.status : null } });
     this.logger.log({
       msg: 'admin action',
       action,

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { adminProviders, AdminController } from '../admin/admin.providers.js';
+import { auditProviders, HistoryController } from '../audit/audit.providers.js';
 import { Admission } from './admission.js';
 import { DecisionPublisher } from './decision.publisher.js';
 import { SignalsController } from './signals.controller.js';
@@ -15,8 +16,18 @@ import { WorkflowsController } from './workflows.controller.js';
 @Module({
   imports: [DiscoveryModule, StrategiesModule],
   // The admin API's controller sits beside WorkflowsController: one module, one AdminTokenGuard instance.
-  controllers: [SignalsController, WorkflowsController, AdminController],
-  providers: [WorkflowRepository, StrategyRegistry, Admission, WorkflowService, WorkflowSweeper, DecisionPublisher, RedisSuspectLedger, ...adminProviders],
+  controllers: [SignalsController, WorkflowsController, AdminController, HistoryController],
+  providers: [
+    WorkflowRepository,
+    StrategyRegistry,
+    Admission,
+    WorkflowService,
+    WorkflowSweeper,
+    DecisionPublisher,
+    RedisSuspectLedger,
+    ...adminProviders,
+    ...auditProviders,
+  ],
   exports: [WorkflowRepository, WorkflowService],
 })
 export class WorkflowModule {}

@@ -62,13 +62,16 @@ export type StartResult =
   { kind: 'started'; earlyCount: number; workflow: StoredWorkflow; next: 'decide' | 'ask' | 'wait' } | { kind: 'duplicate'; workflow: StoredWorkflow };
 
 export type AddSignalResult =
-  /** Stored, and it made the workflow ready by its rule: frozen, `workflow` is the frozen snapshot. */
-  | { kind: 'ready'; workflow: StoredWorkflow }
+  /**
+   * Stored, and it made the workflow ready by its rule: frozen, `workflow` is the frozen snapshot. `nowMs`
+   * (here and below): Redis's clock at the step.
+   */
+  | { kind: 'ready'; workflow: StoredWorkflow; nowMs: number }
   /**
    * duplicate: this message was stored already; superseded: a later revision (higher stream sequence) is stored.
    * `workflow`: the snapshot, to ask canDecide on; null where Redis judges readiness (its rule is not met).
    */
-  | { kind: 'added' | 'duplicate' | 'superseded'; workflow: StoredWorkflow | null }
+  | { kind: 'added' | 'duplicate' | 'superseded'; workflow: StoredWorkflow | null; nowMs: number }
   | { kind: 'late'; status: string }
   /** buffer-superseded: the early buffer holds this agent's message or a later revision already. */
   | { kind: 'buffered' | 'orphaned' | 'buffer-superseded' };
@@ -265,13 +268,13 @@ export class WorkflowRepository {
     const snapshot = (): StoredWorkflow | null => (reply.length > 2 ? parseWorkflow(corrId, reply, 2) : null);
     switch (reply[0]) {
       case 8:
-        return { kind: 'ready', workflow: parseWorkflow(corrId, reply, 2) };
+        return { kind: 'ready', workflow: parseWorkflow(corrId, reply, 2), nowMs: Number(reply[1]) };
       case 1:
-        return { kind: 'added', workflow: snapshot() };
+        return { kind: 'added', workflow: snapshot(), nowMs: Number(reply[1]) };
       case 2:
-        return { kind: 'duplicate', workflow: snapshot() };
+        return { kind: 'duplicate', workflow: snapshot(), nowMs: Number(reply[1]) };
       case 6:
-        return { kind: 'superseded', workflow: snapshot() };
+        return { kind: 'superseded', workflow: snapshot(), nowMs: Number(reply[1]) };
       case 3:
         return { kind: 'late', status: String(reply[1]) };
       case 4:

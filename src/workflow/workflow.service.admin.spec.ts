@@ -1,3 +1,4 @@
+import type { AuditTrail } from '../audit/audit.trail.js';
 import { jest } from '@jest/globals';
 import type { AppConfig, WorkflowConfig } from '../config/configuration.js';
 import type { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
@@ -11,6 +12,7 @@ import { storedWorkflow } from '../../test/support/stored-workflow.js';
 
 // As in workflow.service.spec.ts: the real metrics class cannot be loaded by jest's VM modules.
 jest.unstable_mockModule('../metrics/orchestrator.metrics.js', () => ({ OrchestratorMetrics: class {} }));
+jest.unstable_mockModule('../audit/audit.metrics.js', () => ({ AuditMetrics: class {}, auditMetricProviders: [] }));
 const { WorkflowService } = await import('./workflow.service.js');
 
 /*
@@ -61,6 +63,7 @@ function setUp(options: { freeze?: FreezeResult; extend?: ExtendResult; throws?:
     publisher as unknown as DecisionPublisher,
     new Proxy({}, { get: () => () => undefined }) as OrchestratorMetrics,
     { finished: () => undefined } as unknown as Admission,
+    new Proxy({}, { get: () => () => undefined }) as AuditTrail,
     { registerProbe: () => undefined } as unknown as FlowControl,
     { requiredAgents: [], optionalAgents: [], claimLeaseMs: 1500, retentionSeconds: 60, maxTimeoutSeconds: 120 } as unknown as WorkflowConfig,
     { name: 'test-orchestrator' } as AppConfig,

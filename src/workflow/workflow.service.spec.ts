@@ -1,3 +1,4 @@
+import type { AuditTrail } from '../audit/audit.trail.js';
 import { jest } from '@jest/globals';
 import type { AppConfig, WorkflowConfig } from '../config/configuration.js';
 import type { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
@@ -12,6 +13,7 @@ import { storedWorkflow } from '../../test/support/stored-workflow.js';
 // The real metrics class pulls in the Prometheus module (CommonJS requiring ESM Nest, which jest's VM
 // modules cannot load); a no-op stands in, as for every other dependency here.
 jest.unstable_mockModule('../metrics/orchestrator.metrics.js', () => ({ OrchestratorMetrics: class {} }));
+jest.unstable_mockModule('../audit/audit.metrics.js', () => ({ AuditMetrics: class {}, auditMetricProviders: [] }));
 const { WorkflowService } = await import('./workflow.service.js');
 
 /*
@@ -78,6 +80,7 @@ function setUp(freezes: FreezeResult[], options: { canDecideThrows?: boolean } =
     publisher as unknown as DecisionPublisher,
     metrics as OrchestratorMetrics,
     admission as unknown as Admission,
+    new Proxy({}, { get: () => () => undefined }) as AuditTrail,
     { registerProbe: () => undefined } as unknown as FlowControl,
     config as unknown as WorkflowConfig,
     { name: 'test-orchestrator' } as AppConfig,

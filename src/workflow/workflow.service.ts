@@ -1,4 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import { AuditTrail, type FreezeOrigin } from '../audit/audit.trail.js';
 import { appConfig, workflowConfig, type AppConfig, type WorkflowConfig } from '../config/configuration.js';
 import { BadInputError, describeError } from '../common/errors.js';
 import { OrchestratorMetrics } from '../metrics/orchestrator.metrics.js';
@@ -40,6 +41,7 @@ export class WorkflowService {
     private readonly publisher: DecisionPublisher,
     private readonly metrics: OrchestratorMetrics,
     private readonly admission: Admission,
+    private readonly audit: AuditTrail,
     flow: FlowControl,
     @Inject(workflowConfig.KEY) private readonly config: WorkflowConfig,
     @Inject(appConfig.KEY) private readonly app: AppConfig,
@@ -63,6 +65,7 @@ export class WorkflowService {
     const trigger = toTriggerSignal(data);
     if (!(await strategy.shouldStart(trigger))) {
       this.metrics.triggerDeclined(type);
+      this.audit.triggerDeclined(corrId, type, text, meta);
       this.logger.debug({ msg: 'trigger declined by strategy', corr_id: corrId, workflow_type: type });
       return;
     }
@@ -71,6 +74,7 @@ export class WorkflowService {
     const timeoutSeconds = Math.min(requested ?? definition.timeoutSeconds ?? this.config.defaultTimeoutSeconds, this.config.maxTimeoutSeconds);
     // Back-pressure: wait for room (the message is held meanwhile, using up no delivery).
     await this.admission.enter(meta.hold);
+    const readyRule = definition.readyWhen ? encodeReadiness(definition.readyWhen) : null;
     let result;
     try {
       result = await this.repository.start({
@@ -81,7 +85,7 @@ export class WorkflowService {
         metadata: definition.metadata ?? {},
         triggerJson: text,
         checkMs: this.config.claimLeaseMs,
-        readyRule: definition.readyWhen ? encodeReadiness(definition.readyWhen) : null,
+        readyRule,
         leaseMs: this.config.claimLeaseMs,
       });
     } catch (error) {
@@ -91,6 +95,7 @@ export class WorkflowService {
     if (result.kind === 'duplicate') {
       this.admission.abandoned();
       this.metrics.duplicate('trigger');
+      this.audit.triggerDuplicate(result.workflow, meta);
       this.logger.debug({ msg: 'duplicate trigger', corr_id: corrId, workflow_id: result.workflow.workflowId, status: result.workflow.status });
       // A redelivery may find the work of its first delivery half done (early signals applied, canDecide
       // not asked); where Redis judges readiness, nothing is ever left half done.
@@ -99,6 +104,7 @@ export class WorkflowService {
     }
     this.admission.started();
     this.metrics.workflowStarted(type);
+    this.audit.triggerAccepted(result.workflow, meta, result.earlyCount, readyRule);
     this.logger.log({
       msg: 'workflow started',
       corr_id: corrId,
@@ -121,6 +127,7 @@ export class WorkflowService {
     }
     if (this.isStale(data.timestamp, meta.storedAtMs)) {
       this.metrics.lateSignal('stale');
+      this.audit.signalStale(corrId, agent, text, meta);
       this.logger.warn({ msg: 'stale signal ignored', corr_id: corrId, agent, timestamp: data.timestamp });
       return;
     }
@@ -132,6 +139,7 @@ export class WorkflowService {
       earlyTtlMs: Math.max(this.config.earlySignalGraceSeconds * 2000 + 60_000, this.config.retentionSeconds * 1000),
       leaseMs: this.config.claimLeaseMs,
     });
+    this.audit.signalResult(corrId, agent, text, meta, result);
     switch (result.kind) {
       case 'ready':
         this.metrics.signalReceived(agent);
@@ -233,12 +241,13 @@ export class WorkflowService {
    */
   private async decide(
     workflow: StoredWorkflow,
-    options: { receivedAt?: number; ageMs?: number; ctx?: WorkflowContext },
+    options: { receivedAt?: number; ageMs?: number; ctx?: WorkflowContext; origin?: FreezeOrigin },
   ): Promise<{ json: string; published: boolean }> {
     const frozenMs = workflow.frozenMs ?? Date.now();
     // The context canDecide was asked on is the frozen snapshot; its status and time are the freeze's, as
     // they are for a re-run from the stored snapshot.
     const ctx = options.ctx ? { ...options.ctx, status: WorkflowStatus.Evaluating, decidedAt: new Date(frozenMs).toISOString() } : toContext(workflow);
+    this.audit.frozen(workflow, ctx, options.origin ?? 'frozen', options.ageMs);
     const outcome = await this.evaluate(ctx, workflow.why ?? 'decide', workflow.frozenBy, frozenMs);
     const published = await this.publish(workflow, outcome.json, outcome.status, outcome.decision.action, options);
     return { json: outcome.json, published };
@@ -309,6 +318,7 @@ export class WorkflowService {
   ): Promise<boolean> {
     const log = { corr_id: workflow.corrId, workflow_id: workflow.workflowId };
     const msgId = decisionMessageId(workflow);
+    let duplicate = false;
     try {
       const margin = Math.min(this.publisher.duplicateWindowMs / 2, 30_000);
       let already = false;
@@ -317,16 +327,16 @@ export class WorkflowService {
         this.logger.warn({ msg: 'decision older than the duplicate window: searched the stream for it', ...log, found: already });
       }
       if (already) this.metrics.duplicate('decision');
-      else {
-        const { duplicate } = await this.publisher.publish(json, msgId);
-        if (duplicate) this.metrics.duplicate('decision');
-      }
+      else duplicate = (await this.publisher.publish(json, msgId)).duplicate;
+      if (duplicate) this.metrics.duplicate('decision');
+      duplicate ||= already;
     } catch (error) {
       this.logger.warn({ msg: 'decision not published yet, left to the sweeper', ...log, error: describeError(error) });
       return false;
     }
     try {
       const finalized = await this.repository.finalize(workflow, status, json, this.config.retentionSeconds * 1000);
+      this.audit.decisionPublished(workflow, json, status, duplicate, finalized);
       if (!finalized) return true;
       this.admission.finished();
       this.metrics.workflowFinished(workflow.workflowType, status, action, (finalized.finishedMs - finalized.startedMs) / 1000);
@@ -335,6 +345,7 @@ export class WorkflowService {
       this.logger.log({ msg: 'decision published', ...log, status, action });
     } catch (error) {
       // Published: the sweeper finalises it after the lease (its publish is then a duplicate).
+      this.audit.decisionPublished(workflow, json, status, duplicate, null);
       this.logger.warn({ msg: 'decision published, not finalised yet: left to the sweeper', ...log, error: describeError(error) });
     }
     return true;
@@ -359,13 +370,15 @@ export class WorkflowService {
         if (readiness === 'not-ready') await this.repository.rest(workflow);
         return;
       }
-      default:
+      default: {
         // Frozen: at its deadline (a timeout, frozen by this sweep), or earlier by a decider that died or
         // stalled past the lease: decided again from the same snapshot.
-        if (job.kind !== 'timeout' || wf.frozenMs !== job.sweptMs) {
+        const origin = job.kind === 'timeout' && wf.frozenMs === job.sweptMs ? 'timeout' : 'takeover';
+        if (origin === 'takeover') {
           this.logger.warn({ msg: 'deciding a frozen workflow its decider left', corr_id: wf.corrId, workflow_id: wf.workflowId, why: job.kind });
         }
-        await this.decide(wf, { ageMs: redisNowMs - (wf.frozenMs ?? redisNowMs) });
+        await this.decide(wf, { ageMs: redisNowMs - (wf.frozenMs ?? redisNowMs), origin });
+      }
     }
   }
 

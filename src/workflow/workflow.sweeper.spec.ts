@@ -7,6 +7,7 @@ import type { WorkflowService } from './workflow.service.js';
 
 // As in workflow.service.spec.ts: the metrics class would pull in the Prometheus module.
 jest.unstable_mockModule('../metrics/orchestrator.metrics.js', () => ({ OrchestratorMetrics: class {} }));
+jest.unstable_mockModule('../audit/audit.metrics.js', () => ({ AuditMetrics: class {}, auditMetricProviders: [] }));
 const { WorkflowSweeper } = await import('./workflow.sweeper.js');
 
 /*

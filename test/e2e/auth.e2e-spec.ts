@@ -133,5 +133,5 @@ it('provisions its streams through the authenticated connection', async () => {
   const jsm = await jetstreamManager(nc);
   const names: string[] = [];
   for await (const s of jsm.streams.list()) names.push(s.config.name);
-  expect(names.sort()).toEqual(['DEADLETTER', 'DECISIONS', 'SIGNALS']);
+  expect(names.sort()).toEqual(['AUDIT', 'DEADLETTER', 'DECISIONS', 'SIGNALS']);
 });

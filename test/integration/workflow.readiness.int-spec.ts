@@ -195,7 +195,7 @@ describe('readiness rules in Lua agree with isReady (add-signal-5.lua, start-wor
         frozenSeen = true;
       } else {
         // Not ready: a short reply (no snapshot), the workflow open, and no check entry (due at its deadline).
-        expect(result).toEqual({ kind: expectedKind[how], workflow: null });
+        expect(result).toEqual({ kind: expectedKind[how], workflow: null, nowMs: expect.any(Number) });
         expect(await redis.hget(k.wf, 'status')).toBe('waiting_for_agents');
         expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(started.workflow.deadlineMs);
       }
@@ -311,7 +311,7 @@ describe('signals on a workflow with a rule (add-signal-5.lua)', () => {
 
     const result = await repo.addSignal(corrId, 'risk', signalJson('risk', 0.4), signalOptions(5_000, { sequence: 5, checkMs: 10 }));
 
-    expect(result).toEqual({ kind: 'added', workflow: null });
+    expect(result).toEqual({ kind: 'added', workflow: null, nowMs: expect.any(Number) });
     expect(await redis.hmget(k.wf, 'status', 'ver', 'q:risk', 'why', 'frozen')).toEqual(['waiting_for_agents', null, '5', null, null]);
     expect(await redis.hgetall(k.sig)).toEqual({ risk: signalJson('risk', 0.4) });
     expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(started.workflow.deadlineMs);

@@ -322,7 +322,11 @@ describe('frozen workflows whose lease ran out (sweep-1.lua)', () => {
     // A deadline 3 s out: the sweep below must come before it (with 400 ms, a loaded machine could get there
     // after the deadline, and the workflow is then rightly timed out).
     const started = await repo.start(startInput(corrId, { timeoutMs: 3_000, readyRule: '0|momentum,risk|' }));
-    expect(await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { checkMs: 10 }))).toEqual({ kind: 'added', workflow: null });
+    expect(await repo.addSignal(corrId, 'risk', signalJson('risk', 0.5), signalOptions(5_000, { checkMs: 10 }))).toEqual({
+      kind: 'added',
+      workflow: null,
+      nowMs: expect.any(Number),
+    });
     expect(Number(await redis.zscore(k.deadlines, corrId))).toBe(started.workflow.deadlineMs);
     await sleep(50); // past the check delay given
     const before = await repo.sweep(100, 20_000);

@@ -12,7 +12,7 @@ export interface Infra {
 
 /** Empty streams and an empty Redis: the service provisions what it needs when it starts. */
 export async function resetInfra({ bus, redis }: Infra): Promise<void> {
-  await bus.deleteStreams('SIGNALS', 'DECISIONS', 'DEADLETTER');
+  await bus.deleteStreams('SIGNALS', 'DECISIONS', 'DEADLETTER', 'AUDIT');
   await redis.flushall();
 }
 

@@ -112,5 +112,12 @@ export async function provisionJetStream(jsm: JetStreamManager, config: NatsConf
   await ensureStream(jsm, { name: config.streams.signals, subjects: [config.subjects.signals], ...limits }, p);
   await ensureStream(jsm, { name: config.streams.decisions, subjects: [config.subjects.decisions], ...limits, ...dedupe }, p);
   await ensureStream(jsm, { name: config.streams.deadLetter, subjects: [config.subjects.deadLetters], ...limits, ...dedupe }, p);
+  // The audit trail (src/audit/): only when it is on; its own retention, as history and replay read far back;
+  // replicated as the others.
+  const { audit } = config;
+  if (audit.enabled) {
+    const auditLimits = { max_age: nanos(audit.maxAgeSeconds * 1000), num_replicas: config.streamReplicas };
+    await ensureStream(jsm, { name: audit.stream, subjects: [`${audit.subjectPrefix}.>`], ...auditLimits }, p);
+  }
   for (const route of routes) await ensureConsumer(jsm, route, config, p);
 }

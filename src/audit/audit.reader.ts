@@ -1,0 +1,56 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { natsConfig, type NatsConfig } from '../config/configuration.js';
+import { NatsConnectionService } from '../nats/nats-connection.service.js';
+import type { AuditRecord } from './audit.events.js';
+import { auditFilter } from './audit-subject.js';
+
+/** The most events one history read returns (the oldest first): a bounded read whatever a corr_id holds. */
+export const HISTORY_MAX_EVENTS = 2000;
+
+/**
+ * Reads the audit events of one corr_id back from the audit stream: a filtered, ordered read of its own
+ * subjects (`<prefix>.<corr_id>.*`), so its cost follows the corr_id's events, not the stream's size.
+ */
+@Injectable()
+export class AuditReader {
+  constructor(
+    private readonly nats: NatsConnectionService,
+    @Inject(natsConfig.KEY) private readonly config: NatsConfig,
+  ) {}
+
+  get enabled(): boolean {
+    return this.config.audit.enabled;
+  }
+
+  /** The corr_id's events, oldest first (stream order); `truncated` when there were more than `limit`. */
+  async read(corrId: string, limit = HISTORY_MAX_EVENTS): Promise<{ records: AuditRecord[]; truncated: boolean }> {
+    const { stream, subjectPrefix } = this.config.audit;
+    const filter = auditFilter(subjectPrefix, corrId);
+    let total: number;
+    try {
+      const info = await this.nats.manager.streams.info(stream, { subjects_filter: filter });
+      total = Object.values(info.state.subjects ?? {}).reduce((sum, n) => sum + n, 0);
+    } catch (error) {
+      if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return { records: [], truncated: false };
+      throw error;
+    }
+    if (total === 0) return { records: [], truncated: false };
+    const wanted = Math.min(total, limit);
+    const consumer = await this.nats.jetstream.consumers.get(stream, { filter_subjects: [filter] });
+    const records: AuditRecord[] = [];
+    const batch = await consumer.fetch({ max_messages: wanted, expires: Math.max(1000, this.config.connectTimeoutMs) });
+    let read = 0;
+    for await (const m of batch) {
+      read++;
+      try {
+        const payload = m.json<Record<string, unknown>>();
+        records.push({ ...payload, stream_seq: m.seq, stored_at: new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString() } as AuditRecord);
+      } catch {
+        // Not an audit event (something else published on the audit subjects): left out.
+      }
+      if (read >= wanted) break;
+    }
+    return { records, truncated: total > wanted };
+  }
+}

@@ -1,0 +1,354 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { hostname } from 'node:os';
+import { appConfig, natsConfig, type AppConfig, type NatsConfig } from '../config/configuration.js';
+import { describeError } from '../common/errors.js';
+import { NatsConnectionService } from '../nats/nats-connection.service.js';
+import type { AddSignalResult, Finalized, StoredWorkflow } from '../workflow/workflow.repository.js';
+import type { FinalStatus, WorkflowContext } from '../workflow/workflow.types.js';
+import { AUDIT_RANK, type AuditEventKind, type AuditInput } from './audit.events.js';
+import { AuditMetrics } from './audit.metrics.js';
+import { auditSubject } from './audit-subject.js';
+
+/** What the transport told the handler about its input message (a subset of MessageMeta). */
+export interface AuditInputMeta {
+  sequence: number;
+  storedAtMs: number;
+}
+
+/** How a frozen workflow came to be decided: frozen by this step, at its deadline by the sweeper, or taken over after a lease. */
+export type FreezeOrigin = 'frozen' | 'timeout' | 'takeover';
+
+/** An admin action as audited: what, how it ended, who (the token's name), and its details. */
+export interface AuditAdminAction {
+  action: 'cancel' | 'decide' | 'extend';
+  outcome: string;
+  token: string;
+  workflow?: { workflowId: string; startedMs?: number };
+  details?: Record<string, unknown>;
+}
+
+interface Queued {
+  kind: AuditEventKind;
+  corrId: string;
+  fields: Record<string, unknown>;
+  /** Appends raw JSON members (`,"k":<json text>`): inputs and decisions embedded as received, never parsed again. */
+  tail?: () => string;
+}
+
+/** When a disconnected NATS is looked at again for the events waiting. */
+const RETRY_MS = 250;
+/** On shutdown, the longest the trail waits for its events to be sent. */
+const SHUTDOWN_WAIT_MS = 3000;
+
+const member = (key: string, json: string) => `,${JSON.stringify(key)}:${json}`;
+const rawObject = (map: Record<string, string>) =>
+  `{${Object.entries(map)
+    .map(([k, json]) => `${JSON.stringify(k)}:${json}`)
+    .join(',')}}`;
+const instanceOf = (wf: { workflowId: string; startedMs: number }) => `${wf.workflowId}@${wf.startedMs}`;
+
+/**
+ * The audit trail (docs/ARCHITECTURE.md, "Audit trail"): one typed method per workflow event, called by the
+ * workflow layer at the step it records. Emitting never waits and never fails the caller: an event is
+ * queued (O(1)); once per event-loop turn the queue is serialised and published (plain publishes on the
+ * audit stream's subjects, one batch at a time: the next goes once the server has read the last, a
+ * flush). At most META_AGENT_AUDIT_BUFFER events wait (queued or being sent); past that, while NATS is slow
+ * or away, new events are dropped and counted (`meta_agent_audit_dropped_total`). No decision reads
+ * anything from here.
+ *
+ * With META_AGENT_AUDIT off every method returns at once.
+ */
+@Injectable()
+export class AuditTrail implements BeforeApplicationShutdown {
+  private readonly logger = new Logger('AuditTrail');
+  readonly enabled: boolean;
+  private readonly prefix: string;
+  private readonly capacity: number;
+  private readonly replica: string;
+  private queue: Queued[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+  private retry: ReturnType<typeof setTimeout> | undefined;
+  /** A batch was written and its flush (the server has read it) is awaited. */
+  private sending = false;
+  private idle: (() => void)[] = [];
+  private lastFailureLog = 0;
+
+  constructor(
+    private readonly nats: NatsConnectionService,
+    private readonly metrics: AuditMetrics,
+    @Inject(natsConfig.KEY) config: NatsConfig,
+    @Inject(appConfig.KEY) app: AppConfig,
+  ) {
+    this.enabled = config.audit.enabled;
+    this.prefix = config.audit.subjectPrefix;
+    this.capacity = config.audit.bufferSize;
+    this.replica = `${app.name}@${hostname()}:${process.pid}`;
+  }
+
+  /* Triggers */
+
+  triggerAccepted(wf: StoredWorkflow, input: AuditInputMeta, earlySignals: number, readyRule: string | null): void {
+    if (!this.enabled) return;
+    this.emit(
+      wf.corrId,
+      'trigger_accepted',
+      wf.startedMs,
+      input,
+      {
+        ...this.instance(wf),
+        workflow_type: wf.workflowType,
+        required_agents: wf.requiredAgents,
+        timeout_ms: wf.timeoutMs,
+        deadline_ms: wf.deadlineMs,
+        ready_rule: readyRule,
+        metadata: wf.metadata,
+        early_signals: earlySignals,
+      },
+      () => member('trigger', wf.triggerJson),
+    );
+  }
+
+  triggerDeclined(corrId: string, workflowType: string, triggerJson: string, input: AuditInputMeta): void {
+    if (!this.enabled) return;
+    this.emit(corrId, 'trigger_declined', null, input, { workflow_type: workflowType }, () => member('trigger', triggerJson));
+  }
+
+  /** A trigger for a workflow that exists (a redelivery, or the trigger published again). */
+  triggerDuplicate(wf: StoredWorkflow, input: AuditInputMeta): void {
+    if (!this.enabled) return;
+    this.emit(wf.corrId, 'trigger_duplicate', null, input, { ...this.instance(wf), workflow_type: wf.workflowType, status: wf.status });
+  }
+
+  /* Signals */
+
+  /** A signal that was already older than AGENT_TIMEOUT_SECONDS when JetStream stored it: not used. */
+  signalStale(corrId: string, agent: string, signalJson: string, input: AuditInputMeta): void {
+    if (!this.enabled) return;
+    this.emit(corrId, 'signal_stale', null, input, { agent }, () => member('signal', signalJson));
+  }
+
+  /** What storing a signal came to (add-signal-5.lua). */
+  signalResult(corrId: string, agent: string, signalJson: string, input: AuditInputMeta, result: AddSignalResult): void {
+    if (!this.enabled) return;
+    let kind: AuditEventKind;
+    let fields: Record<string, unknown> = { agent };
+    let redisMs: number | null = null;
+    switch (result.kind) {
+      case 'ready':
+      case 'added':
+        kind = 'signal_stored';
+        break;
+      case 'duplicate':
+        kind = 'signal_duplicate';
+        break;
+      case 'superseded':
+        kind = 'signal_superseded';
+        break;
+      case 'late':
+        kind = 'signal_late';
+        fields.status = result.status;
+        break;
+      case 'buffered':
+        kind = 'signal_early';
+        break;
+      case 'buffer-superseded':
+        kind = 'signal_early_superseded';
+        break;
+      default:
+        kind = 'signal_orphaned';
+    }
+    if ('nowMs' in result) {
+      redisMs = result.nowMs;
+      if (result.workflow) fields = { ...this.instance(result.workflow), ...fields };
+      if (result.kind === 'ready') fields.made_ready = true;
+    }
+    this.emit(corrId, kind, redisMs, input, fields, () => member('signal', signalJson));
+  }
+
+  /* Deciding */
+
+  /**
+   * A workflow frozen for its decision, with the exact snapshot the strategy is given: the trigger and
+   * signals as stored, and the rest of the context (`toContext`: required agents, metadata, times). `origin`:
+   * `timeout` when the sweeper froze it at its deadline, `takeover` when a replica decides again a workflow
+   * whose decider left (its lease ran out) — the snapshot is the same as at its freeze.
+   */
+  frozen(wf: StoredWorkflow, ctx: WorkflowContext, origin: FreezeOrigin, ageMs?: number): void {
+    if (!this.enabled) return;
+    const { receivedSignals: _signals, trigger: _trigger, ...context } = ctx;
+    this.emit(
+      wf.corrId,
+      origin,
+      origin === 'takeover' ? null : wf.frozenMs,
+      null,
+      { ...this.instance(wf), why: wf.why, by: wf.frozenBy, frozen_ms: wf.frozenMs, ...(ageMs !== undefined && { age_ms: ageMs }), context },
+      () => `,"snapshot":{"trigger":${wf.triggerJson},"signals":${rawObject(wf.signals)}}`,
+      origin === 'takeover' ? (wf.frozenMs ?? undefined) : undefined,
+    );
+  }
+
+  /**
+   * A decision published (or found published: `duplicate`). `finalized`: this replica finalised the
+   * workflow (its finish time, Redis's clock), or null: another claimant did, or finalising failed (the
+   * sweeper finishes it).
+   */
+  decisionPublished(wf: StoredWorkflow, decisionJson: string, status: FinalStatus, duplicate: boolean, finalized: Finalized): void {
+    if (!this.enabled) return;
+    this.emit(
+      wf.corrId,
+      'decision_published',
+      finalized?.finishedMs ?? null,
+      null,
+      { ...this.instance(wf), status, duplicate, finalized: finalized !== null },
+      () => member('decision', decisionJson),
+      // Not finalised here: sorted by its freeze (Redis's clock), after it by rank.
+      finalized ? undefined : (wf.frozenMs ?? undefined),
+    );
+  }
+
+  adminAction(corrId: string, a: AuditAdminAction, redisMs: number | null = null): void {
+    if (!this.enabled) return;
+    const known = a.workflow;
+    this.emit(corrId, 'admin_action', redisMs, null, {
+      workflow_id: known?.workflowId ?? null,
+      instance: known?.startedMs !== undefined ? instanceOf({ workflowId: known.workflowId, startedMs: known.startedMs }) : null,
+      action: a.action,
+      outcome: a.outcome,
+      token: a.token,
+      ...a.details,
+    });
+  }
+
+  /** Resolves once every event emitted so far is sent and read by the server, or dropped (tests, shutdown). */
+  flushed(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.idle.push(resolve));
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    if (!this.enabled) return;
+    this.flush();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.flushed(), new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS)))]);
+    clearTimeout(timer);
+    clearTimeout(this.retry);
+    const lost = this.queue.length;
+    if (lost > 0) {
+      this.metrics.lost('publish_failed', lost);
+      this.logger.warn({ msg: 'audit events not sent before shutdown', events: lost });
+    }
+  }
+
+  private instance(wf: { workflowId: string; startedMs: number }): { workflow_id: string; instance: string } {
+    return { workflow_id: wf.workflowId, instance: instanceOf(wf) };
+  }
+
+  /**
+   * Queues one event. `redisMs`: Redis's clock at the step, if it has it; `sortMs`: the time to sort by when
+   * it has not (default: JetStream's stored time of an early signal, else the replica's clock).
+   */
+  private emit(
+    corrId: string,
+    kind: AuditEventKind,
+    redisMs: number | null,
+    input: AuditInputMeta | null,
+    fields: Record<string, unknown>,
+    tail?: () => string,
+    sortMs?: number,
+  ): void {
+    if (this.queue.length + this.inFlight >= this.capacity) {
+      this.metrics.lost('buffer_full');
+      return;
+    }
+    const now = Date.now();
+    const ms = redisMs ?? sortMs ?? (kind === 'signal_early' || kind === 'signal_early_superseded' ? (input?.storedAtMs ?? now) : now);
+    const auditInput: AuditInput | undefined = input ? { seq: input.sequence, received_ms: input.storedAtMs } : undefined;
+    this.queue.push({
+      kind,
+      corrId,
+      fields: {
+        v: 1,
+        event: kind,
+        corr_id: corrId,
+        workflow_id: null,
+        instance: null,
+        ...fields,
+        redis_ms: redisMs,
+        order: [ms, AUDIT_RANK[kind], input?.sequence ?? 0],
+        at: new Date(now).toISOString(),
+        replica: this.replica,
+        ...(auditInput && { input: auditInput }),
+      },
+      tail,
+    });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /**
+   * Publishes what is queued (once per event-loop turn), then waits for the server to have read it (a
+   * flush: one PING for the batch) before the next batch goes: while NATS is slow events wait in the
+   * bounded queue instead of piling up in the client, and past the bound they are dropped and counted.
+   * Plain publishes: the audit stream stores them without an acknowledgement per event (half the messages).
+   */
+  private flush(): void {
+    this.scheduled = false;
+    if (this.sending || this.queue.length === 0) return;
+    if (!this.nats.isConnected()) {
+      // Kept (up to the buffer's bound) until NATS is back.
+      this.retry ??= setTimeout(() => {
+        this.retry = undefined;
+        this.flush();
+      }, RETRY_MS).unref();
+      return;
+    }
+    const batch = this.queue;
+    this.queue = [];
+    const nc = this.nats.connection;
+    let sent = 0;
+    for (const e of batch) {
+      try {
+        const head = JSON.stringify(e.fields);
+        nc.publish(auditSubject(this.prefix, e.corrId, e.kind), e.tail ? `${head.slice(0, -1)}${e.tail()}}` : head);
+        sent++;
+      } catch (error) {
+        // Closed or draining connection, an unserialisable field: this event only.
+        this.failed(error);
+      }
+    }
+    this.inFlight = sent;
+    this.sending = true;
+    nc.flush()
+      .then(
+        () => this.metrics.stored(sent),
+        (error: unknown) => this.failed(error, sent),
+      )
+      .finally(() => {
+        this.inFlight = 0;
+        this.sending = false;
+        if (this.queue.length > 0) this.flush();
+        else this.settled();
+      });
+  }
+
+  private settled(): void {
+    if (this.queue.length === 0 && this.inFlight === 0 && this.idle.length > 0) {
+      const waiting = this.idle;
+      this.idle = [];
+      for (const resolve of waiting) resolve();
+    }
+  }
+
+  private failed(error: unknown, n = 1): void {
+    this.metrics.lost('publish_failed', n);
+    // One line a minute at most: an absent stream fails every event.
+    const now = Date.now();
+    if (now - this.lastFailureLog >= 60_000) {
+      this.lastFailureLog = now;
+      this.logger.warn({ msg: 'audit event not stored (counted in meta_agent_audit_dropped_total)', error: describeError(error) });
+    }
+  }
+}

@@ -1,0 +1,50 @@
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { AuditRecord } from '../audit.events.js';
+import { auditFilter } from '../audit-subject.js';
+
+/** Pull size of the replay's read of the audit stream. */
+const BATCH = 1000;
+
+/**
+ * Every audit event stored since `sinceMs` up to the end of the stream as it is now (one corr_id's, with
+ * `corrId`), read with an ordered consumer (reading changes nothing).
+ */
+export async function readAuditSince(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  stream: string,
+  prefix: string,
+  sinceMs: number,
+  corrId?: string,
+): Promise<AuditRecord[]> {
+  const filter = corrId ? auditFilter(prefix, corrId) : `${prefix}.>`;
+  const info = await jsm.streams.info(stream, corrId ? { subjects_filter: filter } : undefined);
+  const last = info.state.last_seq;
+  const out: AuditRecord[] = [];
+  if (info.state.messages === 0) return out;
+  const consumer = await js.consumers.get(stream, {
+    filter_subjects: [filter],
+    deliver_policy: DeliverPolicy.StartTime,
+    opt_start_time: new Date(Math.max(0, sinceMs)).toISOString(),
+  });
+  for (;;) {
+    const batch = await consumer.fetch({ max_messages: BATCH, expires: 2000 });
+    let got = 0;
+    let done = false;
+    for await (const m of batch) {
+      got++;
+      try {
+        out.push({
+          ...m.json<Record<string, unknown>>(),
+          stream_seq: m.seq,
+          stored_at: new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString(),
+        } as AuditRecord);
+      } catch {
+        // not an audit event
+      }
+      if (m.seq >= last || m.info.pending === 0) done = true;
+    }
+    if (done || got === 0) break;
+  }
+  return out;
+}
