@@ -112,6 +112,20 @@ describe('ReplicaWait', () => {
     expect(((onB as PromiseRejectedResult).reason as Error).message).toContain('10.0.0.1:7001');
   });
 
+  it('fails the writes answered on a socket the connection no longer has (a reconnect before the WAIT)', async () => {
+    const redis = fakeNode(6379);
+    const wait = new ReplicaWait(redis, options);
+    (redis as unknown as { stream: object }).stream = { id: 'old socket' };
+    const before = wait.after('{ma:0}:wf:a');
+    (redis as unknown as { stream: object }).stream = { id: 'new socket' };
+    const after = wait.after('{ma:0}:wf:b');
+    const [old, fresh] = await Promise.allSettled([before, after]);
+    expect(redis.calls).toHaveLength(1);
+    expect(old.status).toBe('rejected');
+    expect(((old as PromiseRejectedResult).reason as Error).message).toContain('re-established before the WAIT');
+    expect(fresh.status).toBe('fulfilled');
+  });
+
   it('uses WAITAOF 1 <n> <timeout> when asked, and reads its two counts', async () => {
     const redis = fakeNode(6379, [1, 1]);
     await new ReplicaWait(redis, { ...options, aof: true }).after('{ma:0}:wf:a');

@@ -13,6 +13,8 @@ export interface ReplicaWaitOptions {
 interface Waiter {
   resolve: () => void;
   reject: (error: unknown) => void;
+  /** The socket the connection had when the write was answered: a WAIT on another one does not cover it. */
+  socket: unknown;
 }
 
 /**
@@ -48,7 +50,8 @@ export class ReplicaWait {
       setImmediate(() => this.flush());
     }
     const list = waiters;
-    return new Promise<void>((resolve, reject) => list.push({ resolve, reject }));
+    const socket = connection.stream;
+    return new Promise<void>((resolve, reject) => list.push({ resolve, reject, socket }));
   }
 
   private flush(): void {
@@ -57,7 +60,17 @@ export class ReplicaWait {
     this.pending = new Map();
     for (const [connection, waiters] of pending) {
       this.waitOn(connection).then(
-        () => waiters.forEach((w) => w.resolve()),
+        () => {
+          // A reconnect between a write's reply and the WAIT sends the WAIT on the new socket, where it
+          // counts none of the old one's writes: those are not known to be replicated.
+          for (const w of waiters) {
+            if (w.socket === connection.stream) w.resolve();
+            else
+              w.reject(
+                new TransientError(`the connection to ${nodeKeyOf(connection)} was re-established before the WAIT: the write is not known to be replicated`),
+              );
+          }
+        },
         (error: unknown) => waiters.forEach((w) => w.reject(error)),
       );
     }
