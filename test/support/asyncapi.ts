@@ -12,6 +12,7 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
 export const ASYNCAPI_PATH = join(dirname(fileURLToPath(import.meta.url)), '../../docs/asyncapi.yaml');
 
 export interface AsyncApiDocument {
+  info: { title: string; version: string };
   channels: Record<string, { address: string; messages: Record<string, { $ref: string }> }>;
   components: {
     schemas: Record<string, Record<string, unknown>>;

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { readFileSync } from 'node:fs';
 import { Parser } from '@asyncapi/parser';
 import { asyncApiSchemas, readAsyncApi, schemaName } from '../../../test/support/asyncapi.js';
 import { DeadLetterHeaders } from '../../transport/jetstream/dead-letter.publisher.js';
@@ -52,6 +53,11 @@ describe('docs/asyncapi.yaml', () => {
       sendDecision: 'send orchestrated.decision',
       sendDeadLetter: 'send deadletter.signals',
     });
+  });
+
+  it("carries the package's version", () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    expect(document.info.version).toBe(pkg.version);
   });
 
   it('refuses a broken document (the parser test can fail)', async () => {
