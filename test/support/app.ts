@@ -83,10 +83,19 @@ export class AppProcess {
     return new AppProcess(child, port, env.META_AGENT_ADMIN_TOKEN ?? TEST_ADMIN_TOKEN);
   }
 
-  /** Starts the service on a free port and waits until /health/ready says so. */
+  /**
+   * Starts the service on a free port and waits until /health/ready says so. A service that does not get
+   * ready is killed before the error is thrown: left running, it would go on consuming the test servers'
+   * streams beside the next tests' services, which would then miss messages, counts and log lines.
+   */
   static async start(env: Record<string, string> = {}, entry?: string): Promise<AppProcess> {
     const app = AppProcess.spawn(env, await freePort(), entry);
-    await app.waitReady();
+    try {
+      await app.waitReady();
+    } catch (error) {
+      await app.stop('SIGKILL');
+      throw error;
+    }
     return app;
   }
 
@@ -110,7 +119,8 @@ export class AppProcess {
     return { status: res.status, body, text, headers: res.headers };
   }
 
-  async waitReady(timeoutMs = 20000): Promise<void> {
+  /** Waits until /health/ready answers 200. The deadline is generous: a loaded machine starts Node slowly. */
+  async waitReady(timeoutMs = 60000): Promise<void> {
     let exited = false;
     void this.exitCode.then(() => (exited = true));
     // An exit ends the wait at once (a thrown error would only be kept until the timeout).
@@ -119,7 +129,9 @@ export class AppProcess {
       async () => (exited ? 'exited' : (await this.get('/health/ready')).status === 200 && 'ready'),
       timeoutMs,
       100,
-    );
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; its last lines:\n${this.lines.slice(-20).join('\n')}`);
+    });
     if (outcome === 'exited') throw new Error(`the service exited before it was ready:\n${this.lines.slice(-20).join('\n')}`);
   }
 
