@@ -14,11 +14,14 @@ const infra = useInfra({ each: true });
 it('a workflow survives a killed replica: a new process completes it from Redis', async () => {
   const id = uniqueId('restart');
   const first = await AppProcess.start();
-  await infra.bus.publish(TRIGGER_SUBJECT, trigger(id));
-  await infra.bus.publish(agentSubject('momentum'), momentum(id));
-  await waitFor('momentum stored', async () => (await first.get(`/workflows/${id}`)).body?.received_agents?.includes('momentum'));
-  first.child.kill('SIGKILL');
-  await first.exited();
+  try {
+    await infra.bus.publish(TRIGGER_SUBJECT, trigger(id));
+    await infra.bus.publish(agentSubject('momentum'), momentum(id));
+    await waitFor('momentum stored', async () => (await first.get(`/workflows/${id}`)).body?.received_agents?.includes('momentum'));
+  } finally {
+    // The crash; in finally, so that a failed wait leaves no replica behind to consume the next tests' messages.
+    await first.stop('SIGKILL');
+  }
 
   await infra.bus.publish(agentSubject('risk'), risk(id));
   const second = await AppProcess.start();
@@ -33,10 +36,12 @@ it('a workflow survives a killed replica: a new process completes it from Redis'
 it('a timeout fires on time although the replica that started the workflow is gone', async () => {
   const id = uniqueId('orphan-timeout');
   const first = await AppProcess.start();
-  await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 1.5 }));
-  await waitFor('workflow started', async () => (await first.get(`/workflows/${id}`)).status === 200);
-  first.child.kill('SIGKILL');
-  await first.exited();
+  try {
+    await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 1.5 }));
+    await waitFor('workflow started', async () => (await first.get(`/workflows/${id}`)).status === 200);
+  } finally {
+    await first.stop('SIGKILL');
+  }
   const second = await AppProcess.start();
   try {
     const d = await waitForDecision(infra.bus, id);
@@ -47,9 +52,12 @@ it('a timeout fires on time although the replica that started the workflow is go
 });
 
 it('two replicas share the work: every workflow gets exactly one decision', async () => {
-  const replicas = await Promise.all([AppProcess.start(), AppProcess.start()]);
+  // Both started, or neither left running (Promise.all would drop the one that did start).
+  const started = await Promise.allSettled([AppProcess.start(), AppProcess.start()]);
+  const replicas = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const ids = Array.from({ length: 60 }, (_, i) => uniqueId(`rep${i}`));
   try {
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
     await Promise.all(
       ids.map(async (id, i) => {
         // Mixed order: some signals before their trigger, some workflows left to time out.

@@ -184,8 +184,9 @@ describe('timeouts always end (6)', () => {
     // Before: the slow claimant's finish was refused (its lease had been taken over), again and again.
     const env = { META_AGENT_CLAIM_LEASE_MS: '300', SLOW_TIMEOUT_MS: '1500' };
     const a = await AppProcess.start(env, 'test/fixtures/extended-app.mjs');
-    const b = await AppProcess.start(env, 'test/fixtures/extended-app.mjs');
+    let b: AppProcess | undefined;
     try {
+      b = await AppProcess.start(env, 'test/fixtures/extended-app.mjs');
       const ids = Array.from({ length: 6 }, () => uniqueId('slow'));
       for (const id of ids) await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { workflow_type: 'slow-timeout' }));
       for (const id of ids) {
@@ -200,7 +201,7 @@ describe('timeouts always end (6)', () => {
       expect(await b.stop()).toBe(0);
       for (const id of ids) expect(await decisionsFor(infra.bus, id)).toHaveLength(1);
     } finally {
-      await Promise.all([a.stop(), b.stop()]);
+      await Promise.all([a.stop(), b?.stop()]);
     }
   });
 });

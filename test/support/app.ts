@@ -100,7 +100,11 @@ export class AppProcess {
     return left.length;
   }
 
-  /** Starts the service on a free port and waits until /health/ready says so; one that does not get there is killed. */
+  /**
+   * Starts the service on a free port and waits until /health/ready says so. A service that does not get
+   * ready is killed before the error is thrown: left running, it would go on consuming the test servers'
+   * streams beside the next tests' services, which would then miss messages, counts and log lines.
+   */
   static async start(env: Record<string, string> = {}, entry?: string): Promise<AppProcess> {
     const app = AppProcess.spawn(env, await freePort(), entry);
     try {
@@ -132,7 +136,11 @@ export class AppProcess {
     return { status: res.status, body, text, headers: res.headers };
   }
 
+<<<<<<< HEAD
   /** 60 s: a start takes a few seconds, much more on a loaded machine (CI beside other work). */
+=======
+  /** Waits until /health/ready answers 200. The deadline is generous: a loaded machine starts Node slowly. */
+>>>>>>> trust-tests
   async waitReady(timeoutMs = 60000): Promise<void> {
     let exited = false;
     void this.exitCode.then(() => (exited = true));
@@ -142,7 +150,9 @@ export class AppProcess {
       async () => (exited ? 'exited' : (await this.get('/health/ready')).status === 200 && 'ready'),
       timeoutMs,
       100,
-    );
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}; its last lines:\n${this.lines.slice(-20).join('\n')}`);
+    });
     if (outcome === 'exited') throw new Error(`the service exited before it was ready:\n${this.lines.slice(-20).join('\n')}`);
   }
 
