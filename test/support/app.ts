@@ -136,11 +136,7 @@ export class AppProcess {
     return { status: res.status, body, text, headers: res.headers };
   }
 
-<<<<<<< HEAD
-  /** 60 s: a start takes a few seconds, much more on a loaded machine (CI beside other work). */
-=======
   /** Waits until /health/ready answers 200. The deadline is generous: a loaded machine starts Node slowly. */
->>>>>>> trust-tests
   async waitReady(timeoutMs = 60000): Promise<void> {
     let exited = false;
     void this.exitCode.then(() => (exited = true));
