@@ -31,17 +31,19 @@ function streamsAsProvisioned(replicas: number): Partial<StreamConfig>[] {
     { name: 'SIGNALS', subjects: ['signals.>'], num_replicas: replicas },
     { name: 'DECISIONS', subjects: ['orchestrated.>'], num_replicas: replicas, duplicate_window: dedupe },
     { name: 'DEADLETTER', subjects: ['deadletter.>'], num_replicas: replicas, duplicate_window: dedupe },
+    { name: 'AUDIT', subjects: ['audit.>'], num_replicas: replicas },
   ];
 }
 
 describe('provisionJetStream: stream replicas (META_AGENT_STREAM_REPLICAS)', () => {
-  it('creates the streams with num_replicas', async () => {
+  it('creates the streams with num_replicas, the audit stream too', async () => {
     const { jsm, added } = fakeManager([]);
     await provisionJetStream(jsm, parseSettings({ META_AGENT_STREAM_REPLICAS: '3' }).nats, []);
     expect(added.map((c) => [c.name, c.num_replicas])).toEqual([
       ['SIGNALS', 3],
       ['DECISIONS', 3],
       ['DEADLETTER', 3],
+      ['AUDIT', 3],
     ]);
   });
 
@@ -53,6 +55,7 @@ describe('provisionJetStream: stream replicas (META_AGENT_STREAM_REPLICAS)', () 
       ['SIGNALS', 3, 42],
       ['DECISIONS', 3, 42],
       ['DEADLETTER', 3, 42],
+      ['AUDIT', 3, 42],
     ]);
   });
 
