@@ -90,7 +90,7 @@ export class AppProcess {
   private static readonly running = new Set<AppProcess>();
 
   /**
-   * SIGKILLs every service process still running (useInfra calls it after each test, or after the file): a test
+   * SIGKILLs every service process still running (useInfra calls it after each test, or before the next file): a test
    * that failed before stopping its replicas must not leave one consuming — and re-creating the streams the
    * next test deleted — under the next test.
    */

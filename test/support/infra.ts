@@ -23,15 +23,18 @@ export async function resetInfra({ bus, redis }: Infra): Promise<void> {
 export function useInfra(options: { each?: boolean } = {}): Infra {
   const infra = {} as Infra;
   beforeAll(async () => {
+    // What an earlier file that failed half-way left running must not consume this file's messages.
+    await AppProcess.killLeftovers();
     infra.bus = await openBus();
     infra.redis = new Redis(REDIS_URL);
     if (!options.each) await resetInfra(infra);
   });
   if (options.each) beforeEach(() => resetInfra(infra));
-  // With `each`, no service process outlives its test; otherwise none outlives the file.
+  // With `each`, no service process outlives its test (such files share none between tests). A file's own
+  // afterAll, which may stop its services and check their exit codes, runs after this module's: leftovers of
+  // a file are killed when the next one starts.
   if (options.each) afterEach(() => AppProcess.killLeftovers());
   afterAll(async () => {
-    await AppProcess.killLeftovers();
     await infra.bus.close();
     infra.redis.disconnect();
   });
