@@ -6,17 +6,19 @@
 //
 //   npm run bench:topologies                                  # scripts/bench-topologies.sh: servers, build, this
 //   npm run bench:topologies -- --workflows=20000 --rounds=2 --rate=500 --seconds=10
-//   npm run bench:topologies -- --only=standalone,cluster-wait1
+//   npm run bench:topologies -- --only=standalone,cluster-wait1,valkey-cluster-wait1   # Valkey 8.0 Cluster, WAIT=1
 //   npm run bench:topologies -- --replicas3                   # also 3 service replicas on the cluster with WAIT=1
 //
 // Run as `node --import ./test/faults/register.mjs bench/topologies.mjs` (the clusters come from
 // test/support/clusters.ts, TypeScript). The standalone servers are scripts/bench-topologies.sh's
 // (SERVERS_DIR, BENCH_NATS_URL, BENCH_REDIS_URL); the clusters are started here, on
-// TOPO_NATS_CLUSTER_PORT (53000: 53000-53029) and TOPO_REDIS_CLUSTER_PORT (53100: 53100-53199).
+// TOPO_NATS_CLUSTER_PORT (53000: 53000-53029) and TOPO_REDIS_CLUSTER_PORT (53100: 53100-53199; Valkey's
+// 1000 above), each 300 up (at most twice) when a node cannot bind.
 // Writes bench/results/topologies.json.
 import { writeFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Redis } from 'ioredis';
@@ -61,8 +63,9 @@ const SIZES = {
   warmup: Number(option('warmup') ?? 2),
   shards: Number(option('shards') ?? 96),
 };
-const ALL = ['standalone', 'cluster-wait0', 'cluster-wait1'];
-const only = option('only')?.split(',') ?? ALL;
+const ALL = ['standalone', 'cluster-wait0', 'cluster-wait1', 'valkey-cluster-wait1'];
+const DEFAULT = ['standalone', 'cluster-wait0', 'cluster-wait1'];
+const only = option('only')?.split(',') ?? DEFAULT;
 for (const t of only) if (!ALL.includes(t)) throw new Error(`unknown topology ${t} (${ALL.join(', ')})`);
 const MEASURE_LATENCY = !flag('no-latency');
 const REPLICAS3 = flag('replicas3');
@@ -72,15 +75,30 @@ const log = (msg) => process.stdout.write(`[topologies ${new Date().toISOString(
 // ---- topologies ----------------------------------------------------------------------------------------
 
 let natsCluster = null;
-let redisCluster = null;
+/** Redis Clusters by flavour: 'redis' (REDIS_SERVER_BIN, as scripts/lib.sh chose it) and 'valkey' (TOPO_VALKEY_BIN). */
+const redisClusters = {};
 
 async function stopClusters() {
   await natsCluster?.stopAll();
-  await redisCluster?.stopAll();
-  natsCluster = redisCluster = null;
+  for (const c of Object.values(redisClusters)) await c.stopAll();
 }
 // On Ctrl-C, bench/lib.mjs kills the services and exits; test/support/clusters.ts's exit hook then kills every
 // cluster node and removes their folders.
+
+/**
+ * Starts a cluster, on the next block of ports when a node could not bind: these ports are inside Linux's
+ * ephemeral range, where an outgoing connection may hold one for a moment (300 ports up, at most twice).
+ */
+async function startOnFreePorts(what, start) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await start(attempt * 300);
+    } catch (error) {
+      if (attempt >= 2) throw error;
+      log(`${what} start-up failed (${String(error.message ?? error).split('\n')[0]}); trying the next ports`);
+    }
+  }
+}
 
 async function natsClients(servers) {
   const nc = await connect({ servers, name: 'bench-topologies', timeout: 5000, maxReconnectAttempts: -1 });
@@ -105,28 +123,30 @@ async function standalone() {
   };
 }
 
-/** The clusters (started once, shared by the WAIT=0 and WAIT=1 runs). */
-async function clusters() {
+/** The clusters (started once, shared by the WAIT=0 and WAIT=1 runs; the NATS cluster by every flavour). */
+async function clusters(flavor) {
   if (!natsCluster) {
-    log('starting a 3-node NATS cluster and a Redis Cluster (3 primaries + 1 replica each)');
-    // These ports are inside Linux's ephemeral range, where an outgoing connection may hold one for a moment:
-    // a node that cannot bind is retried on the next block (300 ports up, at most twice).
-    for (let attempt = 0; !natsCluster || !redisCluster; attempt++) {
-      const shift = attempt * 300;
-      try {
-        natsCluster ??= await NatsCluster.start({ nodes: 3, basePort: Number(process.env.TOPO_NATS_CLUSTER_PORT ?? 53000) + shift });
-        redisCluster ??= await RedisCluster.start({
-          primaries: 3,
-          replicasPerPrimary: 1,
-          basePort: Number(process.env.TOPO_REDIS_CLUSTER_PORT ?? 53100) + shift,
-          readyTimeoutMs: 30000,
-        });
-      } catch (error) {
-        if (attempt >= 2) throw error;
-        log(`cluster start-up failed (${String(error.message ?? error).split('\n')[0]}); trying the next ports`);
-      }
-    }
+    log('starting a 3-node NATS cluster');
+    natsCluster = await startOnFreePorts('NATS cluster', (shift) =>
+      NatsCluster.start({ nodes: 3, basePort: Number(process.env.TOPO_NATS_CLUSTER_PORT ?? 53000) + shift }),
+    );
   }
+  if (!redisClusters[flavor]) {
+    log(`starting a ${flavor} Cluster (3 primaries + 1 replica each)`);
+    const valkey = flavor === 'valkey';
+    if (valkey && !process.env.TOPO_VALKEY_BIN) throw new Error('TOPO_VALKEY_BIN is not set (scripts/bench-topologies.sh sets it)');
+    const base = Number(process.env.TOPO_REDIS_CLUSTER_PORT ?? 53100) + (valkey ? 1000 : 0);
+    redisClusters[flavor] = await startOnFreePorts(`${flavor} Cluster`, (shift) =>
+      RedisCluster.start({
+        primaries: 3,
+        replicasPerPrimary: 1,
+        basePort: base + shift,
+        readyTimeoutMs: 30000,
+        ...(valkey ? { bin: process.env.TOPO_VALKEY_BIN, cliBin: join(dirname(process.env.TOPO_VALKEY_BIN), 'valkey-cli') } : {}),
+      }),
+    );
+  }
+  const redisCluster = redisClusters[flavor];
   const roles = await redisCluster.roles();
   const replicaPorts = [...roles.replicasOf.values()].flat();
   const pids = {};
@@ -154,8 +174,8 @@ async function clusters() {
 
 async function topology(name) {
   if (name === 'standalone') return standalone();
-  const c = await clusters();
-  const wait = name === 'cluster-wait1' ? '1' : '0';
+  const c = await clusters(name.startsWith('valkey') ? 'valkey' : 'redis');
+  const wait = name.endsWith('wait1') ? '1' : '0';
   return { ...c, name, serviceEnv: { ...c.natsEnv, ...c.redisEnv, META_AGENT_REDIS_WAIT_REPLICAS: wait } };
 }
 
@@ -215,9 +235,26 @@ function cpuPerWorkflow(cpu, n) {
 
 // ---- the service ---------------------------------------------------------------------------------------
 
+function canListen(port) {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)));
+  });
+}
+
 let portSeq = 0;
+/** The next HTTP port (HTTP_PORT_BASE + 0..399) that nothing holds now (the range is ephemeral: connections take some). */
+async function freePort() {
+  for (let i = 0; i < 400; i++) {
+    const port = HTTP_PORT_BASE + (portSeq++ % 400);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free HTTP port');
+}
+
 async function startService(t, tag, { wait = true, index = 0 } = {}) {
-  const port = HTTP_PORT_BASE + (portSeq++ % 400);
+  const port = await freePort();
   const child = new Child(`service ${tag}#${index}`, ['dist/main.js'], {
     ...t.serviceEnv,
     META_AGENT_METRICS_PORT: String(port),
@@ -406,7 +443,11 @@ const results = {
   started_at: new Date().toISOString(),
   sizes: SIZES,
   machine: { nproc: cpus().length, cpu: cpus()[0]?.model, mem_gb: round1(totalmem() / 2 ** 30), loadavg_at_start: loadavg().map(round1) },
-  servers: { nats_server: process.env.NATS_SERVER_BIN ?? 'nats-server', redis_server: process.env.REDIS_SERVER_BIN ?? 'redis-server' },
+  servers: {
+    nats_server: process.env.NATS_SERVER_BIN ?? 'nats-server',
+    redis_server: process.env.REDIS_SERVER_BIN ?? 'redis-server',
+    valkey_server: process.env.TOPO_VALKEY_BIN ?? null,
+  },
   throughput: [],
   latency: [],
   errors: [],
@@ -423,9 +464,19 @@ try {
     const order = r % 2 === 0 ? only : [...only].reverse();
     for (const name of order) {
       const t = await get(name);
+      // A port taken between the check and the service's listen (EADDRINUSE) is retried once, on another port.
+      const attempt = async (what, run) => {
+        try {
+          return await run(0);
+        } catch (error) {
+          if (!/EADDRINUSE/.test(String(error.message))) throw error;
+          log(`${name} round ${r}: ${what} hit a port in use; once more`);
+          return run(1);
+        }
+      };
       try {
-        results.throughput.push(await throughputRun(t, `topo-${name}-tp-${r}`, SIZES.workflows));
-        if (MEASURE_LATENCY) results.latency.push(await latencyRun(t, `topo-${name}-lat-${r}`, 100 + r));
+        results.throughput.push(await attempt('throughput', (k) => throughputRun(t, `topo-${name}-tp-${r}${k ? 'b' : ''}`, SIZES.workflows)));
+        if (MEASURE_LATENCY) results.latency.push(await attempt('latency', (k) => latencyRun(t, `topo-${name}-lat-${r}${k ? 'b' : ''}`, 100 + r)));
       } catch (error) {
         log(`${name} round ${r} failed: ${error.stack ?? error}`);
         results.errors.push({ topology: name, round: r, error: String(error.message ?? error) });

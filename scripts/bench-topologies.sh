@@ -7,7 +7,8 @@
 #
 #   npm run bench:topologies                              # standalone, cluster WAIT=0, cluster WAIT=1; 2 rounds
 #   npm run bench:topologies -- --only=cluster-wait1 --replicas3
-#   REDIS_FLAVOR=valkey npm run bench:topologies -- --only=cluster-wait1
+#   npm run bench:topologies -- --only=cluster-wait1,valkey-cluster-wait1   # beside a Valkey 8.0 Cluster (fetched
+#                                                        # like scripts/lib.sh's REDIS_FLAVOR=valkey, into .cache/servers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,9 @@ bash scripts/servers.sh start
 
 export BENCH_NATS_URL="nats://127.0.0.1:${NATS_PORT}"
 export BENCH_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}"
+case "$*" in
+  *valkey*) TOPO_VALKEY_BIN="$(fetch_valkey bench-topologies)"; export TOPO_VALKEY_BIN ;;
+esac
 export BENCH_HTTP_PORT_BASE="${TOPO_HTTP_PORT_BASE:-52500}"
 
 echo "[bench-topologies] building"
