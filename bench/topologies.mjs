@@ -114,7 +114,8 @@ async function standalone() {
     ...(await natsClients([NATS_URL])),
     serviceEnv: { META_AGENT_NATS_URL: NATS_URL, META_AGENT_REDIS_URL: REDIS_URL },
     settings: parseSettings({ META_AGENT_NATS_URL: NATS_URL, META_AGENT_REDIS_URL: REDIS_URL }),
-    pids: { nats_1: pids.nats, redis_primary_1: pids.redis },
+    // CpuMeter adds the standalone servers as nats / redis: nulled here, counted once under these names.
+    pids: { nats: null, redis: null, nats_1: pids.nats, redis_primary_1: pids.redis },
     primaries: [redis],
     replicas: [],
     async close() {
@@ -149,7 +150,8 @@ async function clusters(flavor) {
   const redisCluster = redisClusters[flavor];
   const roles = await redisCluster.roles();
   const replicaPorts = [...roles.replicasOf.values()].flat();
-  const pids = {};
+  // CpuMeter adds the standalone servers (idle during these runs) as nats / redis: left to "other".
+  const pids = { nats: null, redis: null };
   natsCluster.nodes.forEach((n, i) => (pids[`nats_${i + 1}`] = n.process.pid));
   roles.primaries.forEach((p, i) => (pids[`redis_primary_${i + 1}`] = redisCluster.node(p).process.pid));
   replicaPorts.forEach((p, i) => (pids[`redis_replica_${i + 1}`] = redisCluster.node(p).process.pid));
