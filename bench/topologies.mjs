@@ -536,6 +536,11 @@ for (const [name, replicas] of [...only.map((n) => [n, 1]), ...(REPLICAS3 ? [['c
         }
       : null,
     redis_commands_per_workflow: med(tp, (x) => x.redis.commands_per_workflow),
+    // Per process (each NATS node, each Redis primary and replica, each service replica): what the
+    // capacity estimate of docs/PERFORMANCE.md divides by.
+    cpu_ms_per_workflow_per_process: Object.fromEntries(
+      Object.keys(tp[0]?.cpu_ms_per_workflow?.per_process ?? {}).map((k) => [k, med(tp, (x) => x.cpu_ms_per_workflow.per_process[k])]),
+    ),
   });
 }
 results.summary = summary;
