@@ -549,15 +549,15 @@ for (const l of results.latency) delete l.values;
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
 writeFileSync(join(ROOT, 'bench', 'results', 'topologies.json'), `${JSON.stringify(results, null, 2)}\n`);
 
-const pad = (s, n) => String(s ?? '-').padEnd(n);
+const pad = (s, n) => `${String(s ?? '-')} `.padEnd(n);
 process.stdout.write(`\n== topologies (${SIZES.workflows} workflows backlog; latency at ${SIZES.rate}/s for ${SIZES.seconds} s; median of ${SIZES.rounds})\n`);
 process.stdout.write(
-  `${pad('topology', 20)}${pad('decisions/s', 13)}${pad('10-90 %', 9)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}CPU ms/workflow: service / NATS / Redis primaries + replicas / other\n`,
+  `${pad('topology', 24)}${pad('decisions/s', 13)}${pad('10-90 %', 9)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}CPU ms/workflow: service / NATS / Redis primaries + replicas / other\n`,
 );
 for (const s of summary) {
   const c = s.cpu_ms_per_workflow;
   process.stdout.write(
-    `${pad(`${s.topology}${s.replicas > 1 ? ` x${s.replicas}` : ''}`, 20)}${pad(s.decisions_per_s, 13)}${pad(s.decisions_per_s_10_to_90, 9)}${pad(s.latency_ms?.p50, 8)}${pad(s.latency_ms?.p99, 8)}` +
+    `${pad(`${s.topology}${s.replicas > 1 ? ` x${s.replicas}` : ''}`, 24)}${pad(s.decisions_per_s, 13)}${pad(s.decisions_per_s_10_to_90, 9)}${pad(s.latency_ms?.p50, 8)}${pad(s.latency_ms?.p99, 8)}` +
       `${c.service} / ${c.nats} / ${c.redis_primaries} + ${c.redis_replicas} / ${c.other}\n`,
   );
 }
