@@ -941,7 +941,8 @@ async function inject(
       }
       const next = await nats.waitStreamLeader('SIGNALS', { notLeader: leader });
       ctx.blackouts.push({ from, to: Date.now(), extraMs: 1500 });
-      if (fault === 'nats-leader-down') return `SIGKILL ${leader.name} (SIGNALS leader), left down; the harness saw ${next.name} lead after ${Date.now() - from} ms`;
+      if (fault === 'nats-leader-down')
+        return `SIGKILL ${leader.name} (SIGNALS leader), left down; the harness saw ${next.name} lead after ${Date.now() - from} ms`;
       await sleep(1000 + Math.round(ctx.rng() * 1500));
       await leader.start();
       return `SIGKILL ${leader.name} (SIGNALS leader), the harness saw ${next.name} lead after ${Date.now() - from} ms; ${leader.name} restarted`;
