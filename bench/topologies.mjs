@@ -7,7 +7,8 @@
 //   npm run bench:topologies                                  # scripts/bench-topologies.sh: servers, build, this
 //   npm run bench:topologies -- --workflows=20000 --rounds=2 --rate=500 --seconds=10
 //   npm run bench:topologies -- --only=standalone,cluster-wait1,valkey-cluster-wait1   # Valkey 8.0 Cluster, WAIT=1
-//   npm run bench:topologies -- --replicas3                   # also 3 service replicas on the cluster with WAIT=1
+//   npm run bench:topologies -- --replicas3                   # also 3 service replicas against 1 (alternating), cluster WAIT=1
+//   npm run bench:topologies -- --only=none --replicas3       # only that
 //
 // Run as `node --import ./test/faults/register.mjs bench/topologies.mjs` (the clusters come from
 // test/support/clusters.ts, TypeScript). The standalone servers are scripts/bench-topologies.sh's
@@ -65,7 +66,7 @@ const SIZES = {
 };
 const ALL = ['standalone', 'cluster-wait0', 'cluster-wait1', 'valkey-cluster-wait1'];
 const DEFAULT = ['standalone', 'cluster-wait0', 'cluster-wait1'];
-const only = option('only')?.split(',') ?? DEFAULT;
+const only = option('only') === 'none' ? [] : (option('only')?.split(',') ?? DEFAULT);
 for (const t of only) if (!ALL.includes(t)) throw new Error(`unknown topology ${t} (${ALL.join(', ')})`);
 const MEASURE_LATENCY = !flag('no-latency');
 const REPLICAS3 = flag('replicas3');
@@ -348,6 +349,7 @@ async function throughputRun(t, tag, n, replicas = 1) {
         completed: metricSum(m, 'meta_agent_workflows_completed_total', { status: 'completed' }),
         dead_lettered: metricSum(m, 'meta_agent_dead_letters_total'),
         naks: metricSum(m, 'meta_agent_messages_settled_total', { action: 'nak' }),
+        early_signals: metricSum(m, 'meta_agent_early_signals_total'),
       });
     }
     run.check = checks;
@@ -486,12 +488,16 @@ try {
     }
   }
   if (REPLICAS3) {
+    // 3 service replicas against 1, alternating (3 1, 1 3, ...), on the cluster with WAIT=1.
     const t = await get('cluster-wait1');
     for (let r = 0; r < SIZES.rounds; r++) {
-      try {
-        results.throughput.push(await throughputRun(t, `topo-cluster-wait1-x3-${r}`, SIZES.workflows, 3));
-      } catch (error) {
-        results.errors.push({ topology: 'cluster-wait1 x3', round: r, error: String(error.message ?? error) });
+      for (const replicas of r % 2 === 0 ? [3, 1] : [1, 3]) {
+        try {
+          const run = await throughputRun(t, `topo-cluster-wait1-x${replicas}-${r}`, SIZES.workflows, replicas);
+          results.throughput.push({ ...run, phase: 'replicas' });
+        } catch (error) {
+          results.errors.push({ topology: `cluster-wait1 x${replicas}`, round: r, error: String(error.message ?? error) });
+        }
       }
     }
   }
@@ -507,14 +513,24 @@ try {
 
 const med = (runs, f) => round3(median(runs.map(f)));
 const summary = [];
-for (const [name, replicas] of [...only.map((n) => [n, 1]), ...(REPLICAS3 ? [['cluster-wait1', 3]] : [])]) {
-  const tp = results.throughput.filter((x) => x.topology === name && x.replicas === replicas);
-  const lat = replicas === 1 ? results.latency.filter((x) => x.topology === name) : [];
+const rows = [
+  ...only.map((n) => [n, 1, undefined]),
+  ...(REPLICAS3
+    ? [
+        ['cluster-wait1', 1, 'replicas'],
+        ['cluster-wait1', 3, 'replicas'],
+      ]
+    : []),
+];
+for (const [name, replicas, phase] of rows) {
+  const tp = results.throughput.filter((x) => x.topology === name && x.replicas === replicas && x.phase === phase);
+  const lat = phase === undefined ? results.latency.filter((x) => x.topology === name) : [];
   const merged = summarize(lat.flatMap((x) => x.values));
   const c = (f) => med(tp, (x) => f(x.cpu_ms_per_workflow));
   summary.push({
     topology: name,
     replicas,
+    ...(phase ? { phase } : {}),
     rounds: tp.length,
     decisions_per_s: med(tp, (x) => x.decisions_per_s),
     decisions_per_s_10_to_90: med(tp, (x) => x.decisions_per_s_10_to_90),
@@ -557,7 +573,7 @@ process.stdout.write(
 for (const s of summary) {
   const c = s.cpu_ms_per_workflow;
   process.stdout.write(
-    `${pad(`${s.topology}${s.replicas > 1 ? ` x${s.replicas}` : ''}`, 24)}${pad(s.decisions_per_s, 13)}${pad(s.decisions_per_s_10_to_90, 9)}${pad(s.latency_ms?.p50, 8)}${pad(s.latency_ms?.p99, 8)}` +
+    `${pad(`${s.topology}${s.phase ? ` x${s.replicas}` : ''}`, 24)}${pad(s.decisions_per_s, 13)}${pad(s.decisions_per_s_10_to_90, 9)}${pad(s.latency_ms?.p50, 8)}${pad(s.latency_ms?.p99, 8)}` +
       `${c.service} / ${c.nats} / ${c.redis_primaries} + ${c.redis_replicas} / ${c.other}\n`,
   );
 }
