@@ -50,9 +50,11 @@ function figures(run, n) {
 
 const medianOf = (rows, key) => round3(median(rows.map((r) => r[key])));
 const keys = ['service', 'nats', 'redis_primaries', 'redis_replicas', 'other', 'busiest_nats_node', 'busiest_primary', 'busiest_replica'];
-const names = [...new Set(throughput.map((x) => `${x.topology} x${x.replicas}`))];
+// Runs of --replicas3 from the alternating block (phase 'replicas') stay apart from the topology rounds.
+const label = (x) => `${x.topology} x${x.replicas}${x.phase ? ` (${x.phase})` : ''}`;
+const names = [...new Set(throughput.map(label))];
 for (const name of names) {
-  const runs = throughput.filter((x) => `${x.topology} x${x.replicas}` === name);
+  const runs = throughput.filter((x) => label(x) === name);
   const f = runs.map((x) => figures(x, x.workflows));
   const out = {
     topology: name,
@@ -61,6 +63,8 @@ for (const name of names) {
     median_decisions_per_s: median(runs.map((x) => x.decisions_per_s)),
     median_decisions_per_s_10_to_90: median(runs.map((x) => x.decisions_per_s_10_to_90)),
     redis_commands_per_workflow: round3(median(runs.map((x) => x.redis.commands_per_workflow))),
+    evalsha_per_workflow: round3(median(runs.map((x) => x.redis.busiest.find((b) => b.command === 'evalsha')?.calls_per_workflow))),
+    early_signals: runs.map((x) => (x.check ?? []).reduce((a, c) => a + (c.early_signals ?? 0), 0)),
     cpu_ms_per_workflow: Object.fromEntries(keys.map((k) => [k, medianOf(f, k)])),
   };
   process.stdout.write(`throughput ${JSON.stringify(out)}\n`);
