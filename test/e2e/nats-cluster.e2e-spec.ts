@@ -26,6 +26,8 @@ let bus: Bus;
 let jsm: JetStreamManager;
 let app: AppProcess;
 let redis: Redis;
+/** Whether a start logged raising SIGNALS to three replicas. */
+let raised = false;
 
 const url = (n: NatsNode) => `nats://127.0.0.1:${n.port}`;
 
@@ -86,8 +88,21 @@ beforeAll(async () => {
   );
   redis = new Redis(REDIS_URL);
   await redis.flushall();
-  app = AppProcess.spawn({ META_AGENT_NATS_URL: nodes.map(url).join(','), META_AGENT_STREAM_REPLICAS: '3' }, await freePort());
-  await app.waitReady(30000);
+  // JetStream places a stream only on peers it heard from lately; on a loaded machine a peer can miss that,
+  // and provisioning fails with "insufficient resources": start-up fails, as it should, and the service is
+  // started again (as an orchestrator would restart it), up to three times.
+  for (let attempt = 1; ; attempt++) {
+    app = AppProcess.spawn({ META_AGENT_NATS_URL: nodes.map(url).join(','), META_AGENT_STREAM_REPLICAS: '3' }, await freePort());
+    try {
+      await app.waitReady(30000);
+      raised ||= app.logs('stream SIGNALS has 1 replica, below META_AGENT_STREAM_REPLICAS (3): raising it to 3').length === 1;
+      break;
+    } catch (error) {
+      raised ||= app.logs('stream SIGNALS has 1 replica, below META_AGENT_STREAM_REPLICAS (3): raising it to 3').length === 1;
+      await app.stop('SIGKILL');
+      if (attempt >= 3 || app.logs('start-up failed: insufficient resources').length === 0) throw error;
+    }
+  }
 }, 90000);
 
 afterAll(async () => {
@@ -110,7 +125,9 @@ async function decides(): Promise<void> {
 }
 
 it('raises SIGNALS to three replicas at start (one line) and creates the other streams with three', async () => {
-  expect(app.logs('stream SIGNALS has 1 replica, below META_AGENT_STREAM_REPLICAS (3): raising it to 3')).toHaveLength(1);
+  // The line of the start that succeeded (a failed start before it may have raised it already).
+  expect(app.logs('stream SIGNALS has 1 replica, below META_AGENT_STREAM_REPLICAS (3): raising it to 3').length).toBeLessThanOrEqual(1);
+  expect(raised).toBe(true);
   for (const name of ['SIGNALS', 'DECISIONS', 'DEADLETTER']) expect((await jsm.streams.info(name)).config.num_replicas).toBe(3);
   await decides();
 });
