@@ -1,5 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { InjectMetric, makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
+import { Inject, Injectable, type Provider } from '@nestjs/common';
+import { getToken, makeCounterProvider, makeGaugeProvider, makeHistogramProvider } from '@willsoto/nestjs-prometheus';
 import type { Counter, Gauge, Histogram } from 'prom-client';
 import { appConfig, type AppConfig } from '../config/configuration.js';
 
@@ -64,6 +64,41 @@ export const metricProviders = [
   makeGaugeProvider({ name: M.dependencyUp, help: 'Whether the last background check reached the dependency (1) or not (0)', labelNames: ['dependency'] }),
 ];
 
+type MetricKey = keyof typeof M;
+
+/**
+ * The metrics above by their short names, as one injected object: the recording class takes this one
+ * argument, not one per metric. Fields are typed by the kind of metric.
+ */
+export abstract class MetricSet {
+  abstract readonly started: Counter;
+  abstract readonly completed: Counter;
+  abstract readonly duration: Histogram;
+  abstract readonly active: Gauge;
+  abstract readonly signals: Counter;
+  abstract readonly decisions: Counter;
+  abstract readonly deadLetters: Counter;
+  abstract readonly duplicates: Counter;
+  abstract readonly late: Counter;
+  abstract readonly orphaned: Counter;
+  abstract readonly early: Counter;
+  abstract readonly declined: Counter;
+  abstract readonly latency: Histogram;
+  abstract readonly lateness: Histogram;
+  abstract readonly settled: Counter;
+  abstract readonly sweeperErrors: Counter;
+  abstract readonly dependencyUp: Gauge;
+}
+
+const KEYS = Object.keys(M) as MetricKey[];
+
+/** Builds the MetricSet from the metric providers (one factory, the tokens listed once). */
+export const metricSetProvider: Provider = {
+  provide: MetricSet,
+  useFactory: (...metrics: unknown[]) => Object.fromEntries(KEYS.map((key, i) => [key, metrics[i]])) as unknown as MetricSet,
+  inject: KEYS.map((key) => getToken(M[key])),
+};
+
 /** Typed recording methods over the metrics above; the rest of the code never names a metric. */
 @Injectable()
 export class OrchestratorMetrics {
@@ -72,78 +107,62 @@ export class OrchestratorMetrics {
 
   constructor(
     @Inject(appConfig.KEY) app: AppConfig,
-    @InjectMetric(M.started) private readonly started: Counter,
-    @InjectMetric(M.completed) private readonly completed: Counter,
-    @InjectMetric(M.duration) private readonly duration: Histogram,
-    @InjectMetric(M.active) private readonly active: Gauge,
-    @InjectMetric(M.signals) private readonly signals: Counter,
-    @InjectMetric(M.decisions) private readonly decisions: Counter,
-    @InjectMetric(M.deadLetters) private readonly deadLetters: Counter,
-    @InjectMetric(M.duplicates) private readonly duplicates: Counter,
-    @InjectMetric(M.late) private readonly late: Counter,
-    @InjectMetric(M.orphaned) private readonly orphans: Counter,
-    @InjectMetric(M.early) private readonly early: Counter,
-    @InjectMetric(M.declined) private readonly declined: Counter,
-    @InjectMetric(M.latency) private readonly latency: Histogram,
-    @InjectMetric(M.lateness) private readonly lateness: Histogram,
-    @InjectMetric(M.settled) private readonly settledCounter: Counter,
-    @InjectMetric(M.sweeperErrors) private readonly sweeperErrors: Counter,
-    @InjectMetric(M.dependencyUp) private readonly dependency: Gauge,
+    private readonly m: MetricSet,
   ) {
     this.name = app.name;
   }
 
   workflowStarted(type: string): void {
-    this.started.inc({ agent_name: this.name, workflow_type: type });
+    this.m.started.inc({ agent_name: this.name, workflow_type: type });
   }
 
   /** Counted once per workflow, by whichever replica marked its decision published. */
   workflowFinished(type: string, status: string, action: string, durationSeconds: number): void {
-    this.completed.inc({ agent_name: this.name, workflow_type: type, status });
-    this.decisions.inc({ meta_agent: this.name, decision_type: action });
-    this.duration.observe({ agent_name: this.name, workflow_type: type }, durationSeconds);
+    this.m.completed.inc({ agent_name: this.name, workflow_type: type, status });
+    this.m.decisions.inc({ meta_agent: this.name, decision_type: action });
+    this.m.duration.observe({ agent_name: this.name, workflow_type: type }, durationSeconds);
   }
 
   decisionLatency(type: string, seconds: number): void {
-    this.latency.observe({ workflow_type: type }, seconds);
+    this.m.latency.observe({ workflow_type: type }, seconds);
   }
 
   timeoutLateness(seconds: number): void {
-    this.lateness.observe(Math.max(seconds, 0));
+    this.m.lateness.observe(Math.max(seconds, 0));
   }
 
   /** Active workflows across all replicas, as counted in Redis by the sweeper. */
   setActive(count: number): void {
-    this.active.set({ agent_name: this.name }, count);
+    this.m.active.set({ agent_name: this.name }, count);
   }
 
   signalReceived(agent: string): void {
-    this.signals.inc({ meta_agent: this.name, source_agent: agent });
+    this.m.signals.inc({ meta_agent: this.name, source_agent: agent });
   }
 
   /** `superseded`: an older revision of an agent's signal, delivered after a later one was stored. */
   duplicate(kind: 'trigger' | 'signal' | 'superseded' | 'decision'): void {
-    this.duplicates.inc({ kind });
+    this.m.duplicates.inc({ kind });
   }
 
   lateSignal(reason: 'finished' | 'stale'): void {
-    this.late.inc({ reason });
+    this.m.late.inc({ reason });
   }
 
   earlySignal(): void {
-    this.early.inc();
+    this.m.early.inc();
   }
 
   orphaned(count: number): void {
-    if (count > 0) this.orphans.inc(count);
+    if (count > 0) this.m.orphaned.inc(count);
   }
 
   triggerDeclined(type: string): void {
-    this.declined.inc({ workflow_type: type });
+    this.m.declined.inc({ workflow_type: type });
   }
 
   deadLettered(code: string): void {
-    this.deadLetters.inc({ reason: code });
+    this.m.deadLetters.inc({ reason: code });
   }
 
   /** Per message (or per batch of acks): the labelled child is looked up once, not hashed from its labels every time. */
@@ -152,17 +171,17 @@ export class OrchestratorMetrics {
     const key = `${consumer}\u0000${action}`;
     let child = this.settledChildren.get(key);
     if (!child) {
-      child = this.settledCounter.labels({ consumer, action });
+      child = this.m.settled.labels({ consumer, action });
       this.settledChildren.set(key, child);
     }
     child.inc(count);
   }
 
   sweeperError(): void {
-    this.sweeperErrors.inc();
+    this.m.sweeperErrors.inc();
   }
 
   dependencyUp(dependency: string, up: boolean): void {
-    this.dependency.set({ dependency }, up ? 1 : 0);
+    this.m.dependencyUp.set({ dependency }, up ? 1 : 0);
   }
 }
