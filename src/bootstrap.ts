@@ -4,7 +4,8 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplication, Type } from '@nestjs/common';
 import { setupOpenApi } from './admin/openapi.js';
 import { AppModule } from './app.module.js';
-import { ConfigValidationError, parseSettings, type Settings } from './config/env.schema.js';
+import { currentSettings } from './config/configuration.js';
+import { ConfigValidationError, type Settings } from './config/env.schema.js';
 import { declarativeStrategies } from './workflow/strategies/declarative/declarative.provider.js';
 import { WorkflowsFileError } from './workflow/strategies/declarative/workflows-file.js';
 import { ShutdownState } from './health/shutdown-state.js';
@@ -15,7 +16,7 @@ function loadSettings(): Settings {
   // `.env` fills in what the environment does not set (the environment wins).
   if (existsSync('.env')) process.loadEnvFile('.env');
   try {
-    const settings = parseSettings(process.env);
+    const settings = currentSettings();
     // The workflows file is checked here too, so that an invalid one stops start-up with one line, as a setting does.
     declarativeStrategies(settings.workflow);
     return settings;
