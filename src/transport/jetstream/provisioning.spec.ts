@@ -67,6 +67,15 @@ describe('provisionJetStream: stream replicas (META_AGENT_STREAM_REPLICAS)', () 
     expect(updated).toEqual([]);
   });
 
+  it('with the audit trail off (META_AGENT_AUDIT=false), neither creates nor needs the audit stream', async () => {
+    const { jsm, added } = fakeManager([]);
+    await provisionJetStream(jsm, parseSettings({ META_AGENT_AUDIT: 'false' }).nats, []);
+    expect(added.map((c) => c.name)).toEqual(['SIGNALS', 'DECISIONS', 'DEADLETTER']);
+    const without = fakeManager(streamsAsProvisioned(1).filter((c) => c.name !== 'AUDIT'));
+    await provisionJetStream(without.jsm, parseSettings({ META_AGENT_AUDIT: 'false', META_AGENT_PROVISION: 'false' }).nats, []);
+    expect(without.added).toEqual([]);
+  });
+
   it('leaves streams with as many replicas or more alone', async () => {
     const { jsm, updated } = fakeManager(streamsAsProvisioned(5));
     await provisionJetStream(jsm, parseSettings({ META_AGENT_STREAM_REPLICAS: '3', META_AGENT_PROVISION: 'false' }).nats, []);
