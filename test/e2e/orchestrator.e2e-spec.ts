@@ -188,23 +188,31 @@ describe('a workflow, end to end', () => {
 
   it('a repeated trigger and repeated signals give one decision, counted as duplicates', async () => {
     const id = uniqueId('dup');
-    const duplicatesBefore = await app.metric('meta_agent_duplicates_total');
-    const triggerDuplicatesBefore = await app.metric('meta_agent_duplicates_total', { kind: 'trigger' });
+    const count = (kind: string) => app.metric('meta_agent_duplicates_total', { kind });
+    const before = { total: await app.metric('meta_agent_duplicates_total'), trigger: await count('trigger'), signal: await count('signal') };
+    const lateBefore = await app.metric('meta_agent_late_signals_total', { reason: 'finished' });
     const t = trigger(id, { instrument: 'SPY' });
     const m = momentum(id);
     await bus.publish(TRIGGER_SUBJECT, t);
     await bus.publish(TRIGGER_SUBJECT, t);
+    // A repeated signal is a duplicate of what the open workflow holds. Sent before the workflow exists, the two
+    // copies would both go to the early buffer (the second as the agent's later revision), and sent beside the
+    // risk signal the second copy could come after the decision (late): each step waits for the one before.
+    await waitFor('the workflow', async () => (await app.get(`/workflows/${id}`)).status === 200);
     await bus.publish(agentSubject('momentum'), m);
     await bus.publish(agentSubject('momentum'), m);
+    await waitFor('the repeated momentum counted', async () => (await count('signal')) >= before.signal + 1);
     await bus.publish(agentSubject('risk'), risk(id));
     await bus.publish(agentSubject('risk'), risk(id));
     await bus.publish(TRIGGER_SUBJECT, t);
     await expectExactlyOne(id);
-    // The third trigger comes after the decision: counted once it is handled, not when the decision is out.
-    // Duplicates: the second and third trigger, and the second momentum (the same message again). The second
-    // risk is a new revision (late, once the workflow is frozen), not a duplicate.
-    await waitFor('the repeated triggers and signal counted', async () => (await app.metric('meta_agent_duplicates_total')) >= duplicatesBefore + 3);
-    expect(await app.metric('meta_agent_duplicates_total', { kind: 'trigger' })).toBe(triggerDuplicatesBefore + 2);
+    // All handled (expectExactlyOne waited for the consumers to be idle): the third trigger, published after the
+    // decision's signals, too. Duplicates: the second and third trigger and the second momentum. The second
+    // risk is a new revision, late once the workflow is frozen, not a duplicate.
+    expect(await count('trigger')).toBe(before.trigger + 2);
+    expect(await count('signal')).toBe(before.signal + 1);
+    expect(await app.metric('meta_agent_duplicates_total')).toBeGreaterThanOrEqual(before.total + 3);
+    expect(await app.metric('meta_agent_late_signals_total', { reason: 'finished' })).toBe(lateBefore + 1);
   });
 
   it('a signal for a finished workflow is late: acked, counted, changes nothing', async () => {

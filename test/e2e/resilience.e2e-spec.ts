@@ -189,11 +189,11 @@ describe('Redis outage', () => {
 describe('start-up', () => {
   it('fails fast with a clear message when NATS cannot be reached', async () => {
     const dead = await freePort();
-    const started = Date.now();
     const app = AppProcess.spawn({ META_AGENT_NATS_URL: `nats://127.0.0.1:${dead}`, META_AGENT_NATS_CONNECT_TIMEOUT_MS: '1000' }, await freePort());
     expect(await app.exited()).toBe(1);
-    expect(Date.now() - started).toBeLessThan(15000);
     expect(app.logs('cannot connect to NATS JetStream at nats://127.0.0.1:')).toHaveLength(1);
+    // Fast, by the service's own log times (not counting the time Node takes to load on a loaded machine).
+    expect(app.msToLog('cannot connect to NATS JetStream')).toBeLessThan(15000);
   });
 
   it('fails fast with a clear message when Redis cannot be reached', async () => {

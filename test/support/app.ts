@@ -168,6 +168,19 @@ export class AppProcess {
   }
 
   /**
+   * By the service's own log times: ms from its first JSON line (Nest starting) to the first line containing
+   * `match`. How long the service took, without the time Node needs to load before it logs anything (which a
+   * loaded machine stretches to many seconds).
+   */
+  msToLog(match: string): number {
+    const time = (line: string) => Date.parse((JSON.parse(line) as { time: string }).time);
+    const json = this.lines.filter((l) => l.startsWith('{'));
+    const found = json.find((l) => l.includes(match));
+    if (json.length === 0 || !found) throw new Error(`no JSON log line with ${match}`);
+    return time(found) - time(json[0]);
+  }
+
+  /**
    * Waits until at least `count` lines contain `match`, and returns them. A line the service printed comes
    * through a pipe: it can arrive after an HTTP reply or a message the service sent later.
    */
