@@ -221,29 +221,9 @@ export class WorkflowRepository {
       kind: 'started',
       earlyCount,
       next: input.readyRule === null ? 'ask' : 'wait',
-      workflow: {
-        corrId: input.corrId,
-        workflowId: workflowIdOf(input.workflowType, input.corrId),
-        workflowType: input.workflowType,
-        status: 'in_progress',
-        startedMs,
-        deadlineMs: startedMs + input.timeoutMs,
-        timeoutMs: input.timeoutMs,
-        requiredAgents: input.requiredAgents,
-        metadata: input.metadata,
-        triggerJson: input.triggerJson,
-        // Without a rule and with early signals the script returns the snapshot (above): here no `ver` was
-        // counted, or a rule keeps none.
-        version: 0,
-        hasRule: input.readyRule !== null,
-        frozenMs: null,
-        why: null,
-        frozenBy: null,
-        decisionJson: null,
-        published: false,
-        finishedMs: null,
-        signals: {},
-      },
+      // Without a rule and with early signals the script returns the snapshot (above): here no `ver` was
+      // counted, or a rule keeps none.
+      workflow: newWorkflow({ ...input, startedMs, hasRule: input.readyRule !== null }),
     };
   }
 
@@ -579,6 +559,40 @@ export type ExtendResult =
   | { kind: 'extended'; workflowId: string; previousDeadlineMs: number; deadlineMs: number; maxDeadlineMs: number }
   /** Not open: `evaluating` (being decided or timed out now), a final status, or '' (missing). */
   | { kind: 'closed'; status: string };
+
+/** A workflow just started, as start-workflow-5.lua stores it (no signal, no version counted yet). */
+export function newWorkflow(input: {
+  corrId: string;
+  workflowType: string;
+  startedMs: number;
+  timeoutMs: number;
+  requiredAgents: string[];
+  metadata: JsonObject;
+  triggerJson: string;
+  hasRule: boolean;
+}): StoredWorkflow {
+  return {
+    corrId: input.corrId,
+    workflowId: workflowIdOf(input.workflowType, input.corrId),
+    workflowType: input.workflowType,
+    status: WorkflowStatus.InProgress,
+    startedMs: input.startedMs,
+    deadlineMs: input.startedMs + input.timeoutMs,
+    timeoutMs: input.timeoutMs,
+    requiredAgents: input.requiredAgents,
+    metadata: input.metadata,
+    triggerJson: input.triggerJson,
+    version: 0,
+    hasRule: input.hasRule,
+    frozenMs: null,
+    why: null,
+    frozenBy: null,
+    decisionJson: null,
+    published: false,
+    finishedMs: null,
+    signals: {},
+  };
+}
 
 /** Reads `wf fields..., '|', sig fields...` (two HGETALL lists) from `reply[from]` on. */
 function parseWorkflow(corrId: string, reply: Reply, from: number): StoredWorkflow {

@@ -3,7 +3,7 @@ import type { DecisionStrategy } from '../../workflow/strategies/decision-strate
 import { isReady, type ReadinessRule } from '../../workflow/readiness.js';
 import { cancelDecision, defaultTimeoutDecision, toContext, toDecisionMessage, toTriggerSignal } from '../../workflow/workflow-context.js';
 import type { FreezeReason, StoredWorkflow } from '../../workflow/workflow.repository.js';
-import { workflowIdOf } from '../../workflow/workflow.repository.js';
+import { newWorkflow } from '../../workflow/workflow.repository.js';
 import { WorkflowStatus, type Decision, type FinalStatus, type JsonObject, type OrchestratedDecision } from '../../workflow/workflow.types.js';
 import type { AuditRecord } from '../audit.events.js';
 import type { InstanceHistory } from '../audit-history.js';
@@ -94,27 +94,16 @@ export async function replayInstance(
   const timeoutMs = Math.round(timeoutSeconds * 1000);
   const rule: ReadinessRule | null = definition.readyWhen ?? null;
 
-  const wf: StoredWorkflow = {
+  const wf: StoredWorkflow = newWorkflow({
     corrId,
-    workflowId: workflowIdOf(type, corrId),
     workflowType: type,
-    status: WorkflowStatus.InProgress,
     startedMs,
-    deadlineMs: startedMs + timeoutMs,
     timeoutMs,
     requiredAgents: definition.requiredAgents,
     metadata: definition.metadata ?? {},
     triggerJson: JSON.stringify(triggerData),
-    version: 0,
     hasRule: rule !== null,
-    frozenMs: null,
-    why: null,
-    frozenBy: null,
-    decisionJson: null,
-    published: false,
-    finishedMs: null,
-    signals: {},
-  };
+  });
   const seqs = new Map<string, number>();
   const known = [...settings.requiredAgents, ...settings.optionalAgents];
   const knownAgents = known.length > 0 ? new Set(known) : null;
