@@ -1,5 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
+import { AdminModule } from './admin/admin.module.js';
+import { AdminAuthModule } from './common/admin-token.guard.js';
 import { appConfig, natsConfig, redisConfig, workflowConfig } from './config/configuration.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -22,7 +24,9 @@ import { WorkflowModule } from './workflow/workflow.module.js';
     RedisModule,
     NatsModule,
     JetStreamModule,
+    AdminAuthModule,
     WorkflowModule,
+    AdminModule,
     HealthModule,
   ],
 })

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { NotFoundException, UnauthorizedException, type ExecutionContext } from '@nestjs/common';
 import type { AppConfig } from '../config/configuration.js';
 import { ConfigValidationError, parseAdminTokens, parseSettings } from '../config/env.schema.js';
-import { AdminTokenGuard, type AdminRequest } from './admin-token.guard.js';
+import { AdminTokenGuard, AdminTokens, type AdminRequest } from './admin-token.guard.js';
 
 /* The admin bearer token: the setting's forms, and the guard's answers (SPEC "HTTP"). */
 
@@ -10,7 +10,7 @@ const OPS = 'ops-token-0123456789abcdef';
 const AUDIT = 'audit/token+0123456789==';
 
 function guard(tokens: string | undefined) {
-  return new AdminTokenGuard({ adminTokens: parseAdminTokens(tokens) } as AppConfig);
+  return new AdminTokenGuard(new AdminTokens({ adminTokens: parseAdminTokens(tokens) } as AppConfig));
 }
 
 function call(g: AdminTokenGuard, authorization?: string) {

@@ -1,7 +1,8 @@
 import { Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
-import { adminProviders, AdminController } from '../admin/admin.providers.js';
-import { auditProviders, HistoryController } from '../audit/audit.providers.js';
+import { AuditReader } from '../audit/audit.reader.js';
+import { AuditTrail } from '../audit/audit.trail.js';
+import { auditProviders } from '../audit/audit.providers.js';
 import { Admission } from './admission.js';
 import { DecisionPublisher } from './decision.publisher.js';
 import { SignalsController } from './signals.controller.js';
@@ -15,19 +16,9 @@ import { WorkflowsController } from './workflows.controller.js';
 
 @Module({
   imports: [DiscoveryModule, StrategiesModule],
-  // The admin API's controller sits beside WorkflowsController: one module, one AdminTokenGuard instance.
-  controllers: [SignalsController, WorkflowsController, AdminController, HistoryController],
-  providers: [
-    WorkflowRepository,
-    StrategyRegistry,
-    Admission,
-    WorkflowService,
-    WorkflowSweeper,
-    DecisionPublisher,
-    RedisSuspectLedger,
-    ...adminProviders,
-    ...auditProviders,
-  ],
-  exports: [WorkflowRepository, WorkflowService],
+  controllers: [SignalsController, WorkflowsController],
+  providers: [WorkflowRepository, StrategyRegistry, Admission, WorkflowService, WorkflowSweeper, DecisionPublisher, RedisSuspectLedger, ...auditProviders],
+  // For the admin API (src/admin/admin.module.ts), which sits on top of this module.
+  exports: [WorkflowRepository, WorkflowService, AuditTrail, AuditReader],
 })
 export class WorkflowModule {}
