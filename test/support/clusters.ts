@@ -1,12 +1,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { jetstreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
+import { canListen } from './app.js';
+import { GiveUp, waitFor } from './env.js';
 
 /*
  * Clusters of real servers on loopback, for tests (jest) and the fault suite (test/faults, run by plain node
@@ -163,36 +164,11 @@ export class ClusterProcess {
 
 // ---- helpers ---------------------------------------------------------------------------------------------
 
-/** Thrown by a probe of waitUntil when waiting longer is pointless (the process it waits for has exited). */
-export class GiveUp extends Error {}
+export { GiveUp };
 
-/**
- * Polls `probe` until it returns something other than undefined/null/false; errors count as "not yet",
- * except GiveUp, which ends the wait at once.
- */
-export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 60000, everyMs = 100): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < end) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== null && value !== false) return value;
-    } catch (error) {
-      if (error instanceof GiveUp) throw error;
-      lastError = error;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
-}
-
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)));
-  });
+/** waitFor with the clusters' longer defaults (60 s, every 100 ms): a cluster forms and fails over slowly. */
+export function waitUntil<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 60000, everyMs = 100): Promise<T> {
+  return waitFor(what, probe, timeoutMs, everyMs);
 }
 
 /**
