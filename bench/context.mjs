@@ -9,6 +9,7 @@ import { parseSettings } from '../dist/config/env.schema.js';
 import { provisionJetStream } from '../dist/transport/jetstream/provisioning.js';
 import {
   backlog,
+  benchServiceEnv,
   Child,
   deleteStream,
   HTTP_PORT_BASE,
@@ -153,13 +154,7 @@ export async function startService(tag, { env = {}, nodeFlags = [], wait = true 
     META_AGENT_NATS_URL: NATS_URL,
     META_AGENT_REDIS_URL: REDIS_URL,
     META_AGENT_METRICS_PORT: String(port),
-    META_AGENT_LOG_LEVEL: 'warning',
-    META_AGENT_MAX_CONCURRENT_WORKFLOWS: '10000000',
-    // The backlog's signals are older than the 60 s default by the time they are read: not stale here.
-    META_AGENT_AGENT_TIMEOUT_SECONDS: '0',
-    META_AGENT_MIN_CONFIDENCE_THRESHOLD: '0.5',
-    META_AGENT_TRIGGER_CONSUMER: `${tag}-trigger`,
-    META_AGENT_ENRICHED_CONSUMER: `${tag}-enriched`,
+    ...benchServiceEnv(tag),
     ...env,
   });
   child.port = port;

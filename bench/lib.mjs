@@ -113,6 +113,73 @@ export function backlog(runId, n, seed = 1, options = {}) {
   return workflows;
 }
 
+/**
+ * Open loop at `rate` workflows/s for `seconds` on `js`: each workflow's trigger and needed signals published
+ * back to back; `onSent(corrId, at)` when its last message was published.
+ */
+export async function openLoop(js, runId, seconds, rate, onSent, seed) {
+  const total = Math.round(rate * seconds);
+  const workflows = backlog(runId, total, seed);
+  let publishErrors = 0;
+  const t0 = performance.now();
+  let i = 0;
+  while (i < total) {
+    const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
+    for (; i < due; i++) {
+      const { corrId, messages } = workflows[i];
+      for (let k = 0; k < messages.length; k++) {
+        if (k === messages.length - 1) onSent(corrId, performance.now());
+        js.publish(messages[k][0], messages[k][1]).catch(() => publishErrors++);
+      }
+    }
+    await sleep(1);
+  }
+  return { total, publishErrors, achievedRate: round1(total / ((performance.now() - t0) / 1000)) };
+}
+
+/**
+ * Decisions received on `nc` (core subscription) against the moments openLoop sent their workflows:
+ * `sent(measured)` is openLoop's onSent; a measured workflow's latency goes to `latencies` when its
+ * decision arrives. `drain(seconds)` waits (up to then) for the pending ones; `close()` ends the subscription.
+ */
+export function decisionLatencies(nc) {
+  /** corr_id -> { sentAt, measured } until its decision arrives. */
+  const pending = new Map();
+  const latencies = [];
+  const sub = nc.subscribe(SUBJECTS.decision, {
+    callback: (_err, msg) => {
+      const now = performance.now();
+      const corr = JSON.parse(msg.string()).corr_id;
+      const p = pending.get(corr);
+      if (!p) return;
+      pending.delete(corr);
+      if (p.measured) latencies.push(now - p.sentAt);
+    },
+  });
+  return {
+    pending,
+    latencies,
+    sent: (measured) => (corr, sentAt) => pending.set(corr, { sentAt, measured }),
+    drain: async (seconds) => {
+      for (let t = 0; t < seconds * 10 && pending.size > 0; t++) await sleep(100);
+    },
+    close: () => sub.drain(),
+  };
+}
+
+/** The orchestrator's settings for the benches' runs (besides its servers and metrics port); consumers named after `tag`. */
+export function benchServiceEnv(tag) {
+  return {
+    META_AGENT_LOG_LEVEL: 'warning',
+    META_AGENT_MAX_CONCURRENT_WORKFLOWS: '10000000',
+    // The backlog's signals are older than the 60 s default by the time they are read: not stale here.
+    META_AGENT_AGENT_TIMEOUT_SECONDS: '0',
+    META_AGENT_MIN_CONFIDENCE_THRESHOLD: '0.5',
+    META_AGENT_TRIGGER_CONSUMER: `${tag}-trigger`,
+    META_AGENT_ENRICHED_CONSUMER: `${tag}-enriched`,
+  };
+}
+
 // ---- NATS --------------------------------------------------------------------------------------------
 
 export async function openNats(name = 'bench') {

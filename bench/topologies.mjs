@@ -28,9 +28,11 @@ import {
   NATS_URL,
   REDIS_URL,
   HTTP_PORT_BASE,
-  SUBJECTS,
   STREAMS,
   backlog,
+  benchServiceEnv,
+  decisionLatencies,
+  openLoop,
   publishAll,
   deleteStream,
   deleteConsumers,
@@ -261,12 +263,7 @@ async function startService(t, tag, { wait = true, index = 0 } = {}) {
   const child = new Child(`service ${tag}#${index}`, ['dist/main.js'], {
     ...t.serviceEnv,
     META_AGENT_METRICS_PORT: String(port),
-    META_AGENT_LOG_LEVEL: 'warning',
-    META_AGENT_MAX_CONCURRENT_WORKFLOWS: '10000000',
-    META_AGENT_AGENT_TIMEOUT_SECONDS: '0',
-    META_AGENT_MIN_CONFIDENCE_THRESHOLD: '0.5',
-    META_AGENT_TRIGGER_CONSUMER: `${tag}-trigger`,
-    META_AGENT_ENRICHED_CONSUMER: `${tag}-enriched`,
+    ...benchServiceEnv(tag),
   });
   child.port = port;
   if (wait) await waitHttpReady(child, port);
@@ -368,55 +365,22 @@ async function throughputRun(t, tag, n, replicas = 1) {
 
 // ---- latency: an open loop at a fixed rate (as bench/run.mjs's latency phase) ------------------------------
 
-async function openLoop(t, runId, seconds, rate, onSent, seed) {
-  const total = Math.round(rate * seconds);
-  const workflows = backlog(runId, total, seed);
-  let publishErrors = 0;
-  const t0 = performance.now();
-  let i = 0;
-  while (i < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
-    for (; i < due; i++) {
-      const { corrId, messages } = workflows[i];
-      for (let k = 0; k < messages.length; k++) {
-        if (k === messages.length - 1) onSent(corrId, performance.now());
-        t.js.publish(messages[k][0], messages[k][1]).catch(() => publishErrors++);
-      }
-    }
-    await sleep(1);
-  }
-  return { total, publishErrors, achievedRate: round1(total / ((performance.now() - t0) / 1000)) };
-}
-
 async function latencyRun(t, tag, seed) {
   await resetStreams(t);
   await resetRedis(t);
   const child = await startService(t, tag);
-  const pending = new Map();
-  const latencies = [];
-  const sub = t.nc.subscribe(SUBJECTS.decision, {
-    callback: (_err, msg) => {
-      const now = performance.now();
-      const p = pending.get(JSON.parse(msg.string()).corr_id);
-      if (!p) return;
-      pending.delete(JSON.parse(msg.string()).corr_id);
-      if (p.measured) latencies.push(now - p.sentAt);
-    },
-  });
-  const drain = async (seconds) => {
-    for (let i = 0; i < seconds * 10 && pending.size > 0; i++) await sleep(100);
-  };
+  const decisions = decisionLatencies(t.nc);
   try {
-    await openLoop(t, `${tag}-warm`, SIZES.warmup, SIZES.rate, (corr, at) => pending.set(corr, { sentAt: at, measured: false }), seed + 1000);
-    await drain(10);
-    pending.clear();
+    await openLoop(t.js, `${tag}-warm`, SIZES.warmup, SIZES.rate, decisions.sent(false), seed + 1000);
+    await decisions.drain(10);
+    decisions.pending.clear();
     const pids = { ...t.pids, service_1: child.pid };
     const meter = new CpuMeter(pids);
-    const loop = await openLoop(t, `${tag}-m`, SIZES.seconds, SIZES.rate, (corr, at) => pending.set(corr, { sentAt: at, measured: true }), seed);
-    await drain(15);
+    const loop = await openLoop(t.js, `${tag}-m`, SIZES.seconds, SIZES.rate, decisions.sent(true), seed);
+    await decisions.drain(15);
     const cpu = meter.stop();
-    const stats = summarize(latencies);
-    const missing = pending.size;
+    const stats = summarize(decisions.latencies);
+    const missing = decisions.pending.size;
     log(
       `latency    ${t.name.padEnd(13)} ${tag}: p50 ${stats.p50} ms, p90 ${stats.p90}, p99 ${stats.p99}, max ${stats.max} ` +
         `(${stats.count} at ${loop.achievedRate}/s${missing ? `, ${missing} MISSING` : ''}; other CPU ${cpu.other_cpu_s} s of ${cpu.wall_s} s)`,
@@ -431,10 +395,10 @@ async function latencyRun(t, tag, seed) {
       publish_errors: loop.publishErrors,
       cpu,
       cpu_ms_per_workflow: cpuPerWorkflow(cpu, Math.max(stats.count, 1)),
-      values: latencies,
+      values: decisions.latencies,
     };
   } finally {
-    await sub.drain();
+    await decisions.close();
     await child.stop();
     await deleteConsumers(t.jsm, STREAMS.signals);
   }

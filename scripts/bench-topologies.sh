@@ -18,15 +18,7 @@ use_project_node bench-topologies
 ensure_node_modules bench-topologies
 use_servers bench-topologies
 
-export NATS_PORT="${TOPO_NATS_PORT:-52222}"
-export REDIS_PORT="${TOPO_REDIS_PORT:-52379}"
-export SERVERS_DIR="${TMPDIR:-/tmp}/meta-agent-topologies-servers-${NATS_PORT}"
-trap 'bash scripts/servers.sh stop >/dev/null 2>&1 || true' EXIT
-bash scripts/servers.sh stop >/dev/null 2>&1 || true
-bash scripts/servers.sh start
-
-export BENCH_NATS_URL="nats://127.0.0.1:${NATS_PORT}"
-export BENCH_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}"
+fresh_bench_servers topologies "${TOPO_NATS_PORT:-52222}" "${TOPO_REDIS_PORT:-52379}"
 case "$*" in
   *valkey*) TOPO_VALKEY_BIN="$(fetch_valkey bench-topologies)"; export TOPO_VALKEY_BIN ;;
 esac

@@ -23,16 +23,7 @@ use_project_node bench
 ensure_node_modules bench
 use_servers bench
 
-export NATS_PORT="${BENCH_NATS_PORT:-27222}"
-export REDIS_PORT="${BENCH_REDIS_PORT:-27379}"
-export SERVERS_DIR="${TMPDIR:-/tmp}/meta-agent-bench-servers-${NATS_PORT}"
-trap 'bash scripts/servers.sh stop >/dev/null 2>&1 || true' EXIT
-# A fresh pair every run: no state of an earlier run can leak into the figures.
-bash scripts/servers.sh stop >/dev/null 2>&1 || true
-bash scripts/servers.sh start
-
-export BENCH_NATS_URL="nats://127.0.0.1:${NATS_PORT}"
-export BENCH_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}"
+fresh_bench_servers bench "${BENCH_NATS_PORT:-27222}" "${BENCH_REDIS_PORT:-27379}"
 
 echo "[bench] building"
 npm run build --silent

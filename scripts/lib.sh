@@ -449,3 +449,18 @@ use_servers() {
     export META_AGENT_SERVERS_SHOWN="$nats $redis"
   fi
 }
+
+# fresh_bench_servers NAME NATS_PORT REDIS_PORT: a fresh nats-server + redis-server pair (scripts/servers.sh)
+# for a bench on these ports, data in $TMPDIR/meta-agent-NAME-servers-NATS_PORT, stopped when the calling
+# script exits. Exports NATS_PORT, REDIS_PORT and SERVERS_DIR (for scripts/servers.sh) and BENCH_NATS_URL,
+# BENCH_REDIS_URL (for the bench's drivers).
+fresh_bench_servers() {
+  export NATS_PORT="$2" REDIS_PORT="$3"
+  export SERVERS_DIR="${TMPDIR:-/tmp}/meta-agent-$1-servers-${NATS_PORT}"
+  trap 'bash scripts/servers.sh stop >/dev/null 2>&1 || true' EXIT
+  # A fresh pair every run: no state of an earlier run can leak into the figures.
+  bash scripts/servers.sh stop >/dev/null 2>&1 || true
+  bash scripts/servers.sh start
+  export BENCH_NATS_URL="nats://127.0.0.1:${NATS_PORT}"
+  export BENCH_REDIS_URL="redis://127.0.0.1:${REDIS_PORT}"
+}

@@ -3,63 +3,24 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { latencySvg } from '../svg.mjs';
 import { js, log, nc, redis, resetStreams, results, RESULTS_DIR, SIZES, startRawPipeline, startService } from '../context.mjs';
-import { backlog, CpuMeter, round1, round3, sides, sleep, SUBJECTS, summarize } from '../lib.mjs';
-
-/**
- * Open loop at `rate` workflows/s for `seconds`: each workflow's trigger and needed signals published back
- * to back; latency = decision received (core subscription) − the moment its last message was published.
- */
-async function openLoop(runId, seconds, rate, onSent, seed) {
-  const total = Math.round(rate * seconds);
-  const workflows = backlog(runId, total, seed);
-  let publishErrors = 0;
-  const t0 = performance.now();
-  let i = 0;
-  while (i < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
-    for (; i < due; i++) {
-      const { corrId, messages } = workflows[i];
-      for (let k = 0; k < messages.length; k++) {
-        if (k === messages.length - 1) onSent(corrId, performance.now());
-        js.publish(messages[k][0], messages[k][1]).catch(() => publishErrors++);
-      }
-    }
-    await sleep(1);
-  }
-  return { total, publishErrors, achievedRate: round1(total / ((performance.now() - t0) / 1000)) };
-}
+import { CpuMeter, decisionLatencies, openLoop, round3, sides, summarize } from '../lib.mjs';
 
 async function latencyRun(side, tag, seed) {
   await redis.flushall();
   await resetStreams();
   const child = side === 'raw' ? await startRawPipeline(tag) : await startService(tag);
-  /** corr_id -> { sentAt, measured } until its decision arrives. */
-  const pending = new Map();
-  const latencies = [];
-  const sub = nc.subscribe(SUBJECTS.decision, {
-    callback: (_err, msg) => {
-      const now = performance.now();
-      const corr = JSON.parse(msg.string()).corr_id;
-      const p = pending.get(corr);
-      if (!p) return;
-      pending.delete(corr);
-      if (p.measured) latencies.push(now - p.sentAt);
-    },
-  });
-  const drain = async (seconds) => {
-    for (let t = 0; t < seconds * 10 && pending.size > 0; t++) await sleep(100);
-  };
+  const decisions = decisionLatencies(nc);
   try {
     // Warm-up at the same rate (not recorded), then let it drain.
-    await openLoop(`${tag}-warm`, SIZES.warmupSeconds, SIZES.rate, (corr, sentAt) => pending.set(corr, { sentAt, measured: false }), seed + 1000);
-    await drain(10);
-    pending.clear();
+    await openLoop(js, `${tag}-warm`, SIZES.warmupSeconds, SIZES.rate, decisions.sent(false), seed + 1000);
+    await decisions.drain(10);
+    decisions.pending.clear();
     const meter = new CpuMeter({ process: child.pid });
-    const loop = await openLoop(`${tag}-m`, SIZES.latencySeconds, SIZES.rate, (corr, sentAt) => pending.set(corr, { sentAt, measured: true }), seed);
-    await drain(15);
+    const loop = await openLoop(js, `${tag}-m`, SIZES.latencySeconds, SIZES.rate, decisions.sent(true), seed);
+    await decisions.drain(15);
     const cpu = meter.stop();
-    const missing = pending.size;
-    const stats = summarize(latencies);
+    const missing = decisions.pending.size;
+    const stats = summarize(decisions.latencies);
     log(
       `latency ${side.padEnd(7)} ${tag}: p50 ${stats.p50} ms, p90 ${stats.p90}, p99 ${stats.p99}, max ${stats.max} (${stats.count} workflows at ${loop.achievedRate}/s${missing ? `, ${missing} MISSING` : ''})`,
     );
@@ -72,10 +33,10 @@ async function latencyRun(side, tag, seed) {
       missing,
       publish_errors: loop.publishErrors,
       cpu,
-      values: latencies,
+      values: decisions.latencies,
     };
   } finally {
-    await sub.drain();
+    await decisions.close();
     await child.stop();
   }
 }

@@ -1,15 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { TransientError } from '../../src/common/errors.js';
 import { parseSettings } from '../../src/config/env.schema.js';
 import { defineScripts } from '../../src/redis/redis-scripts.js';
 import { WorkflowRepository } from '../../src/workflow/workflow.repository.js';
-import { freePort } from '../support/app.js';
-import { uniqueId, waitFor } from '../support/env.js';
-import { ephemeralRedisArgs, redisAnswers, redisServerBin, ServerProcess } from '../support/servers.js';
-import { corrIdsInShard, signalJson, signalOptions, startInput } from './repository-fixtures.js';
+import { uniqueId } from '../support/env.js';
+import { ReplicatedRedis } from '../support/servers.js';
+import { corrIdsInShard, probeAnswersAgain, signalJson, signalOptions, startInput } from './repository-fixtures.js';
 
 /*
  * Replication before acknowledgement (META_AGENT_REDIS_WAIT_REPLICAS) against a real primary and replica
@@ -17,39 +13,18 @@ import { corrIdsInShard, signalJson, signalOptions, startInput } from './reposit
  * turn; with the replica stopped (SIGSTOP) a write is reported as not replicated (TransientError), the
  * probe fails until the replica caught up, and the write, run again, is found.
  */
-let dir: string;
-let primaryPort: number;
-let replicaPort: number;
-let primary: ServerProcess;
-let replica: ServerProcess;
+let redis: ReplicatedRedis;
 let client: Redis;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'replica-wait-'));
-  primaryPort = await freePort();
-  replicaPort = await freePort();
-  primary = ServerProcess.start(redisServerBin(), [
-    '--port',
-    String(primaryPort),
-    ...ephemeralRedisArgs(dir, ['--dbfilename', 'p.rdb', '--repl-diskless-sync-delay', '0']),
-  ]);
-  await waitFor('primary up', () => redisAnswers(primaryPort));
-  replica = ServerProcess.start(redisServerBin(), [
-    '--port',
-    String(replicaPort),
-    ...ephemeralRedisArgs(dir, ['--dbfilename', 'r.rdb', '--replicaof', '127.0.0.1', String(primaryPort)]),
-  ]);
-  client = new Redis(primaryPort, '127.0.0.1', { maxRetriesPerRequest: 1, enableAutoPipelining: true });
+  redis = await ReplicatedRedis.start('replica-wait-');
+  client = new Redis(redis.primaryPort, '127.0.0.1', { maxRetriesPerRequest: 1, enableAutoPipelining: true });
   defineScripts(client);
-  await waitFor('replica in sync', async () => /^slave0:.*state=online/m.test(await client.info('replication')));
 });
 
 afterAll(async () => {
   client?.disconnect();
-  replica?.child.kill('SIGCONT');
-  await replica?.kill();
-  await primary?.kill();
-  rmSync(dir, { recursive: true, force: true });
+  await redis?.dispose();
 });
 
 function repository(waitReplicas: number): WorkflowRepository {
@@ -71,7 +46,7 @@ it('returns once the replica holds the write: the writes answered in one turn sh
   expect(waits).toBeGreaterThanOrEqual(1);
   expect(waits).toBeLessThanOrEqual(2);
   // Every one of them is on the replica already.
-  const onReplica = new Redis(replicaPort, '127.0.0.1', { maxRetriesPerRequest: 1 });
+  const onReplica = new Redis(redis.replicaPort, '127.0.0.1', { maxRetriesPerRequest: 1 });
   try {
     const found = await Promise.all(ids.map((id) => onReplica.exists(repo.keys.forWorkflow(id).wf)));
     expect(found.every((n) => n === 1)).toBe(true);
@@ -94,8 +69,7 @@ it('a write the stopped replica does not confirm is a TransientError; the probe 
   const [id] = corrIdsInShard(repo, 1, 1);
   await repo.start(startInput(id));
   const options = signalOptions();
-  replica.child.kill('SIGSTOP');
-  try {
+  await redis.whileReplicaStopped(async () => {
     const error = await repo.addSignal(id, 'momentum', signalJson('momentum', 0.7), options).then(
       () => null,
       (e: unknown) => e,
@@ -109,14 +83,7 @@ it('a write the stopped replica does not confirm is a TransientError; the probe 
     // Without a wait nothing changes: the same write path answers at once.
     const [other] = corrIdsInShard(repo, 2, 1);
     expect((await repository(0).start(startInput(other))).kind).toBe('started');
-  } finally {
-    replica.child.kill('SIGCONT');
-  }
-  await waitFor('the probe answers again', () =>
-    repo.ping().then(
-      () => true,
-      () => false,
-    ),
-  );
+  });
+  await probeAnswersAgain(repo);
   expect((await repo.addSignal(id, 'momentum', signalJson('momentum', 0.7), options)).kind).toBe('duplicate');
 });

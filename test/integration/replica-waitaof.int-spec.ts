@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
@@ -8,10 +7,9 @@ import { TransientError } from '../../src/common/errors.js';
 import { parseSettings } from '../../src/config/env.schema.js';
 import { defineScripts } from '../../src/redis/redis-scripts.js';
 import { WorkflowRepository } from '../../src/workflow/workflow.repository.js';
-import { freePort } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
-import { redisAnswers, ServerProcess } from '../support/servers.js';
-import { signalJson, signalOptions, startInput } from './repository-fixtures.js';
+import { ReplicatedRedis } from '../support/servers.js';
+import { probeAnswersAgain, signalJson, signalOptions, startInput } from './repository-fixtures.js';
 
 /*
  * META_AGENT_REDIS_WAIT_AOF against a server that has WAITAOF (Redis 7.2+, Valkey 8): WAITAOF_SERVER_BIN, else
@@ -46,40 +44,34 @@ const BIN = waitAofServer();
 const describeIf = BIN ? describe : describe.skip;
 
 describeIf(`WAITAOF (${BIN ?? 'no server with WAITAOF'})`, () => {
-  let dir: string;
-  let replica: ServerProcess;
-  let primary: ServerProcess;
+  let redis: ReplicatedRedis;
   let client: Redis;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'replica-waitaof-'));
-    const [p, r] = [await freePort(), await freePort()];
-    const args = (port: number, name: string, extra: string[]) => [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'yes',
-      // As docs/OPERATIONS.md recommends; with everysec a replica reports its fsync up to a second or two late.
-      '--appendfsync',
-      'always',
-      '--appenddirname',
-      `aof-${name}`,
-      '--dir',
-      dir,
-      '--dbfilename',
-      `${name}.rdb`,
-      ...extra,
-    ];
-    primary = ServerProcess.start(BIN!, args(p, 'p', ['--repl-diskless-sync-delay', '0']));
-    await waitFor('primary up', () => redisAnswers(p));
-    replica = ServerProcess.start(BIN!, args(r, 'r', ['--replicaof', '127.0.0.1', String(p)]));
-    client = new Redis(p, '127.0.0.1', { maxRetriesPerRequest: 1, enableAutoPipelining: true });
+    redis = await ReplicatedRedis.start('replica-waitaof-', {
+      bin: BIN!,
+      nodeArgs: (port, name, dir) => [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        '--appendonly',
+        'yes',
+        // As docs/OPERATIONS.md recommends; with everysec a replica reports its fsync up to a second or two late.
+        '--appendfsync',
+        'always',
+        '--appenddirname',
+        `aof-${name}`,
+        '--dir',
+        dir,
+        '--dbfilename',
+        `${name}.rdb`,
+      ],
+    });
+    client = new Redis(redis.primaryPort, '127.0.0.1', { maxRetriesPerRequest: 1, enableAutoPipelining: true });
     defineScripts(client);
-    await waitFor('replica in sync', async () => /^slave0:.*state=online/m.test(await client.info('replication')));
     // A replica fsyncs (and acknowledges) nothing to its AOF until the rewrite that follows its sync is done.
     await waitFor('the replica fsyncing its AOF', async () => {
       await client.set('aof-probe', Date.now());
@@ -90,10 +82,7 @@ describeIf(`WAITAOF (${BIN ?? 'no server with WAITAOF'})`, () => {
 
   afterAll(async () => {
     client?.disconnect();
-    replica?.child.kill('SIGCONT');
-    await replica?.kill();
-    await primary?.kill();
-    rmSync(dir, { recursive: true, force: true });
+    await redis?.dispose();
   });
 
   it('returns once the write is fsynced locally and on the replica; a stopped replica is a TransientError, found again after', async () => {
@@ -108,8 +97,7 @@ describeIf(`WAITAOF (${BIN ?? 'no server with WAITAOF'})`, () => {
     await repo.ping();
 
     const options = signalOptions();
-    replica.child.kill('SIGSTOP');
-    try {
+    await redis.whileReplicaStopped(async () => {
       const error = await repo.addSignal(id, 'momentum', signalJson('momentum', 0.7), options).then(
         () => null,
         (e: unknown) => e,
@@ -117,15 +105,8 @@ describeIf(`WAITAOF (${BIN ?? 'no server with WAITAOF'})`, () => {
       expect(error).toBeInstanceOf(TransientError);
       expect((error as Error).message).toMatch(/0 of 1 replicas fsynced it/);
       await expect(repo.ping()).rejects.toThrow(TransientError);
-    } finally {
-      replica.child.kill('SIGCONT');
-    }
-    await waitFor('the probe answers again', () =>
-      repo.ping().then(
-        () => true,
-        () => false,
-      ),
-    );
+    });
+    await probeAnswersAgain(repo);
     expect((await repo.addSignal(id, 'momentum', signalJson('momentum', 0.7), options)).kind).toBe('duplicate');
   });
 
@@ -134,12 +115,9 @@ describeIf(`WAITAOF (${BIN ?? 'no server with WAITAOF'})`, () => {
       .replace(/[^A-Za-z0-9_.-]/g, '')
       .slice(0, 32);
     const repo = new WorkflowRepository(client, { ...parseSettings({}).redis, prefix, shards: 4, waitReplicas: 0, waitTimeoutMs: 300, waitAof: true });
-    replica.child.kill('SIGSTOP');
-    try {
+    await redis.whileReplicaStopped(async () => {
       expect((await repo.start(startInput(uniqueId('aof0-wf')))).kind).toBe('started');
       expect(repo.replicaWait!.sent).toBe(1);
-    } finally {
-      replica.child.kill('SIGCONT');
-    }
+    });
   });
 });

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { parseSettings } from '../../src/config/env.schema.js';
 import { WorkflowRepository, type AddSignalOptions, type AddSignalResult, type StoredWorkflow } from '../../src/workflow/workflow.repository.js';
-import { uniqueId } from '../support/env.js';
+import { uniqueId, waitFor } from '../support/env.js';
 
 /** Helpers shared by the `WorkflowRepository` integration specs (not a spec itself). */
 
@@ -188,4 +188,14 @@ export async function claimDue(repo: WorkflowRepository, corrId: string, leaseMs
     if (Date.now() > until) throw new Error(`claimDue(${corrId}): not claimed within 5 s (not due, or not open?)`);
     await sleep(5);
   }
+}
+
+/** Waits until the repository's probe (PING and, with a wait configured, the replicas' acknowledgement) answers again. */
+export async function probeAnswersAgain(repo: WorkflowRepository): Promise<void> {
+  await waitFor('the probe answers again', () =>
+    repo.ping().then(
+      () => true,
+      () => false,
+    ),
+  );
 }

@@ -20,7 +20,8 @@ export async function freePort(): Promise<number> {
   throw new Error('no free port found in 17000-23999');
 }
 
-function canListen(port: number): Promise<boolean> {
+/** Whether a server could listen on `port` now (on every interface). */
+export function canListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();

@@ -1,12 +1,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { jetstreamManager, type StreamInfo } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
+import { canListen } from './app.js';
+import { GiveUp, waitFor } from './env.js';
 
 /*
  * Clusters of real servers on loopback, for tests (jest) and the fault suite (test/faults, run by plain node
@@ -163,36 +164,11 @@ export class ClusterProcess {
 
 // ---- helpers ---------------------------------------------------------------------------------------------
 
-/** Thrown by a probe of waitUntil when waiting longer is pointless (the process it waits for has exited). */
-export class GiveUp extends Error {}
+export { GiveUp };
 
-/**
- * Polls `probe` until it returns something other than undefined/null/false; errors count as "not yet",
- * except GiveUp, which ends the wait at once.
- */
-export async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 60000, everyMs = 100): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < end) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== null && value !== false) return value;
-    } catch (error) {
-      if (error instanceof GiveUp) throw error;
-      lastError = error;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}`);
-}
-
-function canListen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.unref();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '0.0.0.0', () => srv.close(() => resolve(true)));
-  });
+/** waitFor with the clusters' longer defaults (60 s, every 100 ms): a cluster forms and fails over slowly. */
+export function waitUntil<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 60000, everyMs = 100): Promise<T> {
+  return waitFor(what, probe, timeoutMs, everyMs);
 }
 
 /**
@@ -211,6 +187,59 @@ export async function freeBasePort(span: number): Promise<number> {
 
 function binary(envName: string, plainName: string): string {
   return process.env[envName] || onPath(plainName) || plainName;
+}
+
+/**
+ * A server of a cluster (NatsNode, RedisNode): its process, the signals a test sends it, and a start that
+ * waits until the server answers (ending at once if the process exits).
+ */
+abstract class ClusterNode {
+  constructor(readonly process: ClusterProcess) {}
+
+  /** How the waits name the server (e.g. `nats-server n1`, `redis node 42000`). */
+  protected abstract get label(): string;
+  /** What the start waits for, after the label (e.g. `to answer PING`). */
+  protected abstract get awaited(): string;
+  /** The server's log, named when it exits while waited for. */
+  protected abstract get logFile(): string;
+  /** Whether the server answers as awaited. */
+  protected abstract answers(): Promise<boolean>;
+
+  running(): boolean {
+    return this.process.running();
+  }
+
+  /** Starts the server (again: same ports, same data) and waits until it answers as awaited. */
+  async start(timeoutMs = 60000): Promise<void> {
+    this.process.spawn();
+    await this.waitAnswers(timeoutMs);
+  }
+
+  protected async waitAnswers(timeoutMs: number): Promise<void> {
+    await waitUntil(
+      `${this.label} ${this.awaited}`,
+      async () => {
+        if (!this.running()) throw new GiveUp(`${this.label} exited; see ${this.logFile}`);
+        return this.answers();
+      },
+      timeoutMs,
+    );
+  }
+
+  /** SIGKILL. */
+  kill(): Promise<void> {
+    return this.process.kill();
+  }
+
+  /** SIGSTOP. */
+  stop(): void {
+    this.process.stop();
+  }
+
+  /** SIGCONT. */
+  cont(): void {
+    this.process.cont();
+  }
 }
 
 // ---- NATS ------------------------------------------------------------------------------------------------
@@ -242,9 +271,7 @@ interface Jsz {
   meta_cluster?: { name?: string; leader?: string; cluster_size?: number; replicas?: { name: string; current: boolean; offline?: boolean }[] };
 }
 
-export class NatsNode {
-  readonly process: ClusterProcess;
-
+export class NatsNode extends ClusterNode {
   constructor(
     readonly index: number,
     /** The server's name (n1, n2, ...): what JetStream reports as a stream's leader. */
@@ -256,15 +283,27 @@ export class NatsNode {
     bin: string,
     onSpawn?: SpawnHook,
   ) {
-    this.process = new ClusterProcess(`nats-${name}`, bin, ['-c', join(dir, 'nats.conf')], onSpawn);
+    super(new ClusterProcess(`nats-${name}`, bin, ['-c', join(dir, 'nats.conf')], onSpawn));
+  }
+
+  protected get label(): string {
+    return `nats-server ${this.name}`;
+  }
+
+  protected get awaited(): string {
+    return `(port ${this.port}) to be healthy`;
+  }
+
+  protected get logFile(): string {
+    return join(this.dir, 'nats.log');
+  }
+
+  protected answers(): Promise<boolean> {
+    return this.healthy();
   }
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
-  }
-
-  running(): boolean {
-    return this.process.running();
   }
 
   /** The monitor's answer at `path` (e.g. /jsz, /routez), parsed. */
@@ -280,36 +319,9 @@ export class NatsNode {
     return res.ok;
   }
 
-  /** Starts the server (again: same ports, same store) and waits until it is healthy (routes up, JetStream current). */
-  async start(timeoutMs = 60000): Promise<void> {
-    this.process.spawn();
-    await this.waitHealthy(timeoutMs);
-  }
-
+  /** Waits until the server is healthy (routes up, JetStream current); start() waits for this too. */
   async waitHealthy(timeoutMs = 60000): Promise<void> {
-    await waitUntil(
-      `nats-server ${this.name} (port ${this.port}) to be healthy`,
-      async () => {
-        if (!this.running()) throw new GiveUp(`nats-server ${this.name} exited; see ${join(this.dir, 'nats.log')}`);
-        return this.healthy();
-      },
-      timeoutMs,
-    );
-  }
-
-  /** SIGKILL. */
-  kill(): Promise<void> {
-    return this.process.kill();
-  }
-
-  /** SIGSTOP. */
-  stop(): void {
-    this.process.stop();
-  }
-
-  /** SIGCONT. */
-  cont(): void {
-    this.process.cont();
+    await this.waitAnswers(timeoutMs);
   }
 }
 
@@ -544,9 +556,7 @@ function parseInfo(text: string): Record<string, string> {
   return out;
 }
 
-export class RedisNode {
-  readonly process: ClusterProcess;
-
+export class RedisNode extends ClusterNode {
   constructor(
     readonly index: number,
     readonly port: number,
@@ -556,16 +566,28 @@ export class RedisNode {
     args: string[],
     onSpawn?: SpawnHook,
   ) {
-    this.process = new ClusterProcess(`redis-${port}`, bin, args, onSpawn);
+    super(new ClusterProcess(`redis-${port}`, bin, args, onSpawn));
+  }
+
+  protected get label(): string {
+    return `redis node ${this.port}`;
+  }
+
+  protected get awaited(): string {
+    return 'to answer PING';
+  }
+
+  protected get logFile(): string {
+    return join(this.dir, 'redis.log');
+  }
+
+  protected async answers(): Promise<boolean> {
+    return (await this.command('PING')) === 'PONG';
   }
 
   /** host:port (an entry of META_AGENT_REDIS_CLUSTER_NODES). */
   get address(): string {
     return `127.0.0.1:${this.port}`;
-  }
-
-  running(): boolean {
-    return this.process.running();
   }
 
   /** One command to this node (short-lived connection). */
@@ -583,34 +605,6 @@ export class RedisNode {
     const role = String(reply[0]);
     if (role === 'slave') return { role, primaryPort: Number(reply[2]), linkState: String(reply[3]) };
     return { role };
-  }
-
-  /** Starts the node (again: same port, same folder, so the same nodes.conf and AOF) and waits for PONG. */
-  async start(timeoutMs = 60000): Promise<void> {
-    this.process.spawn();
-    await waitUntil(
-      `redis node ${this.port} to answer PING`,
-      async () => {
-        if (!this.running()) throw new GiveUp(`redis node ${this.port} exited; see ${join(this.dir, 'redis.log')}`);
-        return (await this.command('PING')) === 'PONG';
-      },
-      timeoutMs,
-    );
-  }
-
-  /** SIGKILL. */
-  kill(): Promise<void> {
-    return this.process.kill();
-  }
-
-  /** SIGSTOP. */
-  stop(): void {
-    this.process.stop();
-  }
-
-  /** SIGCONT. */
-  cont(): void {
-    this.process.cont();
   }
 }
 

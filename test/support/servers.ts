@@ -149,3 +149,71 @@ export class PrivateSentinel {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+export interface ReplicatedRedisOptions {
+  /** The server binary (default: redisServerBin()). */
+  bin?: string;
+  /**
+   * A node's arguments, but for those of replication, which follow them (`name`: 'p' the primary, 'r' the
+   * replica). Default: `--port`, then ephemeralRedisArgs in `dir` with `--dbfilename <name>.rdb`.
+   */
+  nodeArgs?: (port: number, name: 'p' | 'r', dir: string) => string[];
+}
+
+/**
+ * A private primary and its replica (`--replicaof`) on free loopback ports, data in one throw-away folder.
+ * start() returns once the primary reports the replica online (INFO replication); a test stops the
+ * replica (`replica.child.kill('SIGSTOP')`) to hold back acknowledgements.
+ */
+export class ReplicatedRedis {
+  primary?: ServerProcess;
+  replica?: ServerProcess;
+
+  private constructor(
+    readonly dir: string,
+    readonly primaryPort: number,
+    readonly replicaPort: number,
+  ) {}
+
+  static async start(dirPrefix: string, options: ReplicatedRedisOptions = {}): Promise<ReplicatedRedis> {
+    const bin = options.bin ?? redisServerBin();
+    const nodeArgs = options.nodeArgs ?? ((port, name, dir) => ['--port', String(port), ...ephemeralRedisArgs(dir, ['--dbfilename', `${name}.rdb`])]);
+    const primaryPort = await freePort();
+    let replicaPort = await freePort();
+    while (replicaPort === primaryPort) replicaPort = await freePort();
+    const pair = new ReplicatedRedis(mkdtempSync(join(tmpdir(), dirPrefix)), primaryPort, replicaPort);
+    try {
+      pair.primary = ServerProcess.start(bin, [...nodeArgs(primaryPort, 'p', pair.dir), '--repl-diskless-sync-delay', '0']);
+      await waitFor('primary up', () => redisAnswers(primaryPort));
+      pair.replica = ServerProcess.start(bin, [...nodeArgs(replicaPort, 'r', pair.dir), '--replicaof', '127.0.0.1', String(primaryPort)]);
+      const probe = new Redis(primaryPort, '127.0.0.1', { maxRetriesPerRequest: 1 });
+      try {
+        await waitFor('replica in sync', async () => /^slave0:.*state=online/m.test(await probe.info('replication')));
+      } finally {
+        probe.disconnect();
+      }
+    } catch (error) {
+      await pair.dispose();
+      throw error;
+    }
+    return pair;
+  }
+
+  /** Runs `fn` with the replica stopped (SIGSTOP), continuing it (SIGCONT) however `fn` ends. */
+  async whileReplicaStopped<T>(fn: () => Promise<T>): Promise<T> {
+    this.replica!.child.kill('SIGSTOP');
+    try {
+      return await fn();
+    } finally {
+      this.replica!.child.kill('SIGCONT');
+    }
+  }
+
+  /** Continues a stopped replica, kills both servers and removes the folder. */
+  async dispose(): Promise<void> {
+    this.replica?.child.kill('SIGCONT');
+    await this.replica?.kill();
+    await this.primary?.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
