@@ -797,9 +797,10 @@ function reportDecisionGaps(decisions: StoredDecision[], marks: { at: number; wh
 }
 
 /**
- * Restarts replicas that die unasked (as Kubernetes would), counting the deaths. While every replica is down (two
- * poison messages killing at once), nothing can time a workflow out: such a span is a blackout for the timeout
- * check, as an injected outage is, from the moment none runs until one is back.
+ * Restarts replicas that die unasked (as Kubernetes would), counting the deaths. While no replica is up and
+ * ready (two poison messages killing at once, the restarted ones dying again before or just after they are
+ * ready), nothing can time a workflow out: such a span is a blackout for the timeout check, as an injected
+ * outage is, from the death that left none ready until one is ready again.
  */
 class Supervisor {
   readonly deaths: number[] = [];
@@ -807,18 +808,22 @@ class Supervisor {
   private readonly timer: NodeJS.Timeout;
   private busy = new Set<Promise<void>>();
   private seen = new Map<Replica, number>();
+  /** Replicas running and ready: a restarted one counts from when it is ready again, not from its spawn. */
+  private readonly up: Set<Replica>;
   private allDownSince: number | undefined;
 
   constructor(
     private readonly replicas: Replica[],
     private readonly blackouts: { from: number; to: number; extraMs?: number }[],
   ) {
+    this.up = new Set(replicas);
     this.timer = setInterval(() => this.tick(), 250);
   }
 
   private tick(): void {
     for (const r of this.replicas) {
       if (r.running() || this.seen.has(r)) continue;
+      this.up.delete(r);
       this.deaths.push(Date.now());
       this.seen.set(r, Date.now());
       const t = (async () => {
@@ -827,6 +832,7 @@ class Supervisor {
           try {
             if (!r.running()) await r.start();
             this.restarts++;
+            this.up.add(r);
             if (this.allDownSince !== undefined) {
               this.blackouts.push({ from: this.allDownSince, to: Date.now() });
               this.allDownSince = undefined;
@@ -843,8 +849,8 @@ class Supervisor {
       this.busy.add(t);
       void t.finally(() => this.busy.delete(t));
     }
-    // Seen within one tick (250 ms) of the last death, which is when it began.
-    if (this.allDownSince === undefined && this.replicas.every((r) => !r.running())) this.allDownSince = this.deaths.at(-1) ?? Date.now();
+    // Seen within one tick (250 ms) of the death that left none ready, which is when it began.
+    if (this.allDownSince === undefined && this.up.size === 0) this.allDownSince = this.deaths.at(-1) ?? Date.now();
   }
 
   stop(): void {
