@@ -12,7 +12,7 @@ import { ALL_ROUTES, FlowControl } from './flow-control.js';
 import { IsolationGate, POISON_STRIKES, type SuspectLedger } from './isolation.js';
 import { JetStreamContext, type DeliveryMeta } from './jetstream.context.js';
 import { decodePayload } from './payload.js';
-import { MAX_DELIVER_BACKSTOP, provisionJetStream, type ConsumerRoute } from './provisioning.js';
+import { MAX_DELIVER_BACKSTOP, provisionAtStart, provisionJetStream, type ConsumerRoute } from './provisioning.js';
 import { settle, type Outcome } from './settlement.js';
 
 import { AGENT_SIGNAL_PATTERN, TRIGGER_PATTERN } from './patterns.js';
@@ -161,7 +161,9 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         if (handler.next) throw new Error(`more than one handler for pattern '${route.pattern}'`);
         this.handlers.set(route.pattern, handler);
       }
-      await provisionJetStream(this.nats.manager, this.config, routes);
+      await provisionAtStart(this.nats.manager, this.config, routes, (error) =>
+        this.log.warn({ msg: 'JetStream not ready for provisioning yet, trying again', error: describeError(error) }),
+      );
       for (const route of routes) {
         const consumer = await this.nats.jetstream.consumers.get(route.stream, route.durable);
         this.loops.push(this.pullLoop(route, consumer));

@@ -3,6 +3,38 @@ import { Logger } from '@nestjs/common';
 import { nanos } from '@nats-io/transport-node';
 import type { NatsConfig } from '../../config/configuration.js';
 
+/**
+ * The streams or consumers are not as the settings need them (missing with provisioning off, another filter,
+ * too few replicas, ...): start-up stops. Anything else a provisioning call throws (a JetStream briefly without
+ * a leader, a timeout) is worth another try.
+ */
+export class ProvisioningError extends Error {
+  override readonly name = 'ProvisioningError';
+}
+
+/** How long start-up keeps trying while JetStream answers that it is unavailable (a cluster electing leaders). */
+const START_RETRY_MS = 30_000;
+const START_RETRY_EVERY_MS = 1000;
+
+/**
+ * provisionJetStream at start-up: a cluster that lost a node answers "JetStream system temporarily unavailable"
+ * or times out for the seconds its leaders take to be elected again; a replica started meanwhile waits for that
+ * (up to 30 s) instead of failing. A ProvisioningError fails at once.
+ */
+export async function provisionAtStart(jsm: JetStreamManager, config: NatsConfig, routes: ConsumerRoute[], onRetry: (error: unknown) => void): Promise<void> {
+  const deadline = Date.now() + START_RETRY_MS;
+  for (;;) {
+    try {
+      await provisionJetStream(jsm, config, routes);
+      return;
+    } catch (error) {
+      if (error instanceof ProvisioningError || Date.now() >= deadline) throw error;
+      onRetry(error);
+      await new Promise((resolve) => setTimeout(resolve, START_RETRY_EVERY_MS));
+    }
+  }
+}
+
 /** One durable pull consumer the transport reads from, and the handler pattern it feeds. */
 export interface ConsumerRoute {
   /** The `@EventPattern` whose handler gets this consumer's messages. */
@@ -40,7 +72,7 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
   if (info) {
     const missing = config.subjects.filter((s) => !info.config.subjects?.includes(s));
     if (missing.length > 0) {
-      throw new Error(`stream ${config.name} exists but does not capture ${missing.join(', ')} (it has ${info.config.subjects?.join(', ')})`);
+      throw new ProvisioningError(`stream ${config.name} exists but does not capture ${missing.join(', ')} (it has ${info.config.subjects?.join(', ')})`);
     }
     // A shorter de-duplication window than configured would let a re-published decision be stored twice
     // sooner than the service assumes (docs/ARCHITECTURE.md, "Decision identity"): widen it, or refuse.
@@ -49,7 +81,7 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
     const update: Partial<StreamConfig> = {};
     if (wanted > has) {
       if (!provision) {
-        throw new Error(
+        throw new ProvisioningError(
           `stream ${config.name} has a duplicate window of ${Math.round(has / 1e6)} ms, below META_AGENT_DUPLICATE_WINDOW_MS (${Math.round(wanted / 1e6)} ms): widen it or lower the setting`,
         );
       }
@@ -61,14 +93,14 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
     const hasReplicas = info.config.num_replicas || 1;
     if (replicas > hasReplicas) {
       const what = `stream ${config.name} has ${hasReplicas} replica${hasReplicas === 1 ? '' : 's'}, below META_AGENT_STREAM_REPLICAS (${replicas})`;
-      if (!provision) throw new Error(`${what}: raise it (nats stream edit ${config.name} --replicas ${replicas}) or lower the setting`);
+      if (!provision) throw new ProvisioningError(`${what}: raise it (nats stream edit ${config.name} --replicas ${replicas}) or lower the setting`);
       logger.log({ msg: `${what}: raising it to ${replicas}`, stream: config.name });
       update.num_replicas = replicas;
     }
     if (Object.keys(update).length > 0) await jsm.streams.update(config.name, { ...info.config, ...update });
     return;
   }
-  if (!provision) throw new Error(`stream ${config.name} does not exist and META_AGENT_PROVISION is off`);
+  if (!provision) throw new ProvisioningError(`stream ${config.name} does not exist and META_AGENT_PROVISION is off`);
   await jsm.streams.add(config);
 }
 
@@ -77,7 +109,7 @@ async function ensureConsumer(jsm: JetStreamManager, route: ConsumerRoute, confi
   const maxDeliver = config.maxDeliveries + MAX_DELIVER_BACKSTOP;
   if (info) {
     if (info.config.filter_subject !== route.filterSubject) {
-      throw new Error(
+      throw new ProvisioningError(
         `consumer ${route.durable} on ${route.stream} filters "${info.config.filter_subject}", expected "${route.filterSubject}": delete it or change the settings`,
       );
     }
@@ -87,7 +119,7 @@ async function ensureConsumer(jsm: JetStreamManager, route: ConsumerRoute, confi
     }
     return;
   }
-  if (!provision) throw new Error(`consumer ${route.durable} on stream ${route.stream} does not exist and META_AGENT_PROVISION is off`);
+  if (!provision) throw new ProvisioningError(`consumer ${route.durable} on stream ${route.stream} does not exist and META_AGENT_PROVISION is off`);
   await jsm.consumers.add(route.stream, {
     durable_name: route.durable,
     filter_subject: route.filterSubject,
