@@ -1,4 +1,4 @@
-import type { StoredWorkflow } from '../../src/workflow/workflow.repository.js';
+import { newWorkflow, type StoredWorkflow } from '../../src/workflow/workflow.repository.js';
 
 /**
  * A workflow as the repository returns it, for unit specs with a scripted repository: corr_id `c1`, type
@@ -9,24 +9,17 @@ export function storedWorkflow(agents: string[] = [], over: Partial<StoredWorkfl
   const signal = (agent: string, i: number) =>
     JSON.stringify({ corr_id: 'c1', agent_name: agent, confidence: 0.5 + i / 10, timestamp: '2026-11-26T10:00:00Z' });
   return {
-    corrId: 'c1',
-    workflowId: 'vote:c1',
-    workflowType: 'vote',
+    ...newWorkflow({
+      corrId: 'c1',
+      workflowType: 'vote',
+      startedMs: 1_000,
+      timeoutMs: 60_000,
+      requiredAgents: ['a', 'b'],
+      metadata: {},
+      triggerJson: JSON.stringify({ corr_id: 'c1' }),
+      hasRule: false,
+    }),
     status: 'waiting_for_agents',
-    startedMs: 1_000,
-    deadlineMs: 61_000,
-    timeoutMs: 60_000,
-    requiredAgents: ['a', 'b'],
-    metadata: {},
-    triggerJson: JSON.stringify({ corr_id: 'c1' }),
-    version: 0,
-    hasRule: false,
-    frozenMs: null,
-    why: null,
-    frozenBy: null,
-    decisionJson: null,
-    published: false,
-    finishedMs: null,
     signals: Object.fromEntries(agents.map((a, i) => [a, signal(a, i)])),
     ...over,
   };
