@@ -14,13 +14,24 @@ export function isCluster(client: RedisClient): client is Cluster {
   return (client as { isCluster?: boolean }).isCluster === true;
 }
 
+/** Where the hash tag of `key` is (the first non-empty `{...}`, without its braces), or null: the whole key counts. */
+function tagOf(key: string): { start: number; end: number } | null {
+  const open = key.indexOf('{');
+  if (open < 0) return null;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? { start: open + 1, end: close } : null;
+}
+
+/** The part of `key` its slot is computed from, braces included (`{ma:3}`), or the whole key. */
+export function hashTagOf(key: string): string {
+  const tag = tagOf(key);
+  return tag ? key.slice(tag.start - 1, tag.end + 1) : key;
+}
+
 /** Redis Cluster's CRC16 (XMODEM) of a key's hash tag, mod 16384: the slot `CLUSTER KEYSLOT` answers. */
 export function keySlot(key: string): number {
-  const open = key.indexOf('{');
-  if (open >= 0) {
-    const close = key.indexOf('}', open + 1);
-    if (close > open + 1) key = key.slice(open + 1, close);
-  }
+  const tag = tagOf(key);
+  if (tag) key = key.slice(tag.start, tag.end);
   let crc = 0;
   for (const byte of Buffer.from(key)) {
     crc ^= byte << 8;

@@ -1,10 +1,14 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { redisConfig, type RedisConfig } from '../config/configuration.js';
-import { isCluster, REDIS_CLIENT, withRedirects, type RedisClient } from '../redis/redis-client.js';
+import { connectionFor, hashTagOf, isCluster, REDIS_CLIENT, withRedirects, type RedisClient } from '../redis/redis-client.js';
 import type { ScriptCommand } from '../redis/redis-scripts.js';
 import { ReplicaWait } from '../redis/replica-wait.js';
+import { blamePart } from '../transport/jetstream/flow-control.js';
 import { WorkflowKeys } from './workflow.keys.js';
 import { WorkflowStatus, type FinalStatus, type JsonObject } from './workflow.types.js';
+
+/** The dependency name the transport's probes know Redis by (FlowControl; a part is a shard's hash tag). */
+export const REDIS_DEPENDENCY = 'redis';
 
 /** SPEC: derived from the trigger (type and corr_id), so a repeated trigger can never open a second workflow. */
 export function workflowIdOf(workflowType: string, corrId: string): string {
@@ -175,9 +179,14 @@ export class WorkflowRepository {
    * (a shortfall throws a TransientError; the effect stays, and a repeat of the script finds it).
    */
   private async run(name: string, write: boolean, keysAndArgs: (string | number)[]): Promise<Reply> {
-    const reply = (await withRedirects(this.redis, () => this.script(name)(...keysAndArgs))) as Reply;
-    if (write && this.replicaWait) await this.replicaWait.after(String(keysAndArgs[0]));
-    return reply;
+    try {
+      const reply = (await withRedirects(this.redis, () => this.script(name)(...keysAndArgs))) as Reply;
+      if (write && this.replicaWait) await this.replicaWait.after(String(keysAndArgs[0]));
+      return reply;
+    } catch (error) {
+      // On a cluster, a failure is the shard's: its primary may be failing over while the others answer.
+      throw isCluster(this.redis) ? blamePart(error, REDIS_DEPENDENCY, hashTagOf(String(keysAndArgs[0]))) : error;
+    }
   }
 
   async start(input: {
@@ -433,6 +442,19 @@ export class WorkflowRepository {
    * every primary's replicas have confirmed its writes so far (else messages whose WAIT fell short are held
    * until they have, instead of being retried and using up their deliveries).
    */
+  /**
+   * Whether one shard (its hash tag, as blamed by `run`) can take work: the primary of its slot answers, and,
+   * with a replication wait, its replicas have confirmed its writes so far (the transport's probe of a shard
+   * it holds messages for, while the other shards' messages go on).
+   */
+  async pingShard(tag: string): Promise<void> {
+    await withRedirects(this.redis, () => this.redis.exists(tag));
+    if (!this.replicaWait) return;
+    const connection = connectionFor(this.redis, tag);
+    if (!connection) throw new Error(`no primary known for the slot of ${tag}`);
+    await this.replicaWait.waitOn(connection, Math.min(this.replicaWait.options.timeoutMs, PROBE_WAIT_MS));
+  }
+
   async ping(): Promise<void> {
     if (isCluster(this.redis)) {
       const nodes = this.redis.nodes('master');

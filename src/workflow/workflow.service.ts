@@ -10,7 +10,7 @@ import { DecisionPublisher } from './decision.publisher.js';
 import { StrategyRegistry } from './strategies/strategy.registry.js';
 import { cancelDecision, defaultTimeoutDecision, toContext, toDecisionMessage, toTriggerSignal } from './workflow-context.js';
 import { encodeReadiness } from './readiness.js';
-import { decisionMessageId, WorkflowRepository, type FreezeReason, type StoredWorkflow, type SweepJob } from './workflow.repository.js';
+import { decisionMessageId, REDIS_DEPENDENCY, WorkflowRepository, type FreezeReason, type StoredWorkflow, type SweepJob } from './workflow.repository.js';
 import { WorkflowStatus, type Decision, type FinalStatus, type JsonObject, type OrchestratedDecision, type WorkflowContext } from './workflow.types.js';
 
 const OPEN = new Set<string>([WorkflowStatus.InProgress, WorkflowStatus.WaitingForAgents]);
@@ -48,8 +48,13 @@ export class WorkflowService {
   ) {
     const known = [...config.requiredAgents, ...config.optionalAgents];
     this.knownAgents = known.length > 0 ? new Set(known) : null;
-    // While Redis does not answer, the transport stops pulling and holds what failed (FlowControl).
-    flow.registerProbe('redis', () => this.repository.ping());
+    // While Redis does not answer, the transport stops pulling and holds what failed (FlowControl); while one
+    // Redis Cluster shard does not, it holds that shard's messages only (the repository blames the shard).
+    flow.registerProbe(
+      REDIS_DEPENDENCY,
+      () => this.repository.ping(),
+      (tag) => this.repository.pingShard(tag),
+    );
   }
 
   /** Called by the sweeper with the count it read from Redis. */

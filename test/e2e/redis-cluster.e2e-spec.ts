@@ -108,6 +108,51 @@ it('times out workflows on every shard, on all three primaries, each once; the a
   expect(finished).toHaveLength(ids.length);
 });
 
+it("a primary that stops answering holds only its own shards: the other primaries' workflows are decided meanwhile, its own once it is back, each once", async () => {
+  const owner = await primaryBySlot();
+  const { replicasOf } = await cluster.roles();
+  const stopped = cluster.node(owner(keySlot(keys.forWorkflow('any').wf)));
+  const base = uniqueId('rcs');
+  const held: string[] = [];
+  const others: string[] = [];
+  // More of the others than a consumer pulls ahead (MAX_IN_FLIGHT, 64): with every route paused, some would wait.
+  for (let i = 0; held.length < 6 || others.length < 80; i++) {
+    const id = `${base}-${i}`;
+    (owner(keySlot(keys.forWorkflow(id).wf)) === stopped.port ? held : others).push(id);
+  }
+  // The stopped primary must not be failed over (its shards would move) nor take the other primaries with it:
+  // its replica may not take over, and the cluster serves the slots it still covers (the production setting).
+  const replicaPorts = replicasOf.get(stopped.port) ?? [];
+  await Promise.all(cluster.all.map((n) => n.command('CONFIG', 'SET', 'cluster-require-full-coverage', 'no')));
+  await Promise.all(replicaPorts.map((port) => cluster.node(port).command('CONFIG', 'SET', 'cluster-replica-no-failover', 'yes')));
+  const publishWorkflow = async (id: string) => {
+    await infra.bus.publish(TRIGGER_SUBJECT, trigger(id));
+    await infra.bus.publish(agentSubject('momentum'), momentum(id));
+    await infra.bus.publish(agentSubject('risk'), risk(id));
+  };
+  stopped.stop();
+  try {
+    // Its own workflows first, until their writes have failed and are held (an outage of all of Redis would
+    // stop pulling here); then the others.
+    for (const id of held) await publishWorkflow(id);
+    await waitFor('its workflows held', async () => app.logs('unreachable: holding').length > 0);
+    for (const id of others) await publishWorkflow(id);
+    for (const id of others) expect(await waitForDecision(infra.bus, id, 30000)).toMatchObject({ corr_id: id, status: 'completed' });
+    // Still stopped: none of its workflows could have been stored, let alone decided.
+    expect(stopped.running()).toBe(true);
+    for (const id of held) expect(await decisionsFor(infra.bus, id)).toEqual([]);
+    expect(app.logs('pulling paused')).toEqual([]);
+    expect(app.logs('unreachable: holding its messages until it answers, the others go on').length).toBeGreaterThan(0);
+  } finally {
+    stopped.cont();
+  }
+  for (const id of held) expect(await waitForDecision(infra.bus, id, 30000)).toMatchObject({ corr_id: id, status: 'completed' });
+  await waitFor('the held shards probed again and let go', async () => app.logs('answers again: its held messages run').length > 0);
+  for (const id of [...held, ...others]) expect(await decisionsFor(infra.bus, id)).toHaveLength(1);
+  await Promise.all(replicaPorts.map((port) => cluster.node(port).command('CONFIG', 'SET', 'cluster-replica-no-failover', 'no')));
+  await Promise.all(cluster.all.map((n) => n.command('CONFIG', 'SET', 'cluster-require-full-coverage', 'yes')));
+}, 120000);
+
 it('a standalone client pointed at a cluster node stops start-up with one line saying to set META_AGENT_REDIS_CLUSTER_NODES', async () => {
   const port = cluster.all[0].port;
   const wrong = AppProcess.spawn({ META_AGENT_REDIS_URL: `redis://127.0.0.1:${port}` }, await freePort());

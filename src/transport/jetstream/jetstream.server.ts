@@ -28,6 +28,13 @@ const FETCH_EXPIRES_MS = 5000;
  * noticed after 2 s, not after the client's default (half the expiry, so 5 s).
  */
 const FETCH_HEARTBEAT_MS = 1000;
+/**
+ * Messages held for one part of a dependency (a Redis Cluster shard failing over) give their slot to the
+ * others' messages, up to this many times the consumer's slots; past it, a held message keeps its slot. The
+ * consumer's max_ack_pending (16 × MAX_IN_FLIGHT, at least 1000) leaves room for 4 replicas each holding
+ * that many plus its slots.
+ */
+const LENT_PER_SLOT = 3;
 
 /**
  * What one consumer may hold in flight: at most `limit` messages, and no new pull while the messages in
@@ -40,10 +47,26 @@ class Slots {
   private wake: (() => void) | undefined;
   private want = 0;
   private closed = false;
+  /** Slots lent by held messages (see LENT_PER_SLOT). */
+  private lent = 0;
   constructor(
     readonly limit: number,
     private readonly byteBudget: number,
   ) {}
+
+  /** A held message gives its slot to others; false when too many already have (it keeps it). */
+  lend(bytes: number): boolean {
+    if (this.lent >= this.limit * LENT_PER_SLOT) return false;
+    this.lent++;
+    this.release(bytes);
+    return true;
+  }
+
+  /** The held message runs again: it takes a slot back (beyond the limit for a while if need be). */
+  giveBack(bytes: number): void {
+    this.lent--;
+    this.take(bytes);
+  }
 
   private ready(): boolean {
     return this.limit - this.used >= this.want && this.bytes < this.byteBudget;
@@ -88,6 +111,9 @@ interface Place {
   alone: boolean;
   in: boolean;
   since: number;
+  /** Its consumer's slots and its size in them. */
+  slots: Slots;
+  bytes: number;
 }
 
 /** How a delivery came out, with what the ledger knows of it. */
@@ -207,7 +233,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
             }
             const size = msg.data.length;
             slots.take(size);
-            const task = this.process(route, msg).finally(() => {
+            const task = this.process(route, msg, slots, size).finally(() => {
               slots.release(size);
               this.inFlight.delete(task);
             });
@@ -232,7 +258,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
    * (`poison`) without running again; a suspect still running after the ack wait leaves the gate to the
    * others, its mark left standing (a hang is a strike too).
    */
-  private async process(route: ConsumerRoute, msg: JsMsg): Promise<void> {
+  private async process(route: ConsumerRoute, msg: JsMsg, slots: Slots, bytes: number): Promise<void> {
     const receivedAt = performance.now();
     // The delivery info is parsed from the reply subject on each access of msg.info: read it once.
     const info = msg.info;
@@ -247,7 +273,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       await this.settleMessage(route, msg, { outcome: { ok: false, error }, armed: false }, deliveries);
       return;
     }
-    const place: Place = { alone: ledger !== undefined && deliveries > 1, in: false, since: receivedAt };
+    const place: Place = { alone: ledger !== undefined && deliveries > 1, in: false, since: receivedAt, slots, bytes };
     if (!place.alone && this.gate.tryShared()) {
       place.in = true;
       this.sharedPlaces.add(place);
@@ -292,10 +318,21 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     }
   }
 
-  /** After a failure: true when it was an outage, the message was held until the dependencies answer again, and it should run again. */
+  /**
+   * After a failure: true when it was an outage, the message was held until what failed it answers again, and
+   * it should run again. Held for one part only (a Redis Cluster shard whose primary fails over), its slot goes
+   * to the other parts' messages meanwhile, so they do not wait behind it.
+   */
   private async heldForOutage(route: ConsumerRoute, msg: JsMsg, place: Place, error: unknown): Promise<boolean> {
-    if (!isRetryable(error) || this.closing || (await this.flow.dependenciesUp())) return false;
-    await this.hold(msg, place, this.flow.waitOpen(route.pattern));
+    if (!isRetryable(error) || this.closing) return false;
+    const outage = await this.flow.outage(route.pattern, error);
+    if (!outage) return false;
+    const lent = outage.part !== null && place.slots.lend(place.bytes);
+    try {
+      await this.hold(msg, place, outage.over);
+    } finally {
+      if (lent) place.slots.giveBack(place.bytes);
+    }
     return !this.closing;
   }
 
