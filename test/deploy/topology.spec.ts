@@ -62,6 +62,7 @@ describe('production overlay on a Redis Cluster', () => {
   it('Redis keeps an AOF, fails over within a few seconds and uses the recommended hash encoding', () => {
     expect(redisConf.appendonly).toBe('yes');
     expect(Number(redisConf['cluster-node-timeout'])).toBeLessThanOrEqual(5000);
+    expect(redisConf['cluster-require-full-coverage']).toBe('no');
     expect(Number(redisConf['hash-max-listpack-value'])).toBeGreaterThanOrEqual(4096);
   });
 
