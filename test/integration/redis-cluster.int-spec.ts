@@ -1,5 +1,5 @@
 import type { Cluster } from 'ioredis';
-import { TransientError } from '../../src/common/errors.js';
+import { isRetryable, TransientError } from '../../src/common/errors.js';
 import { parseSettings } from '../../src/config/env.schema.js';
 import { keySlot } from '../../src/redis/redis-client.js';
 import { createRedisClient } from '../../src/redis/redis.module.js';
@@ -148,4 +148,56 @@ it('waits for the replica of the primary that took the write, on that connection
   );
   // The write that was not confirmed is stored: run again, it is found (duplicate), and confirmed now.
   expect((await repo.addSignal(there, 'risk', signalJson('risk', 0.6), unconfirmed)).kind).toBe('duplicate');
+});
+
+it('keeps working through a live resharding: a shard half migrated fails only transiently (TRYAGAIN), and once the slot is moved (MOVED) every call succeeds, nothing lost or doubled', async () => {
+  const repo = repository();
+  const ids = corrIdsInShard(repo, 0, 6);
+  await Promise.all(ids.map((id) => repo.start(startInput(id))));
+  const slot = keySlot(repo.keys.shardPrefix(0));
+  const source = await primaryOf(repo.keys.forWorkflow(ids[0]).wf);
+  const { primaries } = await cluster.roles();
+  const target = primaries.find((p) => p !== source)!;
+  const idOf = async (port: number) => String(await cluster.ask(port, 'CLUSTER', 'MYID'));
+  const [sourceId, targetId] = [await idOf(source), await idOf(target)];
+
+  // What `redis-cli --cluster reshard` does, stopped half way: the slot importing on the target, migrating on
+  // the source, the hashes of half the workflows moved (the shard's indexes stay behind).
+  await cluster.ask(target, 'CLUSTER', 'SETSLOT', slot, 'IMPORTING', sourceId);
+  await cluster.ask(source, 'CLUSTER', 'SETSLOT', slot, 'MIGRATING', targetId);
+  const movedKeys = ids.slice(0, 3).map((id) => repo.keys.forWorkflow(id).wf);
+  await cluster.ask(source, 'MIGRATE', '127.0.0.1', target, '', 0, 5000, 'KEYS', ...movedKeys);
+
+  // A script's keys are partly on each node (or partly missing on the source): Redis answers TRYAGAIN, the
+  // client retries (withRedirects) and then fails the call as a transient error: never a wrong answer.
+  const options = ids.map(() => signalOptions());
+  const first = await Promise.allSettled(ids.map((id, i) => repo.addSignal(id, 'momentum', signalJson('momentum', 0.6), options[i])));
+  for (const result of first) {
+    if (result.status === 'fulfilled') expect(result.value.kind).toBe('added');
+    else expect([isRetryable(result.reason), String(result.reason)]).toEqual([true, expect.stringContaining('TRYAGAIN')]);
+  }
+  expect(first.filter((r) => r.status === 'rejected').length).toBeGreaterThan(0);
+
+  // The rest of the keys, then the slot assigned to the target on every primary: the client is told MOVED.
+  for (;;) {
+    const keys = await cluster.ask<string[]>(source, 'CLUSTER', 'GETKEYSINSLOT', slot, 100);
+    if (keys.length === 0) break;
+    await cluster.ask(source, 'MIGRATE', '127.0.0.1', target, '', 0, 5000, 'KEYS', ...keys);
+  }
+  for (const port of primaries) await cluster.ask(port, 'CLUSTER', 'SETSLOT', slot, 'NODE', targetId);
+  await cluster.waitHealthy();
+  expect(await primaryOf(repo.keys.forWorkflow(ids[0]).wf)).toBe(target);
+
+  // Retried (as the transport would): the calls that failed now succeed, the ones that worked are duplicates.
+  const again = await Promise.all(ids.map((id, i) => repo.addSignal(id, 'momentum', signalJson('momentum', 0.6), options[i])));
+  expect(again.map((r) => r.kind)).toEqual(first.map((r) => (r.status === 'fulfilled' ? 'duplicate' : 'added')));
+  expect((await repo.sweep(100, 10_000)).errors).toEqual([]);
+  const pages = await repo.listIndex('deadlines', { after: null, wanted: 100, budget: 100, statuses: [] });
+  expect(
+    pages
+      .flatMap((p) => p.items.map((i) => i.corrId))
+      .filter((id) => ids.includes(id))
+      .sort(),
+  ).toEqual([...ids].sort());
+  for (const id of ids) expect(Object.keys(await client.hgetall(repo.keys.forWorkflow(id).sig))).toEqual(['momentum']);
 });
