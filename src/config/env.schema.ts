@@ -1,4 +1,5 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
+import { AGENT_NAME, WORKFLOW_TYPE } from '../common/names.js';
 
 /**
  * Every setting of the service: its environment variable, default and parser, in one table.
@@ -27,8 +28,8 @@ type Env = Record<string, string | undefined>;
 const NAME_RE = /^[A-Za-z0-9_-]{1,64}$/;
 const SUBJECT_RE = /^[^\s.*>]+(\.[^\s.*>]+)*$/;
 const FILTER_RE = /^([^\s.*>]+|\*)(\.([^\s.*>]+|\*))*(\.>)?$|^>$/;
-const AGENT_RE = /^[A-Za-z0-9_-]{1,64}$/;
-const TYPE_RE = /^[a-z0-9_-]{1,64}$/;
+const AGENT_RE = AGENT_NAME.re;
+const TYPE_RE = WORKFLOW_TYPE.re;
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'error', 'critical'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
