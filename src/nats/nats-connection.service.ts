@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { appConfig, natsConfig, type AppConfig, type NatsConfig } from '../config/configuration.js';
-import { redactUrl } from '../config/env.schema.js';
+import { redactUrl } from '../config/env-reader.js';
 import { natsServerVersionProblem } from './server-version.js';
 
 /**
