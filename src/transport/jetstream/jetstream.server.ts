@@ -198,6 +198,8 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         }
         const batch = await consumer.fetch({ max_messages: room, expires: FETCH_EXPIRES_MS, idle_heartbeat: FETCH_HEARTBEAT_MS });
         this.batches.add(batch);
+        // close() may have stopped the pulls while this one was being asked for: it would wait out its expiry.
+        if (this.closing) batch.stop();
         try {
           for await (const msg of batch) {
             if (this.closing) {
