@@ -8,7 +8,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// The rule of META_AGENT_DEFAULT_WORKFLOW_TYPE and of the strategy registry.
+// The rule of META_AGENT_DEFAULT_WORKFLOW_TYPE and of the strategy registry (WORKFLOW_TYPE in src/common/names.ts;
+// a copy, as this script runs without a build: new-strategy.spec.ts keeps the two equal).
 const TYPE_RE = /^[a-z0-9_-]{1,64}$/;
 const USAGE = 'usage: npm run new:strategy -- <type> [--root <dir>]';
 

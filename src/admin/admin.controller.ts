@@ -1,7 +1,7 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, Param, Post, Query, UsePipes } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { AdminOnly } from '../common/admin-token.guard.js';
-import { CORR_ID_RE } from '../workflow/dto/signal.dto.js';
+import { CORR_ID } from '../common/names.js';
 import { AdminTokenName } from './admin-token.decorator.js';
 import type { AdminAction } from './admin.metrics.js';
 import { AdminService } from './admin.service.js';
@@ -10,7 +10,7 @@ import { ExtendWorkflowDto } from './dto/extend-workflow.dto.js';
 import { HttpValidationPipe } from './dto/http-validation.pipe.js';
 import { ListWorkflowsQuery } from './dto/list-workflows.query.js';
 
-const CORR_ID_PARAM = { name: 'corrId', description: 'The corr_id: 1 to 128 characters of A-Z a-z 0-9 . _ : -', example: 'c-42' };
+const CORR_ID_PARAM = { name: 'corrId', description: `The corr_id: ${CORR_ID.rule}`, example: 'c-42' };
 const UNAUTHORISED = { status: 401, description: 'No valid admin bearer token (404 instead when META_AGENT_ADMIN_TOKEN is not set).' };
 const NOT_FOUND = { status: 404, description: 'No workflow for this corr_id (none, or expired after the retention period).', type: AdminErrorDto };
 const CONFLICT = {
@@ -94,8 +94,8 @@ export class AdminController {
   }
 
   private checkCorrId(action: AdminAction, corrId: string, token: string): void {
-    if (CORR_ID_RE.test(corrId)) return;
+    if (CORR_ID.re.test(corrId)) return;
     this.admin.invalid(action, token);
-    throw new BadRequestException(['corr_id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -']);
+    throw new BadRequestException([`corr_id must be ${CORR_ID.rule}`]);
   }
 }

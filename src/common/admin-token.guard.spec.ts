@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import { NotFoundException, UnauthorizedException, type ExecutionContext } from '@nestjs/common';
 import type { AppConfig } from '../config/configuration.js';
-import { ConfigValidationError, parseAdminTokens, parseSettings } from '../config/env.schema.js';
+import { ConfigValidationError } from '../config/env-reader.js';
+import { parseSettings } from '../config/env.schema.js';
+import { parseAdminTokens } from '../config/settings/admin-tokens.js';
 import { AdminTokenGuard, AdminTokens, type AdminRequest } from './admin-token.guard.js';
 
 /* The admin bearer token: the setting's forms, and the guard's answers (SPEC "HTTP"). */

@@ -1,7 +1,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigValidationError, parseSettings, redactUrl } from './env.schema.js';
+import { ConfigValidationError } from './env-reader.js';
+import { parseSettings } from './env.schema.js';
 
 function failure(env: Record<string, string>): ConfigValidationError {
   try {
@@ -100,14 +101,6 @@ describe('parseSettings', () => {
   it('never echoes a password from a URL', () => {
     const error = failure({ META_AGENT_REDIS_URL: 'nats://user:s3cret@host:6379' });
     expect(error.message).not.toContain('s3cret');
-  });
-});
-
-describe('redactUrl', () => {
-  it('hides passwords and tokens, keeps the rest', () => {
-    expect(redactUrl('redis://user:pw@h:6379/0')).toBe('redis://user:***@h:6379/0');
-    expect(redactUrl('nats://token@h:4222,nats://h2:4222')).toBe('nats://***@h:4222,nats://h2:4222');
-    expect(redactUrl('nats://h:4222')).toBe('nats://h:4222');
   });
 });
 

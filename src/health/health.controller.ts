@@ -5,6 +5,7 @@ import { appConfig, type AppConfig } from '../config/configuration.js';
 import { NatsConnectionService } from '../nats/nats-connection.service.js';
 import { WorkflowRepository } from '../workflow/workflow.repository.js';
 import { ShutdownState } from './shutdown-state.js';
+import { TransportHealth } from './transport.health.js';
 
 const CHECK_TIMEOUT_MS = 1000;
 
@@ -16,6 +17,7 @@ export class HealthController {
     private readonly nats: NatsConnectionService,
     private readonly repository: WorkflowRepository,
     private readonly shutdown: ShutdownState,
+    private readonly transport: TransportHealth,
     @Inject(appConfig.KEY) private readonly app: AppConfig,
   ) {}
 
@@ -45,11 +47,14 @@ export class HealthController {
     return this.health.check([]);
   }
 
-  /** Ready to take work: NATS connected with JetStream answering, Redis answering, not shutting down. */
+  /**
+   * Ready to take work: not shutting down, the transport connected with every consumer it reads (from its
+   * events, TransportHealth), JetStream answering, Redis answering.
+   */
   @Get('ready')
   @HealthCheck()
   ready() {
-    return this.health.check([() => this.shutdownCheck(), () => this.natsCheck(), () => this.redisCheck()]);
+    return this.health.check([() => this.shutdownCheck(), () => this.transport.check(), () => this.natsCheck(), () => this.redisCheck()]);
   }
 
   /** The template's JSON shape; 503 when unhealthy. `active_workflows` is counted in Redis. */

@@ -1,5 +1,5 @@
 import type { LoggerService, LogLevel as NestLogLevel } from '@nestjs/common';
-import type { LogLevel } from '../config/env.schema.js';
+import type { LogLevel } from '../config/env-reader.js';
 
 const ORDER: Record<string, number> = { trace: 10, debug: 20, info: 30, warning: 40, error: 50, critical: 60 };
 

@@ -2,8 +2,9 @@ import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleIn
 import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Subject, type Observable } from 'rxjs';
 import { appConfig, natsConfig, type AppConfig, type NatsConfig } from '../config/configuration.js';
-import { redactUrl } from '../config/env.schema.js';
+import { redactUrl } from '../config/env-reader.js';
 import { natsServerVersionProblem } from './server-version.js';
 
 /**
@@ -42,6 +43,12 @@ export function natsSecurityOptions(config: NatsConfig): Partial<ConnectionOptio
   return options;
 }
 
+/** A change of the connection, as the client's `status()` iterator reports it (`server`: redacted). */
+export interface NatsConnectionChange {
+  type: 'disconnect' | 'reconnecting' | 'reconnect' | 'close';
+  server?: string;
+}
+
 /**
  * The one NATS connection of the process, shared by the JetStream transport (consuming) and the
  * publishers (decisions, dead letters). Connects at start with a bounded timeout: a NATS server that
@@ -54,6 +61,12 @@ export class NatsConnectionService implements OnModuleInit, OnApplicationShutdow
   private js?: JetStreamClient;
   private jsm?: JetStreamManager;
   private disconnected = false;
+  private readonly changes = new Subject<NatsConnectionChange>();
+  /**
+   * The connection's changes after start-up (the connection is up when start-up ends): the JetStream transport
+   * reports them as its status and events (`JetStreamServer.status`, `on('disconnect', ...)`).
+   */
+  readonly connectionChanges: Observable<NatsConnectionChange> = this.changes.asObservable();
 
   constructor(
     @Inject(natsConfig.KEY) private readonly config: NatsConfig,
@@ -93,12 +106,19 @@ export class NatsConnectionService implements OnModuleInit, OnApplicationShutdow
 
   private async watchStatus(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
+      const server = 'server' in s ? redactUrl(String(s.server)) : undefined;
       if (s.type === 'disconnect') this.disconnected = true;
       if (s.type === 'reconnect') this.disconnected = false;
       if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error') {
-        this.logger.warn({ msg: `nats ${s.type}`, server: 'server' in s ? redactUrl(String(s.server)) : undefined });
+        this.logger.warn({ msg: `nats ${s.type}`, server });
       }
+      // The state above is set first: a subscriber that asks isConnected() sees the change it is told of.
+      if (s.type === 'disconnect' || s.type === 'reconnecting' || s.type === 'reconnect') this.changes.next({ type: s.type, server });
+      if (s.type === 'close') break;
     }
+    // The connection is closed (drained at shutdown, or closed for good): no change follows.
+    this.changes.next({ type: 'close' });
+    this.changes.complete();
   }
 
   get connection(): NatsConnection {
@@ -119,6 +139,11 @@ export class NatsConnectionService implements OnModuleInit, OnApplicationShutdow
   /** Connected now (not closed, draining, or waiting to reconnect). */
   isConnected(): boolean {
     return this.nc !== undefined && !this.nc.isClosed() && !this.nc.isDraining() && !this.disconnected;
+  }
+
+  /** The server the connection is on now (`host:port`), for logs and events. */
+  serverUrl(): string | undefined {
+    return this.nc ? redactUrl(this.nc.getServer()) : undefined;
   }
 
   /** Connected and JetStream answering (for readiness). */

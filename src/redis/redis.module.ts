@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { redisConfig, type RedisConfig } from '../config/configuration.js';
-import { redactUrl } from '../config/env.schema.js';
+import { redactUrl } from '../config/env-reader.js';
 import { isCluster, primaries, REDIS_CLIENT, type RedisClient } from './redis-client.js';
 import { defineScripts } from './redis-scripts.js';
 

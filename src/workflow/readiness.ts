@@ -1,3 +1,5 @@
+import { AGENT_NAME } from '../common/names.js';
+
 /**
  * When a workflow can decide, declared instead of computed: Redis judges it in the script that stores each
  * signal (add-signal-5.lua, `is_ready` in src/redis/lua/includes/common.lua), so a signal that does not make
@@ -13,9 +15,6 @@ export interface ReadinessRule {
   /** ... counted among these (default, or empty: any agent). */
   among?: string[];
 }
-
-/** The signal DTO's agent_name pattern: what an agent can be called, so the encoding's separators never occur. */
-const AGENT_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 /** Whether the agents that answered satisfy the rule (the same test as the Lua `is_ready`). */
 export function isReady(rule: ReadinessRule, answered: Iterable<string>): boolean {
@@ -39,7 +38,8 @@ export function encodeReadiness(rule: ReadinessRule): string {
   if (!Number.isSafeInteger(atLeast) || atLeast < 0) throw new Error(`readyWhen.atLeast must be a whole number >= 0, got ${String(rule.atLeast)}`);
   const list = (name: string, agents: string[] | undefined): string => {
     for (const agent of agents ?? []) {
-      if (typeof agent !== 'string' || !AGENT_RE.test(agent)) throw new Error(`readyWhen.${name}: "${String(agent)}" is not an agent name (${AGENT_RE})`);
+      if (typeof agent !== 'string' || !AGENT_NAME.re.test(agent))
+        throw new Error(`readyWhen.${name}: "${String(agent)}" is not an agent name (${AGENT_NAME.re})`);
     }
     return [...new Set(agents ?? [])].join(',');
   };

@@ -1,7 +1,7 @@
 import { BadRequestException, Controller, Get, NotFoundException, Param } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { AdminOnly } from '../common/admin-token.guard.js';
-import { CORR_ID_RE } from './dto/signal.dto.js';
+import { CORR_ID } from '../common/names.js';
 import { WorkflowRepository, type StoredWorkflow } from './workflow.repository.js';
 
 function parse(json: string): unknown {
@@ -49,13 +49,13 @@ export class WorkflowsController {
 
   @Get(':corrId')
   @ApiOperation({ summary: 'The stored state of one workflow: trigger, signals, decision (trading data: admin token)' })
-  @ApiParam({ name: 'corrId', description: 'The corr_id: 1 to 128 characters of A-Z a-z 0-9 . _ : -' })
+  @ApiParam({ name: 'corrId', description: `The corr_id: ${CORR_ID.rule}` })
   @ApiResponse({ status: 200, description: 'The workflow as stored in Redis.' })
   @ApiResponse({ status: 400, description: 'A malformed corr_id.' })
   @ApiResponse({ status: 401, description: 'No valid admin bearer token (404 instead when META_AGENT_ADMIN_TOKEN is not set).' })
   @ApiResponse({ status: 404, description: 'No workflow for this corr_id; lists the signals buffered for it, if any.' })
   async get(@Param('corrId') corrId: string) {
-    if (!CORR_ID_RE.test(corrId)) throw new BadRequestException('corr_id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -');
+    if (!CORR_ID.re.test(corrId)) throw new BadRequestException(`corr_id must be ${CORR_ID.rule}`);
     const { workflow, early } = await this.repository.inspect(corrId);
     if (!workflow) {
       throw new NotFoundException({ statusCode: 404, message: 'no workflow for this corr_id', corr_id: corrId, buffered_signals: Object.keys(early) });

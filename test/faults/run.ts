@@ -56,6 +56,7 @@ import { HostileInjector } from './hostile.js';
 import { LoadGenerator, prng, TRIGGER_SUBJECT, type InspectedSignals } from './load.js';
 import { NatsServer, portOpen, ProcessBook, RedisServer, Replica, trackedBy } from './procs.js';
 import { NatsCluster, RedisCluster } from '../support/clusters.js';
+import { CORR_ID } from '../../src/common/names.js';
 import { DEFAULT_CONSUMERS } from '../support/signals.js';
 
 type Fault =
@@ -607,7 +608,7 @@ async function runOne(profile: Profile): Promise<number> {
     const sentHostile = hostile?.sent ?? [];
     const toInspect = [
       ...load.workflows.filter((w) => w.kind !== 'declined').map((w) => w.corrId),
-      ...sentHostile.filter((h) => h.corrId && /^[A-Za-z0-9._:-]{1,128}$/.test(h.corrId)).map((h) => h.corrId!),
+      ...sentHostile.filter((h) => h.corrId && CORR_ID.re.test(h.corrId)).map((h) => h.corrId!),
     ];
     const inspections = await inspect(replicas, toInspect);
 

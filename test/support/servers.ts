@@ -3,6 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
 import { freePort } from './app.js';
 import { waitFor } from './env.js';
 
@@ -96,6 +98,57 @@ export class PrivateRedis {
 
   resume(): void {
     this.server?.child.kill('SIGCONT');
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The nats-server scripts/lib.sh chose (NATS_SERVER_BIN), else the one on PATH. */
+export function natsServerBin(): string {
+  return process.env.NATS_SERVER_BIN || 'nats-server';
+}
+
+/**
+ * A private nats-server with JetStream on a free loopback port, that a test can kill and start again on the
+ * same port with the same store (a NATS outage: the service's client reconnects to it).
+ */
+export class PrivateNats {
+  readonly dir = mkdtempSync(join(tmpdir(), 'private-nats-'));
+  private server?: ServerProcess;
+
+  private constructor(readonly port: number) {}
+
+  static async create(): Promise<PrivateNats> {
+    return new PrivateNats(await freePort());
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts it and waits until JetStream answers. */
+  async start(): Promise<void> {
+    this.server = ServerProcess.start(natsServerBin(), ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.dir]);
+    await waitFor('nats-server with JetStream up', async () => {
+      const nc = await connect({ servers: this.url, timeout: 1000, reconnect: false }).catch(() => undefined);
+      if (!nc) return false;
+      try {
+        return (await (await jetstreamManager(nc, { timeout: 1000 })).getAccountInfo()) !== undefined;
+      } catch {
+        return false;
+      } finally {
+        await nc.close();
+      }
+    });
+  }
+
+  /** SIGKILL (a crash): clients see their connection drop at once. */
+  async stop(): Promise<void> {
+    await this.server?.kill();
+    this.server = undefined;
   }
 
   async dispose(): Promise<void> {

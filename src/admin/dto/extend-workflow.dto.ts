@@ -1,7 +1,7 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsInt, Max, Min } from 'class-validator';
 
-/** The largest META_AGENT_MAX_TIMEOUT_SECONDS accepted (src/config/env.schema.ts): no extension can go further. */
+/** The largest META_AGENT_MAX_TIMEOUT_SECONDS accepted (src/config/settings/workflow.ts): no extension can go further. */
 export const EXTEND_MAX_SECONDS = 7 * 86400;
 
 /** Body of `POST /workflows/:corr_id/extend`. */

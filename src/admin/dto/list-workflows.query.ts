@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { WORKFLOW_TYPE } from '../../common/names.js';
 import { WorkflowStatus } from '../../workflow/workflow.types.js';
 
 /** `open`: not finished (pending, in_progress, waiting_for_agents, evaluating); `finished`: any final status. */
@@ -19,9 +20,9 @@ export class ListWorkflowsQuery {
   @IsIn(LIST_STATUS_FILTERS, { message: `status must be one of: ${LIST_STATUS_FILTERS.join(', ')}` })
   status?: ListStatusFilter;
 
-  @ApiPropertyOptional({ description: 'Only workflows of this type.', example: 'trading', pattern: '^[a-z0-9_-]{1,64}$' })
+  @ApiPropertyOptional({ description: 'Only workflows of this type.', example: 'trading', pattern: WORKFLOW_TYPE.pattern })
   @IsOptional()
-  @Matches(/^[a-z0-9_-]{1,64}$/, { message: 'type must be 1 to 64 characters of a-z 0-9 _ -' })
+  @Matches(WORKFLOW_TYPE.re, { message: `type must be ${WORKFLOW_TYPE.rule}` })
   @IsString()
   type?: string;
 

@@ -1,12 +1,13 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CustomTransportStrategy, Server, type MessageHandler } from '@nestjs/microservices';
 import type { Consumer, JsMsg } from '@nats-io/jetstream';
+import { EventEmitter } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isObservable, lastValueFrom } from 'rxjs';
+import { isObservable, lastValueFrom, type Subscription } from 'rxjs';
 import { natsConfig, type NatsConfig } from '../../config/configuration.js';
 import { BackpressureError, DeliveryLimitError, describeError, isRetryable, PoisonMessageError } from '../../common/errors.js';
 import { OrchestratorMetrics } from '../../metrics/orchestrator.metrics.js';
-import { NatsConnectionService } from '../../nats/nats-connection.service.js';
+import { NatsConnectionService, type NatsConnectionChange } from '../../nats/nats-connection.service.js';
 import { DeadLetterPublisher } from './dead-letter.publisher.js';
 import { ALL_ROUTES, FlowControl } from './flow-control.js';
 import { IsolationGate, POISON_STRIKES, type SuspectLedger } from './isolation.js';
@@ -14,10 +15,12 @@ import { JetStreamContext, type DeliveryMeta } from './jetstream.context.js';
 import { decodePayload } from './payload.js';
 import { MAX_DELIVER_BACKSTOP, provisionAtStart, provisionJetStream, type ConsumerRoute } from './provisioning.js';
 import { settle, type Outcome } from './settlement.js';
+import { consumerGoneReason, type JetStreamEvents, type JetStreamStatus } from './transport-status.js';
 
 import { AGENT_SIGNAL_PATTERN, TRIGGER_PATTERN } from './patterns.js';
 
 export { AGENT_SIGNAL_PATTERN, TRIGGER_PATTERN };
+export type { JetStreamEvents, JetStreamStatus };
 
 const RESUBSCRIBE_DELAY_MS = 1000;
 /** Pull requests wait at most this long for messages before the loop asks again. */
@@ -129,9 +132,13 @@ interface Handled {
  * settlement (ack / nak with delay / dead-letter + term) only after the handler returned or threw — see
  * settlement.ts. A route pulls only while FlowControl lets it (back-pressure, a dependency outage): what
  * is not pulled waits in the stream, where it uses up no delivery.
+ *
+ * Like Nest's NATS transport it reports the connection as its `status` (connected, disconnected, reconnecting)
+ * and as events (`on('disconnect' | 'reconnect' | 'connect', cb)`), and a pull loop whose consumer is gone as
+ * `consumer_gone` / `consumer_back` (transport-status.ts); health turns them into readiness.
  */
 @Injectable()
-export class JetStreamServer extends Server implements CustomTransportStrategy {
+export class JetStreamServer extends Server<JetStreamEvents, JetStreamStatus> implements CustomTransportStrategy {
   private readonly log = new Logger('JetStreamServer');
   private readonly batches = new Set<{ stop(): void }>();
   private readonly slots = new Map<string, Slots>();
@@ -153,6 +160,12 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   private readonly sharedPlaces = new Set<Place>();
   private evictTimer: NodeJS.Timeout | undefined;
   private ledger: SuspectLedger | undefined;
+  /** The listeners of `on()`. */
+  private readonly statusEvents = new EventEmitter();
+  private connectionChanges: Subscription | undefined;
+  private connected = false;
+  /** Consumers (durable names) a pull loop found gone, and why. */
+  private readonly goneConsumers = new Map<string, string>();
 
   constructor(
     private readonly nats: NatsConnectionService,
@@ -180,6 +193,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   /** Provisions (or checks) streams and consumers, then starts pulling; a failure rejects start-up. */
   async listen(callback: (error?: unknown) => void): Promise<void> {
     try {
+      this.watchConnection();
       const routes = this.routes();
       for (const route of routes) {
         const handler = this.getHandlerByPattern(route.pattern);
@@ -219,11 +233,14 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
         if (this.closing) break;
         if (!consumer) {
           // A failed pull may mean the consumer or stream is gone: put them back first.
-          await provisionJetStream(this.nats.manager, this.config, [route]);
+          const created = await provisionJetStream(this.nats.manager, this.config, [route]);
           consumer = await this.nats.jetstream.consumers.get(route.stream, route.durable);
+          this.consumerFound(route, created.includes(route.durable));
         }
         const batch = await consumer.fetch({ max_messages: room, expires: FETCH_EXPIRES_MS, idle_heartbeat: FETCH_HEARTBEAT_MS });
         this.batches.add(batch);
+        // close() may have stopped the pulls while this one was being asked for: it would wait out its expiry.
+        if (this.closing) batch.stop();
         try {
           for await (const msg of batch) {
             if (this.closing) {
@@ -245,7 +262,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
       } catch (error) {
         if (this.closing) break;
         consumer = undefined;
-        this.log.warn({ msg: 'pulling failed, trying again', consumer: route.durable, error: describeError(error) });
+        this.pullFailed(route, error);
         await sleep(RESUBSCRIBE_DELAY_MS);
       }
     }
@@ -554,6 +571,7 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
   /** Stops pulling, lets in-flight messages finish and settle. NATS itself is drained after this. */
   async close(): Promise<void> {
     this.closing = true;
+    this.connectionChanges?.unsubscribe();
     clearInterval(this.evictTimer);
     this.flow.stop();
     for (const batch of this.batches) batch.stop();
@@ -564,8 +582,71 @@ export class JetStreamServer extends Server implements CustomTransportStrategy {
     this.flushAcks();
   }
 
-  on(): never {
-    throw new Error('JetStreamServer has no events to listen to; see its status in /health');
+  /** Calls `callback` on each `event` (JetStreamEvents: connect, disconnect, reconnect, consumer_gone, consumer_back). */
+  on<EventKey extends keyof JetStreamEvents = keyof JetStreamEvents, EventCallback extends JetStreamEvents[EventKey] = JetStreamEvents[EventKey]>(
+    event: EventKey,
+    callback: EventCallback,
+  ): void {
+    this.statusEvents.on(event, callback as (...args: unknown[]) => void);
+  }
+
+  private emit<EventKey extends keyof JetStreamEvents>(event: EventKey, ...args: Parameters<JetStreamEvents[EventKey]>): void {
+    this.statusEvents.emit(event, ...args);
+  }
+
+  /**
+   * From listen on, the connection's changes become the transport's status and events (the connection itself
+   * is made and watched by NatsConnectionService, shared with the publishers).
+   */
+  private watchConnection(): void {
+    this.connectionChanges?.unsubscribe();
+    // Subscribed first, then the current state read: a change after this is not missed.
+    this.connectionChanges = this.nats.connectionChanges.subscribe((change) => this.connectionChanged(change));
+    this.connected = this.nats.isConnected();
+    this._status$.next(this.connected ? 'connected' : 'disconnected');
+    if (this.connected) this.emit('connect', this.nats.serverUrl());
+  }
+
+  private connectionChanged({ type, server }: NatsConnectionChange): void {
+    if (type === 'reconnecting') {
+      this._status$.next('reconnecting');
+      return;
+    }
+    const connected = type === 'reconnect';
+    this._status$.next(connected ? 'connected' : 'disconnected');
+    if (connected === this.connected) return;
+    this.connected = connected;
+    this.emit(connected ? 'reconnect' : 'disconnect', server);
+  }
+
+  /** After a failed pull or look-up: the consumer may be gone (said once per episode), or pulling failed otherwise. */
+  private pullFailed(route: ConsumerRoute, error: unknown): void {
+    const reason = consumerGoneReason(error);
+    if (reason === undefined) {
+      this.log.warn({ msg: 'pulling failed, trying again', consumer: route.durable, error: describeError(error) });
+      return;
+    }
+    if (this.goneConsumers.has(route.durable)) return;
+    this.goneConsumers.set(route.durable, reason);
+    this.log.warn({
+      msg: `consumer gone: ${this.config.provision ? 'provisioning it again' : 'waiting for it (META_AGENT_PROVISION is off)'}`,
+      consumer: route.durable,
+      stream: route.stream,
+      reason,
+    });
+    this.emit('consumer_gone', route.durable, reason);
+  }
+
+  /** The pull loop has its consumer again; `created`: provisioning had to create it, so it was gone (unnoticed until now). */
+  private consumerFound(route: ConsumerRoute, created: boolean): void {
+    if (created && !this.goneConsumers.has(route.durable)) {
+      this.goneConsumers.set(route.durable, 'found missing');
+      this.log.warn({ msg: 'consumer gone: found missing, provisioned again', consumer: route.durable, stream: route.stream });
+      this.emit('consumer_gone', route.durable, 'found missing');
+    }
+    if (!this.goneConsumers.delete(route.durable)) return;
+    this.log.log({ msg: 'consumer back: consuming again', consumer: route.durable, stream: route.stream });
+    this.emit('consumer_back', route.durable);
   }
 
   unwrap<T>(): T {

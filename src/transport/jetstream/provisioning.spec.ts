@@ -83,3 +83,23 @@ describe('provisionJetStream: stream replicas (META_AGENT_STREAM_REPLICAS)', () 
     expect(updated).toEqual([]);
   });
 });
+
+describe('provisionJetStream: consumers', () => {
+  it('returns the consumers it had to create (a running transport learns so that its consumer was gone)', async () => {
+    const { jsm } = fakeManager(streamsAsProvisioned(1));
+    const config = parseSettings({}).nats;
+    const route = (durable: string) => ({ pattern: 'p', stream: 'SIGNALS', durable, filterSubject: 'x' });
+    const existing = new Set(['kept']);
+    const added: string[] = [];
+    Object.assign(jsm.consumers, {
+      info: (_stream: string, durable: string) =>
+        existing.has(durable)
+          ? Promise.resolve({ config: { filter_subject: 'x', max_deliver: config.maxDeliveries + 10, ack_wait: nanos(config.ackWaitMs) } })
+          : Promise.reject(new JetStreamApiError({ code: 404, err_code: JetStreamApiCodes.ConsumerNotFound, description: 'consumer not found' })),
+      add: (_stream: string, c: { durable_name: string }) => (added.push(c.durable_name), Promise.resolve({})),
+    });
+    expect(await provisionJetStream(jsm, config, [route('kept'), route('gone')])).toEqual(['gone']);
+    expect(added).toEqual(['gone']);
+    expect(await provisionJetStream(jsm, config, [route('kept')])).toEqual([]);
+  });
+});

@@ -104,7 +104,8 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
   await jsm.streams.add(config);
 }
 
-async function ensureConsumer(jsm: JetStreamManager, route: ConsumerRoute, config: NatsConfig, provision: boolean): Promise<void> {
+/** True when it created the consumer (it did not exist). */
+async function ensureConsumer(jsm: JetStreamManager, route: ConsumerRoute, config: NatsConfig, provision: boolean): Promise<boolean> {
   const info = await infoOrNull(jsm.consumers.info(route.stream, route.durable));
   const maxDeliver = config.maxDeliveries + MAX_DELIVER_BACKSTOP;
   if (info) {
@@ -117,7 +118,7 @@ async function ensureConsumer(jsm: JetStreamManager, route: ConsumerRoute, confi
     if (provision && (info.config.max_deliver !== maxDeliver || info.config.ack_wait !== nanos(config.ackWaitMs))) {
       await jsm.consumers.update(route.stream, route.durable, { max_deliver: maxDeliver, ack_wait: nanos(config.ackWaitMs) });
     }
-    return;
+    return false;
   }
   if (!provision) throw new ProvisioningError(`consumer ${route.durable} on stream ${route.stream} does not exist and META_AGENT_PROVISION is off`);
   await jsm.consumers.add(route.stream, {
@@ -130,14 +131,16 @@ async function ensureConsumer(jsm: JetStreamManager, route: ConsumerRoute, confi
     max_deliver: maxDeliver,
     max_ack_pending: Math.max(config.maxInFlight * 16, 1000),
   });
+  return true;
 }
 
 /**
  * Creates the streams and durable consumers the service needs when provisioning is on; when it is off,
  * checks that they exist. Existing ones are left as they are (they may be managed elsewhere), but a
- * consumer filtering another subject is an error, not a silent surprise.
+ * consumer filtering another subject is an error, not a silent surprise. Returns the durable names of the
+ * consumers it created (a running transport that re-provisions learns so that its consumer was gone).
  */
-export async function provisionJetStream(jsm: JetStreamManager, config: NatsConfig, routes: ConsumerRoute[]): Promise<void> {
+export async function provisionJetStream(jsm: JetStreamManager, config: NatsConfig, routes: ConsumerRoute[]): Promise<string[]> {
   const p = config.provision;
   const limits = { max_age: nanos(config.streamMaxAgeSeconds * 1000), num_replicas: config.streamReplicas };
   const dedupe = { duplicate_window: nanos(config.duplicateWindowMs) };
@@ -151,5 +154,7 @@ export async function provisionJetStream(jsm: JetStreamManager, config: NatsConf
     const auditLimits = { max_age: nanos(audit.maxAgeSeconds * 1000), num_replicas: config.streamReplicas };
     await ensureStream(jsm, { name: audit.stream, subjects: [`${audit.subjectPrefix}.>`], ...auditLimits }, p);
   }
-  for (const route of routes) await ensureConsumer(jsm, route, config, p);
+  const created: string[] = [];
+  for (const route of routes) if (await ensureConsumer(jsm, route, config, p)) created.push(route.durable);
+  return created;
 }

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { Parser } from '@asyncapi/parser';
 import { asyncApiSchemas, readAsyncApi, schemaName } from '../../../test/support/asyncapi.js';
+import { AGENT_NAME, CORR_ID, WORKFLOW_TYPE } from '../../common/names.js';
 import { DeadLetterHeaders } from '../../transport/jetstream/dead-letter.publisher.js';
 import { strategyHarness, workflowSettings } from '../strategies/testing.js';
 import { TradingDecisionStrategy } from '../strategies/trading.strategy.js';
@@ -72,6 +73,40 @@ describe('docs/asyncapi.yaml', () => {
     expect(headers.properties[DeadLetterHeaders.Code].enum).toEqual(
       expect.arrayContaining(['poison', 'max_deliveries', 'validation_failed', 'agent_mismatch']),
     );
+  });
+
+  it('writes the corr_id, workflow type and agent name as src/common/names.ts defines them, wherever it names them', () => {
+    const schemas = document.components.schemas as Record<string, { pattern?: string; properties?: Record<string, { pattern?: string }> }>;
+    const workflowId = `^${WORKFLOW_TYPE.body}:${CORR_ID.body}$`;
+    expect({
+      CorrId: schemas.CorrId.pattern,
+      'Trigger.workflow_type': schemas.Trigger.properties?.workflow_type.pattern,
+      'AgentSignal.agent_name': schemas.AgentSignal.properties?.agent_name.pattern,
+      'Decision.workflow_id': schemas.Decision.properties?.workflow_id.pattern,
+      'Decision.workflow_type': schemas.Decision.properties?.workflow_type.pattern,
+      'DecisionHeaders.Nats-Msg-Id': schemas.DecisionHeaders.properties?.['Nats-Msg-Id'].pattern,
+    }).toEqual({
+      CorrId: CORR_ID.pattern,
+      'Trigger.workflow_type': WORKFLOW_TYPE.pattern,
+      'AgentSignal.agent_name': AGENT_NAME.pattern,
+      'Decision.workflow_id': workflowId,
+      'Decision.workflow_type': WORKFLOW_TYPE.pattern,
+      'DecisionHeaders.Nats-Msg-Id': `${workflowId.slice(0, -1)}@\\d+$`,
+    });
+    // No other pattern of the document spells out one of these names (a copy the check above would miss).
+    const known = new Set([CORR_ID.pattern, WORKFLOW_TYPE.pattern, AGENT_NAME.pattern, workflowId, `${workflowId.slice(0, -1)}@\\d+$`]);
+    const spelled = [CORR_ID, WORKFLOW_TYPE, AGENT_NAME].map((name) => name.body.slice(0, name.body.indexOf(']') + 1));
+    const strays: string[] = [];
+    const walk = (node: unknown, at: string): void => {
+      if (typeof node !== 'object' || node === null) return;
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'pattern' && typeof value === 'string' && spelled.some((chars) => value.includes(chars)) && !known.has(value))
+          strays.push(`${at}: ${value}`);
+        walk(value, `${at}/${key}`);
+      }
+    };
+    walk(document, '');
+    expect(strays).toEqual([]);
   });
 
   it('has examples that fit their own message (headers and payload)', () => {

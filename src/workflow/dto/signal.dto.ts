@@ -1,10 +1,9 @@
 import { IsNumber, IsObject, IsOptional, IsPositive, IsString, Length, Matches, Max, Min } from 'class-validator';
 
+import { AGENT_NAME, CORR_ID, WORKFLOW_TYPE } from '../../common/names.js';
 import { IsTimestamp } from './is-timestamp.js';
 
-/** SPEC: 1 to 128 characters of A-Z a-z 0-9 . _ : - (anything else is bad input). */
-export const CORR_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
-const CORR_ID_MESSAGE = 'corr_id must be 1 to 128 characters of A-Z a-z 0-9 . _ : -';
+const CORR_ID_MESSAGE = `corr_id must be ${CORR_ID.rule}`;
 const FINITE = { allowNaN: false, allowInfinity: false };
 
 /**
@@ -14,7 +13,7 @@ const FINITE = { allowNaN: false, allowInfinity: false };
  */
 export class TriggerDto {
   @IsString()
-  @Matches(CORR_ID_RE, { message: CORR_ID_MESSAGE })
+  @Matches(CORR_ID.re, { message: CORR_ID_MESSAGE })
   corr_id!: string;
 
   @IsOptional()
@@ -43,7 +42,7 @@ export class TriggerDto {
 
   @IsOptional()
   @IsString()
-  @Matches(/^[a-z0-9_-]{1,64}$/, { message: 'workflow_type must be 1 to 64 characters of a-z 0-9 _ -' })
+  @Matches(WORKFLOW_TYPE.re, { message: `workflow_type must be ${WORKFLOW_TYPE.rule}` })
   workflow_type?: string;
 
   @IsOptional()
@@ -55,11 +54,11 @@ export class TriggerDto {
 /** An agent's signal on `signals.enriched.<agent>`; payload fields (`analysis`, `sentiment_score`, ...) are kept. */
 export class AgentSignalDto {
   @IsString()
-  @Matches(CORR_ID_RE, { message: CORR_ID_MESSAGE })
+  @Matches(CORR_ID.re, { message: CORR_ID_MESSAGE })
   corr_id!: string;
 
   @IsString()
-  @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'agent_name must be 1 to 64 characters of A-Z a-z 0-9 _ -' })
+  @Matches(AGENT_NAME.re, { message: `agent_name must be ${AGENT_NAME.rule}` })
   agent_name!: string;
 
   @IsOptional()

@@ -3,6 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { WORKFLOW_TYPE } from '../../common/names.js';
 
 /*
  * `npm run new:strategy -- <type>` (scripts/new-strategy.mjs), run on a copy of src/ in a temporary directory:
@@ -53,6 +54,11 @@ afterAll(() => {
 });
 
 describe('npm run new:strategy', () => {
+  it("checks a type with the strategy registry's pattern (src/common/names.ts; the script runs without a build, so it keeps a copy)", () => {
+    const script = readFileSync(join(ROOT, 'scripts/new-strategy.mjs'), 'utf8');
+    expect(/^const TYPE_RE = \/(.*)\/;$/m.exec(script)?.[1]).toBe(WORKFLOW_TYPE.pattern);
+  });
+
   it('writes the provider, its spec and the module line', () => {
     const result = generate('vote-2');
     expect(result.stderr).toBe('');

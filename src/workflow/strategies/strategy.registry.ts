@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, Optional, type OnModuleInit } from '@nestjs
 import { DiscoveryService } from '@nestjs/core';
 import { workflowConfig, type WorkflowConfig } from '../../config/configuration.js';
 import { BadInputError } from '../../common/errors.js';
+import { WORKFLOW_TYPE } from '../../common/names.js';
 import { DecisionStrategyProvider } from './decision-strategy.decorator.js';
 import type { DecisionStrategy } from './decision-strategy.interface.js';
 
@@ -25,7 +26,6 @@ export interface ProgrammaticStrategy {
   source: string;
 }
 
-const TYPE_RE = /^[a-z0-9_-]{1,64}$/;
 const REQUIRED_METHODS = ['shouldStart', 'define', 'canDecide', 'evaluate'] as const;
 
 /**
@@ -60,7 +60,7 @@ export class StrategyRegistry implements OnModuleInit {
   }
 
   register(type: string, strategy: DecisionStrategy, providerName = strategy.constructor.name): void {
-    if (!TYPE_RE.test(type)) throw new StrategyRegistryError(`workflow type "${type}" of ${providerName} must match ${TYPE_RE}`);
+    if (!WORKFLOW_TYPE.re.test(type)) throw new StrategyRegistryError(`workflow type "${type}" of ${providerName} must match ${WORKFLOW_TYPE.re}`);
     if (this.strategies.has(type)) {
       throw new StrategyRegistryError(`two decision strategies for workflow type "${type}": ${this.sources.get(type)} and ${providerName}`);
     }

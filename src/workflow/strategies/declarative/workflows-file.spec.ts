@@ -1,7 +1,8 @@
 import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseWorkflowsFile, readWorkflowsFile, WorkflowsFileError } from './workflows-file.js';
+import { AGENT_NAME, WORKFLOW_TYPE } from '../../../common/names.js';
+import { parseWorkflowsFile, readWorkflowsFile, WORKFLOWS_SCHEMA_URL, WorkflowsFileError } from './workflows-file.js';
 
 /** The example file shipped in deploy/ (the README's example). */
 const VALID = readFileSync(new URL('../../../../deploy/workflows/hedge.example.yaml', import.meta.url), 'utf8');
@@ -26,6 +27,23 @@ const hedge = (replace: string, by: string) => {
 };
 
 describe('the workflows file (META_AGENT_WORKFLOWS_FILE)', () => {
+  it('writes the workflow type and agent name patterns of its JSON Schema as src/common/names.ts defines them', () => {
+    const text = readFileSync(WORKFLOWS_SCHEMA_URL, 'utf8');
+    const schema = JSON.parse(text) as {
+      properties: { workflow_types: { patternProperties: Record<string, unknown> } };
+      definitions: {
+        agent: { pattern: string };
+        workflowType: { properties: { vote: { properties: { weights: { patternProperties: Record<string, unknown> } } } } };
+      };
+    };
+    expect(Object.keys(schema.properties.workflow_types.patternProperties)).toEqual([WORKFLOW_TYPE.pattern]);
+    expect(schema.definitions.agent.pattern).toBe(AGENT_NAME.pattern);
+    expect(Object.keys(schema.definitions.workflowType.properties.vote.properties.weights.patternProperties)).toEqual([AGENT_NAME.pattern]);
+    // Only those three places spell a name's pattern out.
+    const spelled = (pattern: string) => text.split(JSON.stringify(pattern)).length - 1;
+    expect({ type: spelled(WORKFLOW_TYPE.pattern), agent: spelled(AGENT_NAME.pattern) }).toEqual({ type: 1, agent: 2 });
+  });
+
   it('accepts the documented example, in YAML and in JSON', () => {
     expect(reason(VALID)).toBe('valid');
     const file = parseWorkflowsFile(VALID, 'w.yaml');

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
+import { AGENT_NAME, WORKFLOW_TYPE } from '../../../common/names.js';
 
 /** A JSON scalar, as a condition compares it. */
 export type Scalar = string | number | boolean | null;
@@ -59,8 +60,8 @@ function validate(data: unknown): ErrorObject | undefined {
 }
 
 const OPERATORS = ['equals', 'in', 'gte', 'lte'] as const;
-const TYPE_NAME = 'a workflow type: 1 to 64 characters of a-z 0-9 _ -';
-const AGENT_NAME = 'an agent name: 1 to 64 characters of A-Z a-z 0-9 _ -';
+const TYPE_NAME = `a workflow type: ${WORKFLOW_TYPE.rule}`;
+const AGENT_NAME_RULE = `an agent name: ${AGENT_NAME.rule}`;
 
 /** `/workflow_types/hedge/veto/0/agent` → `workflow_types.hedge.veto[0].agent` (array indexes by the data). */
 function fieldPath(data: unknown, pointer: string, extra?: string): string {
@@ -88,11 +89,11 @@ function describe(data: unknown, error: ErrorObject): string {
     const key = String(params.additionalProperty);
     const path = fieldPath(data, error.instancePath, key);
     if (error.instancePath === '/workflow_types') return `${path}: is not ${TYPE_NAME}`;
-    if (error.instancePath.endsWith('/vote/weights')) return `${path}: is not ${AGENT_NAME}`;
+    if (error.instancePath.endsWith('/vote/weights')) return `${path}: is not ${AGENT_NAME_RULE}`;
     return `${path}: is not a known field`;
   }
   if (error.keyword === 'pattern' && error.instancePath.endsWith('/field')) return `${fieldPath(data, error.instancePath)}: must be a dotted path (a.b.c)`;
-  if (error.keyword === 'pattern') return `${fieldPath(data, error.instancePath)}: is not ${AGENT_NAME}`;
+  if (error.keyword === 'pattern') return `${fieldPath(data, error.instancePath)}: is not ${AGENT_NAME_RULE}`;
   const path = fieldPath(data, error.instancePath);
   return `${path === '' ? '(the file)' : path}: ${error.message ?? 'is invalid'}`;
 }
