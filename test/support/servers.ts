@@ -64,14 +64,38 @@ export async function killAll(servers: ServerProcess[]): Promise<void> {
 }
 
 /**
- * A private redis-server on a free loopback port, without persistence, that a test can kill and start
- * again on the same port (outages). `extraArgs` go to redis-server (e.g. `--requirepass`).
+ * A private server on a free loopback port with its own folder, that a test can kill (SIGKILL: a crash) and
+ * start again on the same port with the same folder (an outage: the service's client reconnects to it).
  */
-export class PrivateRedis {
-  readonly dir = mkdtempSync(join(tmpdir(), 'private-redis-'));
-  private server?: ServerProcess;
+abstract class PrivateServer {
+  readonly dir: string;
+  protected server?: ServerProcess;
 
-  private constructor(readonly port: number) {}
+  protected constructor(
+    readonly port: number,
+    kind: string,
+  ) {
+    this.dir = mkdtempSync(join(tmpdir(), `private-${kind}-`));
+  }
+
+  abstract start(): Promise<void>;
+
+  async stop(): Promise<void> {
+    await this.server?.kill();
+    this.server = undefined;
+  }
+
+  async dispose(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A private redis-server without persistence. */
+export class PrivateRedis extends PrivateServer {
+  private constructor(port: number) {
+    super(port, 'redis');
+  }
 
   static async create(): Promise<PrivateRedis> {
     return new PrivateRedis(await freePort());
@@ -86,11 +110,6 @@ export class PrivateRedis {
     await waitFor('redis up', () => redisAnswers(this.port));
   }
 
-  async stop(): Promise<void> {
-    await this.server?.kill();
-    this.server = undefined;
-  }
-
   /** SIGSTOP: Redis stalls (a fork, an fsync, a network pause) and answers nothing until resume(). */
   pause(): void {
     this.server?.child.kill('SIGSTOP');
@@ -99,11 +118,6 @@ export class PrivateRedis {
   resume(): void {
     this.server?.child.kill('SIGCONT');
   }
-
-  async dispose(): Promise<void> {
-    await this.stop();
-    rmSync(this.dir, { recursive: true, force: true });
-  }
 }
 
 /** The nats-server scripts/lib.sh chose (NATS_SERVER_BIN), else the one on PATH. */
@@ -111,15 +125,11 @@ export function natsServerBin(): string {
   return process.env.NATS_SERVER_BIN || 'nats-server';
 }
 
-/**
- * A private nats-server with JetStream on a free loopback port, that a test can kill and start again on the
- * same port with the same store (a NATS outage: the service's client reconnects to it).
- */
-export class PrivateNats {
-  readonly dir = mkdtempSync(join(tmpdir(), 'private-nats-'));
-  private server?: ServerProcess;
-
-  private constructor(readonly port: number) {}
+/** A private nats-server with JetStream, its store in its folder. */
+export class PrivateNats extends PrivateServer {
+  private constructor(port: number) {
+    super(port, 'nats');
+  }
 
   static async create(): Promise<PrivateNats> {
     return new PrivateNats(await freePort());
@@ -143,17 +153,6 @@ export class PrivateNats {
         await nc.close();
       }
     });
-  }
-
-  /** SIGKILL (a crash): clients see their connection drop at once. */
-  async stop(): Promise<void> {
-    await this.server?.kill();
-    this.server = undefined;
-  }
-
-  async dispose(): Promise<void> {
-    await this.stop();
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
