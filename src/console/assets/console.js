@@ -345,6 +345,12 @@ function eventSummary(e) {
   return parts.join(', ');
 }
 
+/** A trigger in a few words: its usual fields where it has them (the JSON beside has all of it). */
+function triggerSummary(trigger) {
+  const parts = ['instrument', 'side', 'strength', 'price'].filter((k) => trigger?.[k] !== undefined).map((k) => `${k} ${trigger[k]}`);
+  return parts.length > 0 ? parts.join(', ') : 'see the JSON';
+}
+
 /** What the strategy saw: the trigger and each signal, as the frozen, timeout or takeover event holds them. */
 function snapshotView(e) {
   const signals = Object.entries(e.snapshot?.signals ?? {});
@@ -355,7 +361,7 @@ function snapshotView(e) {
     el(
       'ul',
       '',
-      el('li', '', `trigger: ${e.snapshot?.trigger?.instrument ?? ''} ${e.snapshot?.trigger?.side ?? ''} strength ${e.snapshot?.trigger?.strength ?? '-'}`),
+      el('li', '', `trigger: ${triggerSummary(e.snapshot?.trigger)}`),
       ...signals.map(([agent, s]) => el('li', '', `${agent}: confidence ${s?.confidence ?? '-'}, at ${time(s?.timestamp)}`)),
       signals.length === 0 ? el('li', 'muted', 'no signals') : null,
     ),
@@ -592,6 +598,10 @@ $('token-form').addEventListener('submit', (event) => {
   void signIn($('token').value.trim());
 });
 $('sign-out').addEventListener('click', () => signOut());
+$('open-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  void openWorkflow($('open-corr-id').value.trim());
+});
 $('detail-refresh').addEventListener('click', () => {
   catchUp.left = CATCH_UP_TRIES;
   void refreshWorkflow();
