@@ -426,7 +426,7 @@ ensure_chromium() {
   fi
   export CHROMIUM_BIN="$bin"
   if [ "${META_AGENT_CHROMIUM_SHOWN:-}" != "$bin" ]; then
-    lib_log "$tag" "$("$bin" --version 2>/dev/null || echo chromium) (${bin#"$LIB_ROOT"/})"
+    lib_log "$tag" "$("$bin" --version 2>/dev/null | sed 's/[[:space:]]*$//' || echo chromium) (${bin#"$LIB_ROOT"/})"
     export META_AGENT_CHROMIUM_SHOWN="$bin"
   fi
 }
