@@ -225,14 +225,20 @@ function setUpFilters() {
 // ---- One workflow --------------------------------------------------------------------------------------------
 
 let current = null;
-/** Reads of the history again, while it lags the workflow's state (below). */
-const catchUp = { timer: null, left: 0 };
+/**
+ * Reads of the history again while it lags (below): tries left, and how many events it must show (after an
+ * admin action: one more than before, the action's own).
+ */
+const catchUp = { timer: null, left: 0, minEvents: 0 };
+/** Events the timeline shows now. */
+let shownEvents = 0;
 const CATCH_UP_TRIES = 10;
 const CATCH_UP_MS = 1000;
 
 async function openWorkflow(corrId) {
   current = corrId;
   catchUp.left = CATCH_UP_TRIES;
+  catchUp.minEvents = 0;
   $('detail-corr-id').textContent = corrId;
   say($('action-result'), '');
   show($('detail-panel'), true);
@@ -249,9 +255,9 @@ async function refreshWorkflow() {
   renderHistory(history);
   // The audit trail is written after the step it records (a batch per event-loop turn, then the stream): right
   // after an action or a live decision, the history can lack its last events. Read it again a few times, a
-  // second apart, until it has the decision the workflow's state says was published.
+  // second apart, until it has the decision the workflow's state says was published, and the action taken.
   const instances = history.ok ? history.data.instances : [];
-  const lagging = state.ok && state.data.decision_published && !instances.at(-1)?.decision;
+  const lagging = (state.ok && state.data.decision_published && !instances.at(-1)?.decision) || shownEvents < catchUp.minEvents;
   clearTimeout(catchUp.timer);
   if (lagging && catchUp.left > 0) {
     catchUp.left--;
@@ -388,6 +394,7 @@ function renderHistory(reply) {
   const box = $('timeline');
   const note = $('history-error');
   if (!reply.ok) {
+    shownEvents = 0;
     fill(box);
     say(
       note,
@@ -398,6 +405,7 @@ function renderHistory(reply) {
     return;
   }
   const h = reply.data;
+  shownEvents = h.instances.reduce((n, i) => n + i.events.length, h.unassigned.length);
   say(note, h.truncated ? 'More events than one read returns: the oldest are shown.' : '');
   fill(
     box,
@@ -432,10 +440,14 @@ async function act(action) {
   } else if (!window.confirm(`${action === 'cancel' ? 'Cancel' : 'Decide now'} workflow ${corrId}? Its decision is published at once.`)) {
     return;
   }
+  const before = shownEvents;
   const reply = await api('POST', `/workflows/${encodeURIComponent(corrId)}/${action}`, body);
   if (!token) return;
   showResult(reply.ok, `${action} ${corrId}: ${reply.ok ? `${reply.status} OK` : message(reply)}`, reply.data);
-  catchUp.left = CATCH_UP_TRIES;
+  if (corrId === current) {
+    catchUp.left = CATCH_UP_TRIES;
+    catchUp.minEvents = before + 1;
+  }
   await Promise.all([refreshWorkflow(), loadList()]);
 }
 
