@@ -214,7 +214,7 @@ private_apt_download() {
   local suite="$1" tag="$2"; shift 2
   local apt="$CACHE_DIR/servers/apt"
   {
-    echo "# The project's own source list (scripts/lib.sh): server packages to unpack, never installed."
+    echo "# The project's own source list (scripts/lib.sh): packages to unpack (servers, Chromium), never installed."
     echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR unstable main"
     echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR trixie main"
     echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR bookworm-backports main"
