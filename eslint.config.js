@@ -37,4 +37,19 @@ export default tseslint.config(
       },
     },
   },
+  {
+    // The operator console's script: run by the browser as it is (a module, no build step).
+    files: ['src/console/assets/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: {
+        window: 'readonly',
+        document: 'readonly',
+        sessionStorage: 'readonly',
+        AbortController: 'readonly',
+        TextDecoderStream: 'readonly',
+        URLSearchParams: 'readonly',
+      },
+    },
+  },
 );

@@ -8,7 +8,8 @@
 #
 #   npm run demo
 #   SIM_WORKFLOWS=100 SIM_RATE=20 npm run demo     # SIM_* settings go to scripts/agent-simulator.mjs
-#   DEMO_KEEP_RUNNING=1 npm run demo               # keep the orchestrator up afterwards (Ctrl-C stops it)
+#   DEMO_KEEP_RUNNING=1 npm run demo               # keep the orchestrator up afterwards (Ctrl-C stops it),
+#                                                  # e.g. to look around in the operator console (/console)
 #
 # Ports: DEMO_NATS_PORT (24222), DEMO_REDIS_PORT (26379), META_AGENT_METRICS_PORT (29090).
 set -euo pipefail
@@ -96,6 +97,7 @@ if [ -z "$ready" ]; then
   exit 1
 fi
 echo "[demo] orchestrator ready on $BASE_URL; running the agent simulator"
+echo "[demo] operator console (live decisions): $BASE_URL/console   admin token: $DEMO_ADMIN_TOKEN"
 demo_started="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo
 
@@ -106,6 +108,7 @@ set -e
 
 echo
 echo "[demo] metrics: $BASE_URL/metrics   health: $BASE_URL/health"
+echo "[demo] operator console: $BASE_URL/console (admin token: $DEMO_ADMIN_TOKEN)"
 echo "[demo] one workflow: curl -H 'Authorization: Bearer $DEMO_ADMIN_TOKEN' $BASE_URL/workflows/<corr_id>"
 echo "[demo] its audit history: curl -H 'Authorization: Bearer $DEMO_ADMIN_TOKEN' $BASE_URL/workflows/<corr_id>/history"
 echo "[demo] backtest a change: META_AGENT_NATS_URL=nats://127.0.0.1:${NATS_PORT} META_AGENT_MIN_CONFIDENCE_THRESHOLD=0.75 npm run replay -- --since $demo_started"

@@ -16,6 +16,11 @@
 #                         packages are never changed. When they cannot be fetched (no apt-get, no network),
 #                         the machine's nats-server is used if it is 2.10 or newer.
 #   NATS_SERVER_REFRESH=1 fetch the package again (otherwise the one fetched first is kept)
+# Chromium (the console's browser test, test/e2e/console.e2e-spec.ts; ensure_chromium):
+#   CHROMIUM_BIN       a Chromium binary to use, as is
+#   otherwise Debian 12's chromium (bookworm-security, 156.x: built for this glibc, unlike trixie's or
+#   unstable's), packages chromium and chromium-common fetched and unpacked like nats-server into
+#   .cache/browsers/chromium-<version>/; CHROMIUM_REFRESH=1 fetches again.
 # Redis (docs/OPERATIONS.md#tested-versions):
 #   REDIS_FLAVOR   redis (default): the machine's redis-server, installed from the machine's own Debian
 #                  release (bookworm: 7.0) with apt-get when missing; valkey: Valkey 8.0, Debian
@@ -35,6 +40,7 @@ PROJECT_NODE_VERSION=22.23.5
 NATS_SERVER_MIN_VERSION=2.10.0
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 DEBIAN_KEYRING="${DEBIAN_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}"
+DEBIAN_SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}"
 
 lib_log() { printf '[%s] %s\n' "$1" "${*:2}" >&2; }
 
@@ -208,10 +214,11 @@ private_apt_download() {
   local suite="$1" tag="$2"; shift 2
   local apt="$CACHE_DIR/servers/apt"
   {
-    echo "# The project's own source list (scripts/lib.sh): server packages to unpack, never installed."
+    echo "# The project's own source list (scripts/lib.sh): packages to unpack (servers, Chromium), never installed."
     echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR unstable main"
     echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR trixie main"
     echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_MIRROR bookworm-backports main"
+    echo "deb [signed-by=$DEBIAN_KEYRING] $DEBIAN_SECURITY_MIRROR bookworm-security main"
   } >"$apt/project-sources.list"
   # Lists older than a day are fetched again; a fresh set is reused by the other suites' fetches.
   if [ -n "${NATS_SERVER_REFRESH:-}${VALKEY_REFRESH:-}" ] || [ -z "$(find "$apt/lists" -maxdepth 1 -name "*_dists_${suite}_InRelease" -mmin -1440 2>/dev/null)" ]; then
@@ -347,6 +354,81 @@ fetch_valkey() {
     [ -z "$missing" ] || { lib_log "$tag" "valkey-server still lacks: $missing"; return 1; }
   fi
   echo "$bin"
+}
+
+# ---- Browser -------------------------------------------------------------------------------------------
+
+# ensure_chromium TAG: a headless-capable Chromium for the console's browser test (see CHROMIUM_BIN at the top of
+# this file): exports CHROMIUM_BIN (the real binary, usr/lib/chromium/chromium, not Debian's wrapper script) and
+# prints its version. The shared libraries it is linked against (libnss3, libgbm, libcups2, libasound2, ...:
+# what chromium's Depends name and dpkg-deb -x does not bring) are checked with ldd; when the loader cannot
+# find one, the library packages of those Depends are installed from the machine's own Debian release, as for
+# Valkey.
+ensure_chromium() {
+  local tag="$1" bin="${CHROMIUM_BIN:-}"
+  if [ -n "$bin" ]; then
+    [ -x "$bin" ] || { lib_log "$tag" "CHROMIUM_BIN=$bin is not an executable"; return 1; }
+  else
+    mkdir -p "$CACHE_DIR/browsers"
+    local root apt="$CACHE_DIR/servers/apt" suite=bookworm-security
+    # The real folder (.cache may be a link shared by several checkouts): the pointer outlives this one.
+    root="$(cd "$CACHE_DIR/browsers" && pwd -P)"
+    local pointer="$root/chromium-$suite.path"
+    if [ -z "${CHROMIUM_REFRESH:-}" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then
+      bin="$(cat "$pointer")"
+    else
+      command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 || { lib_log "$tag" "apt-get and dpkg-deb are needed to fetch Chromium (or set CHROMIUM_BIN=<path>)"; return 1; }
+      [ -r "$DEBIAN_KEYRING" ] || { lib_log "$tag" "no Debian archive keyring at $DEBIAN_KEYRING (package debian-archive-keyring)"; return 1; }
+      private_apt_setup
+      local dir
+      dir="$(
+        exec 9>"$apt/fetch.lock"
+        flock 9
+        if [ -z "${CHROMIUM_REFRESH:-}" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then echo "cached"; exit 0; fi
+        lib_log "$tag" "fetching chromium and chromium-common from Debian $suite (apt-get download, private source list in ${apt#"$LIB_ROOT"/})"
+        private_apt_download "$suite" "$tag" chromium chromium-common
+      )" || { lib_log "$tag" "could not fetch Chromium from Debian $suite (or set CHROMIUM_BIN=<path>)"; return 1; }
+      if [ "$dir" = cached ]; then
+        bin="$(cat "$pointer")"
+      else
+        local main_deb common_deb
+        main_deb="$(ls "$dir"/chromium_*.deb 2>/dev/null | head -n 1)"
+        common_deb="$(ls "$dir"/chromium-common_*.deb 2>/dev/null | head -n 1)"
+        [ -n "$main_deb" ] && [ -n "$common_deb" ] || { lib_log "$tag" "apt-get download brought no chromium packages into $dir"; return 1; }
+        local dest
+        dest="$root/chromium-$(deb_upstream_version "$main_deb")"
+        unpack_debs "$dest" "$main_deb" "$common_deb" || return 1
+        # What the packages depend on, for the libraries check below (the .debs go).
+        [ -f "$dest/depends.txt" ] || { dpkg-deb -f "$main_deb" Depends; dpkg-deb -f "$common_deb" Depends; } >"$dest/depends.txt"
+        # The .debs (about 100 MB) are not needed once unpacked.
+        rm -rf "$dir"
+        bin="$dest/usr/lib/chromium/chromium"
+        [ -x "$bin" ] || { lib_log "$tag" "no usr/lib/chromium/chromium in $dest"; return 1; }
+        echo "$bin" >"$pointer.tmp.$$" && mv "$pointer.tmp.$$" "$pointer"
+      fi
+    fi
+    local missing
+    missing="$(missing_libs "$bin")"
+    if [ -n "$missing" ]; then
+      lib_log "$tag" "chromium needs shared libraries the machine lacks: $(echo "$missing" | tr '\n' ' ')"
+      # The library packages chromium's Depends name (the first of each set of alternatives, no versions)
+      # that are not installed: those installed already are left as they are.
+      local libs="" p
+      for p in $(tr ',' '\n' <"$(dirname "$(dirname "$(dirname "$(dirname "$bin")")")")/depends.txt" 2>/dev/null | sed 's/|.*//; s/(.*//; s/[[:space:]]//g' | grep '^lib' | sort -u); do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || libs="$libs $p"
+      done
+      [ -n "$libs" ] || { lib_log "$tag" "no list of chromium's dependencies beside $bin; install the libraries above"; return 1; }
+      # shellcheck disable=SC2086
+      apt_install "$tag" $libs || return 1
+      missing="$(missing_libs "$bin")"
+      [ -z "$missing" ] || { lib_log "$tag" "chromium still lacks: $missing"; return 1; }
+    fi
+  fi
+  export CHROMIUM_BIN="$bin"
+  if [ "${META_AGENT_CHROMIUM_SHOWN:-}" != "$bin" ]; then
+    lib_log "$tag" "$("$bin" --version 2>/dev/null | sed 's/[[:space:]]*$//' || echo chromium) (${bin#"$LIB_ROOT"/})"
+    export META_AGENT_CHROMIUM_SHOWN="$bin"
+  fi
 }
 
 # use_servers TAG: chooses nats-server and redis-server or valkey-server (see the top of this file), exports

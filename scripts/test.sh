@@ -4,7 +4,8 @@
 # (Debian unstable's package, unpacked into .cache/servers) and starts it (JetStream) with a redis-server on
 # loopback, installs promtool/prometheus when missing, builds the service, runs unit, integration,
 # end-to-end and deploy tests (jest), and stops the servers again, whatever happens. Prints the Node and
-# server versions it uses.
+# server versions it uses. Fetches Chromium too (Debian 12's package, unpacked into .cache/browsers) for the
+# console's browser test.
 #
 #   npm test                      # everything
 #   npm test -- --selectProjects unit          # extra arguments go to jest
@@ -19,6 +20,8 @@ source scripts/lib.sh
 use_project_node test
 ensure_node_modules test
 use_servers test
+# Chromium for the console's browser test (Debian 12's package, fetched into .cache/browsers like the servers).
+ensure_chromium test
 
 export NATS_PORT="${TEST_NATS_PORT:-14222}"
 export REDIS_PORT="${TEST_REDIS_PORT:-16379}"

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { AdminModule } from './admin/admin.module.js';
 import { AdminAuthModule } from './common/admin-token.guard.js';
+import { ConsoleModule } from './console/console.module.js';
 import { appConfig, natsConfig, redisConfig, workflowConfig } from './config/configuration.js';
 import { HealthModule } from './health/health.module.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -27,6 +28,7 @@ import { WorkflowModule } from './workflow/workflow.module.js';
     AdminAuthModule,
     WorkflowModule,
     AdminModule,
+    ConsoleModule,
     HealthModule,
   ],
 })
