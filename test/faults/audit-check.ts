@@ -21,10 +21,12 @@ import type { WorkflowRecord } from './load.js';
  *   its finish after the freeze.
  *
  * Gaps — a decided workflow without its `trigger_accepted`, without a freeze event (frozen, timeout or
- * takeover), without its `decision_published`, or a signal of its snapshot without a signal event — are
- * what a crash can cost (a replica killed or dying: the events of its last moments; NATS killed or stopped:
- * the events written to it before; Redis killed or stalled: a step whose reply was lost is recorded by its
- * redelivery as a duplicate). A gap is excused only when such a fault happened while the workflow was live
+ * takeover), without its `decision_published`, or a signal of its snapshot without its signal_stored,
+ * signal_duplicate or signal_early — are
+ * what a crash can cost (a replica killed or dying: the events of its last moments, and a step whose message
+ * is redelivered is recorded by its second run: as a duplicate, or as late when the lost step froze the
+ * workflow; NATS killed or stopped: the batch being sent; Redis killed or stalled: a step whose reply was
+ * lost is recorded by its redelivery). A gap is excused only when such a fault happened while the workflow was live
  * (from its first message to its decision, give or take LIVE_MARGIN_MS); any other gap fails the run.
  * SIGTERM (a rolling restart) and replica pauses excuse nothing: the docs say no event is lost to them.
  */
@@ -133,6 +135,7 @@ export async function checkAuditTrail(input: AuditCheckInput): Promise<AuditChec
   let publishedDuplicate = 0;
   let publishedNotFinalized = 0;
   let orderChecked = 0;
+  let signalsRecordedLate = 0;
   let takenOver = 0;
   let takenOverUnrecordedFreeze = 0;
   for (const [instance, d] of decided) {
@@ -157,7 +160,12 @@ export async function checkAuditTrail(input: AuditCheckInput): Promise<AuditChec
     if (of('decision_published').length === 0) missing.push('decision_published');
     const signalEvents = new Set(of('signal_stored', 'signal_duplicate', 'signal_early').map((e) => e.signal));
     const unrecorded = d.body.source_signals.filter((s) => !signalEvents.has(signalKey(s.agent, s)));
-    if (unrecorded.length > 0) missing.push('signal');
+    if (unrecorded.length > 0) {
+      missing.push('signal');
+      // The signal that froze the workflow, its event lost with its replica: the redelivery finds it frozen.
+      const late = new Set(of('signal_late').map((e) => e.signal));
+      if (unrecorded.every((s) => late.has(signalKey(s.agent, s)))) signalsRecordedLate++;
+    }
     if (missing.length === 0) complete++;
     for (const gap of missing) {
       if (during.length > 0) {
@@ -234,6 +242,7 @@ export async function checkAuditTrail(input: AuditCheckInput): Promise<AuditChec
       `${gapCells('excused')}${excusedBy.size > 0 ? ` (faults: ${[...excusedBy].map(([w, n]) => `${w} ${n}`).join(', ')})` : ''}`,
     ],
     ['audit gaps with no fault during the workflow (must be 0)', gapCells('unexcused')],
+    ['signal gaps whose signal was recorded by its redelivery, as signal_late (the workflow frozen meanwhile)', `${signalsRecordedLate}`],
     ['decision_published events / duplicate / not finalised by their replica', `${published} / ${publishedDuplicate} / ${publishedNotFinalized}`],
     ['workflows taken over (takeover event) / of them without the event of the freeze taken over', `${takenOver} / ${takenOverUnrecordedFreeze}`],
     [
