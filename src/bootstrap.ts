@@ -56,7 +56,7 @@ export async function runService(rootModule: Type<unknown> = AppModule): Promise
     }, settings.app.shutdownTimeoutMs);
     force.unref();
     // Readiness goes false first; then Nest stops the sweeper, the consumers (in-flight messages finish),
-    // the HTTP server, and last drains NATS and closes Redis.
+    // the HTTP server, sends the audit trail's last events, and last drains NATS and closes Redis.
     app?.get(ShutdownState).begin();
     await app?.close();
     logger.log({ msg: 'stopped' }, 'Main');

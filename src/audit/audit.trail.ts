@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { hostname } from 'node:os';
 import { appConfig, natsConfig, type AppConfig, type NatsConfig } from '../config/configuration.js';
 import { describeError } from '../common/errors.js';
@@ -59,7 +59,7 @@ const instanceOf = (wf: { workflowId: string; startedMs: number }) => `${wf.work
  * With META_AGENT_AUDIT off every method returns at once.
  */
 @Injectable()
-export class AuditTrail implements BeforeApplicationShutdown {
+export class AuditTrail implements OnApplicationShutdown {
   private readonly logger = new Logger('AuditTrail');
   readonly enabled: boolean;
   private readonly prefix: string;
@@ -226,7 +226,13 @@ export class AuditTrail implements BeforeApplicationShutdown {
     return new Promise<void>((resolve) => this.idle.push(resolve));
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
+  /**
+   * Sends what is left, waiting (bounded) for the server to have read it. `onApplicationShutdown`, not
+   * `before...`: Nest closes the consumers (their in-flight messages finish, emitting events) and the HTTP
+   * server between the two, and drains the NATS connection in the global NatsModule's `onApplicationShutdown`,
+   * which runs after this non-global module's.
+   */
+  async onApplicationShutdown(): Promise<void> {
     if (!this.enabled) return;
     this.flush();
     let timer: ReturnType<typeof setTimeout> | undefined;

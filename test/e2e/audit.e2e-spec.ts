@@ -1,4 +1,9 @@
+import { parseSettings } from '../../src/config/env.schema.js';
+import { AUDIT_EVENTS } from '../../src/audit/audit.events.js';
+import { defineScripts } from '../../src/redis/redis-scripts.js';
+import { WorkflowRepository } from '../../src/workflow/workflow.repository.js';
 import { AppProcess } from '../support/app.js';
+import { asyncApiSchemas, auditEventKinds, readAsyncApi } from '../support/asyncapi.js';
 import { uniqueId, waitFor } from '../support/env.js';
 import { useInfra } from '../support/infra.js';
 import { agentSubject, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
@@ -8,8 +13,10 @@ import { agentSubject, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision
  * goes through reaches the AUDIT stream with its fields (instance, order, replica, Redis time, the input's
  * stream sequence and received time, the frozen snapshot, the decision as published, who took an admin
  * action); GET /workflows/:corr_id/history returns each instance's events in order with its decision; with
- * META_AGENT_AUDIT off nothing is emitted and no audit stream is needed. (Events only a fault produces —
- * takeover, superseded revisions — are covered by src/audit/audit.trail.spec.ts.)
+ * META_AGENT_AUDIT off nothing is emitted and no audit stream is needed. What only a fault or a race
+ * produces (a revision arriving after a later one, a takeover) is made by changing Redis behind the
+ * service's back, as a fault leaves it. Issue 19: every event stored fits the `audit` channel of
+ * docs/asyncapi.yaml.
  */
 const OPS = 'ops-5e7a9c1b3d5f7a9c';
 const infra = useInfra();
@@ -215,6 +222,48 @@ describe('audit trail on (the default)', () => {
   });
 });
 
+describe('what a fault or a race leaves behind', () => {
+  beforeAll(async () => {
+    app = await AppProcess.start({ META_AGENT_NAME: 'audit-e2e', META_AGENT_SWEEP_INTERVAL_MS: '100' });
+  });
+  afterAll(async () => {
+    expect(await app.stop()).toBe(0);
+  });
+
+  it('records a signal sent twice, a revision older than the one stored (in the workflow and in the early buffer), and a takeover', async () => {
+    defineScripts(infra.redis);
+    const repository = new WorkflowRepository(infra.redis, parseSettings({}).redis);
+    const id = uniqueId('ar');
+    const k = repository.keys.forWorkflow(id);
+    await infra.bus.publish(TRIGGER_SUBJECT, trigger(id, { timeout_seconds: 300 }));
+    const accepted = one(await waitForEvents(id, ['trigger_accepted']), 'trigger_accepted');
+    // The same bytes twice (an agent's retry): the second only moves the stored sequence.
+    const signal = momentum(id);
+    await infra.bus.publish(agentSubject('momentum'), signal);
+    await infra.bus.publish(agentSubject('momentum'), signal);
+    await waitForEvents(id, ['signal_stored', 'signal_duplicate']);
+    // A later revision of risk stored (its sequence above anything the stream will hand out here): the one
+    // published now is an older revision delivered late.
+    await infra.redis.hset(k.wf, 'q:risk', 1_000_000_000);
+    await infra.bus.publish(agentSubject('risk'), risk(id));
+    await waitForEvents(id, ['signal_superseded']);
+    // Frozen by a replica that died before deciding: another's sweeper takes it over once the lease runs out.
+    expect((await repository.freeze({ corrId: id }, 'decide', 300)).kind).toBe('frozen');
+    const events = await waitForEvents(id, ['takeover', 'decision_published']);
+    expect(one(events, 'signal_duplicate')).toMatchObject({ agent: 'momentum', signal });
+    expect(one(events, 'signal_superseded')).toMatchObject({ agent: 'risk', input: { seq: expect.any(Number) } });
+    const takeover = one(events, 'takeover');
+    expect(takeover).toMatchObject({ instance: accepted.instance, why: 'decide', redis_ms: null, snapshot: { signals: { momentum: signal } } });
+    expect(takeover.age_ms).toBeGreaterThanOrEqual(300);
+    expect(one(events, 'decision_published')).toMatchObject({ instance: accepted.instance, finalized: true });
+
+    const early = uniqueId('aes');
+    await infra.redis.hset(repository.keys.forWorkflow(early).early, 'q:risk', 1_000_000_000);
+    await infra.bus.publish(agentSubject('risk'), risk(early));
+    expect(one(await waitForEvents(early, ['signal_early_superseded']), 'signal_early_superseded')).toMatchObject({ agent: 'risk', instance: null });
+  });
+});
+
 describe('signals orphaned on arrival (early-signal grace 0)', () => {
   it('records each as signal_orphaned, in no instance', async () => {
     const orphan = await AppProcess.start({ META_AGENT_EARLY_SIGNAL_GRACE_SECONDS: '0', META_AGENT_ADMIN_TOKEN: `ops:${OPS}` });
@@ -228,6 +277,36 @@ describe('signals orphaned on arrival (early-signal grace 0)', () => {
     } finally {
       expect(await orphan.stop()).toBe(0);
     }
+  });
+});
+
+describe('every event stored, against docs/asyncapi.yaml', () => {
+  const { document } = readAsyncApi();
+  const auditEvent = asyncApiSchemas(document)('AuditEvent');
+  const { members } = auditEventKinds(document);
+
+  it('fits the schema of its kind and names no member the document does not; every kind occurs', async () => {
+    const messages = await infra.bus.read('AUDIT');
+    const kinds = new Set<string>();
+    for (const m of messages) {
+      const event = JSON.parse(m.string()) as Record<string, unknown>;
+      const kind = String(event.event);
+      kinds.add(kind);
+      const where = `${m.subject} (stream seq ${m.seq})`;
+      expect({ where, errors: auditEvent(event) ? [] : auditEvent.errors }).toEqual({ where, errors: [] });
+      expect({ where, undocumented: Object.keys(event).filter((key) => !members(kind).has(key)) }).toEqual({ where, undocumented: [] });
+      expect(m.subject).toBe(`audit.${String(event.corr_id).replaceAll('.', '~')}.${kind}`);
+    }
+    // The tests above produced every kind the code knows, so every schema met a real event.
+    expect([...kinds].sort()).toEqual([...AUDIT_EVENTS].sort());
+    expect(messages.length).toBeGreaterThan(AUDIT_EVENTS.length);
+
+    // And a real event broken is refused: without its corr_id, or of a kind the document does not know.
+    const accepted = messages.map((m) => JSON.parse(m.string()) as Record<string, unknown>).find((e) => e.event === 'trigger_accepted')!;
+    expect(auditEvent(accepted)).toBe(true);
+    const { corr_id: _dropped, ...withoutCorrId } = accepted;
+    expect(auditEvent(withoutCorrId)).toBe(false);
+    expect(auditEvent({ ...accepted, event: 'trigger_vanished' })).toBe(false);
   });
 });
 

@@ -132,6 +132,14 @@ it('SIGTERM under load: nothing pulled is lost or decided twice; what was on the
     const published = [first, second].map((app) => app.logs('"msg":"decision published"').length);
     expect(published.every((n) => n > 0)).toBe(true);
     expect(published[0] + published[1]).toBe(ids.length);
+    // And a SIGTERM loses no audit event (docs/ARCHITECTURE.md, "What a crash can lose"): every workflow's
+    // acceptance and finalised decision are recorded, those of the messages the first replica finished while
+    // it stopped included.
+    const audit = (await infra.bus.read('AUDIT')).map((m) => JSON.parse(m.string()) as { event: string; corr_id: string; finalized?: boolean });
+    for (const kind of ['trigger_accepted', 'decision_published']) {
+      const recorded = new Set(audit.filter((e) => e.event === kind && e.finalized !== false).map((e) => e.corr_id));
+      expect({ kind, missing: ids.filter((id) => !recorded.has(id)) }).toEqual({ kind, missing: [] });
+    }
   } finally {
     if (first.child.exitCode === null) await first.stop();
     if (second) await second.stop();

@@ -16,6 +16,8 @@ export interface StoredDecision {
   text: string;
   /** When the stream stored it (ms). */
   storedAt: number;
+  /** Its Nats-Msg-Id: the workflow instance, `<workflow_id>@<started ms>`. */
+  msgId?: string;
   body: {
     corr_id: string;
     workflow_id: string;

@@ -5,7 +5,8 @@
  * kept down, a rolling restart (SIGTERM each replica in turn). After the load drains it checks, from the
  * outside, that every accepted trigger has exactly one decision, the right one, that malformed input is
  * dead-lettered and changed nothing, that no process crashed unasked, that the consumers end with nothing
- * pending and that timeouts fired on time.
+ * pending, that timeouts fired on time, and that the audit trail holds what the docs promise of it
+ * (audit-check.ts).
  *
  *   npm run test:faults                          # every scenario below, one after another (scripts/faults.sh)
  *   bash scripts/faults.sh --short               # the short form npm test runs: faults, poison and cluster, short (about 7 minutes)
@@ -50,6 +51,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { parseSettings } from '../../src/config/env.schema.js';
+import { checkAuditTrail, type LossSpan } from './audit-check.js';
 import { HarnessBus } from './bus.js';
 import { check, digest, type CheckResult, type DeadLetter, type ExpectedDeadLetter, type Inspection, type StoredDecision } from './check.js';
 import { HostileInjector } from './hostile.js';
@@ -421,6 +424,8 @@ async function runOne(profile: Profile): Promise<number> {
   const faultLog: string[] = [];
   /** When each fault began: the gaps between stored decisions are measured from there (cluster scenarios). */
   const faultMarks: { at: number; what: string }[] = [];
+  /** Faults during which the docs allow audit events to be lost (test/faults/audit-check.ts). */
+  const auditLossSpans: LossSpan[] = [];
   let loadStartedAt = 0;
   const problems: string[] = [];
   const extra: Extra = { rows: [], notes: [] };
@@ -530,6 +535,9 @@ async function runOne(profile: Profile): Promise<number> {
         const t = Date.now();
         const what = await inject(fault, { single, clusters, replicas, counters, rng: faultRng, profile, blackouts });
         faultMarks.push({ at: t, what });
+        // A pause delays events, a SIGTERM sends them before exiting: neither may lose one. (Replica deaths,
+        // the kills among them, are taken from the process book below.)
+        if (fault !== 'pause' && fault !== 'rolling' && fault !== 'kill') auditLossSpans.push({ from: t, to: Date.now(), what: fault });
         faultLog.push(`${((t - loadStart) / 1000).toFixed(1)}s ${what} (${Date.now() - t} ms)`);
         log(`fault ${i + 1}/${profile.plan.length}: ${what}`);
         const notReady = await replicasReady(replicas, 30000);
@@ -596,7 +604,13 @@ async function runOne(profile: Profile): Promise<number> {
     const decisions: StoredDecision[] = [];
     await bus.readEach(
       'DECISIONS',
-      (m) => decisions.push({ text: m.string(), storedAt: Math.round(m.info.timestampNanos / 1e6), body: JSON.parse(m.string()) as StoredDecision['body'] }),
+      (m) =>
+        decisions.push({
+          text: m.string(),
+          storedAt: Math.round(m.info.timestampNanos / 1e6),
+          msgId: m.headers?.get('Nats-Msg-Id'),
+          body: JSON.parse(m.string()) as StoredDecision['body'],
+        }),
       300000,
     );
     const deadLetters: DeadLetter[] = [];
@@ -646,6 +660,21 @@ async function runOne(profile: Profile): Promise<number> {
       requireTimeouts: !profile.burst,
     });
     writeLines(join(dir, 'timeouts.jsonl'), result.latenessSamples, (x) => JSON.stringify(x));
+    if (parseSettings(replicaEnv).nats.audit.enabled) {
+      // Every replica death so far (SIGKILLed by a fault, or dying unasked in the poison scenario).
+      for (const e of book.exits) {
+        if (e.name.startsWith('replica') && e.cause !== 'term')
+          auditLossSpans.push({ from: e.at, to: e.at, what: e.cause === 'kill' ? 'replica SIGKILL' : 'replica death' });
+      }
+      const audit = await checkAuditTrail({
+        readAudit: (fn) => bus!.readEach('AUDIT', fn, 300000),
+        decisions,
+        workflows: load.workflows,
+        spans: auditLossSpans,
+      });
+      extra.rows.push(...audit.rows);
+      for (const [kind, details] of audit.violations) result.violations.set(kind, details);
+    }
     log(`checked ${decisions.length} decisions, ${deadLetters.length} dead letters; stopping`);
   } catch (error) {
     problems.push(`harness error: ${(error as Error).stack ?? String(error)}`);
