@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { readFileSync } from 'node:fs';
 import { Parser } from '@asyncapi/parser';
 import { asyncApiSchemas, readAsyncApi, schemaName } from '../../../test/support/asyncapi.js';
+import { NAME_RE } from '../../config/settings/nats-names.js';
 import { AGENT_NAME, CORR_ID, WORKFLOW_TYPE } from '../../common/names.js';
 import { DeadLetterHeaders } from '../../transport/jetstream/dead-letter.publisher.js';
 import { strategyHarness, workflowSettings } from '../strategies/testing.js';
@@ -83,19 +84,27 @@ describe('docs/asyncapi.yaml', () => {
       CorrId: schemas.CorrId.pattern,
       'Trigger.workflow_type': schemas.Trigger.properties?.workflow_type.pattern,
       'AgentSignal.agent_name': schemas.AgentSignal.properties?.agent_name.pattern,
-      'Decision.workflow_id': schemas.Decision.properties?.workflow_id.pattern,
       'Decision.workflow_type': schemas.Decision.properties?.workflow_type.pattern,
-      'DecisionHeaders.Nats-Msg-Id': schemas.DecisionHeaders.properties?.['Nats-Msg-Id'].pattern,
+      // The workflow id and instance are schemas of their own, referred to by the decision, its header and the audit events.
+      WorkflowId: schemas.WorkflowId.pattern,
+      WorkflowInstance: schemas.WorkflowInstance.pattern,
+      'Decision.workflow_id': (schemas.Decision.properties?.workflow_id as { $ref?: string }).$ref,
+      'DecisionHeaders.Nats-Msg-Id': (schemas.DecisionHeaders.properties?.['Nats-Msg-Id'] as { $ref?: string }).$ref,
     }).toEqual({
       CorrId: CORR_ID.pattern,
       'Trigger.workflow_type': WORKFLOW_TYPE.pattern,
       'AgentSignal.agent_name': AGENT_NAME.pattern,
-      'Decision.workflow_id': workflowId,
       'Decision.workflow_type': WORKFLOW_TYPE.pattern,
-      'DecisionHeaders.Nats-Msg-Id': `${workflowId.slice(0, -1)}@\\d+$`,
+      WorkflowId: workflowId,
+      WorkflowInstance: `${workflowId.slice(0, -1)}@\\d+$`,
+      'Decision.workflow_id': '#/components/schemas/WorkflowId',
+      'DecisionHeaders.Nats-Msg-Id': '#/components/schemas/WorkflowInstance',
     });
     // No other pattern of the document spells out one of these names (a copy the check above would miss).
-    const known = new Set([CORR_ID.pattern, WORKFLOW_TYPE.pattern, AGENT_NAME.pattern, workflowId, `${workflowId.slice(0, -1)}@\\d+$`]);
+    // The audit events' `replica` is META_AGENT_NAME (its own pattern, whose characters happen to be an agent name's) @ host : pid.
+    const replica = `^${NAME_RE.source.slice(1, -1)}@\\S*:\\d+$`;
+    expect((schemas.AuditEnvelope.properties?.replica as { pattern?: string }).pattern).toBe(replica);
+    const known = new Set([CORR_ID.pattern, WORKFLOW_TYPE.pattern, AGENT_NAME.pattern, workflowId, `${workflowId.slice(0, -1)}@\\d+$`, replica]);
     const spelled = [CORR_ID, WORKFLOW_TYPE, AGENT_NAME].map((name) => name.body.slice(0, name.body.indexOf(']') + 1));
     const strays: string[] = [];
     const walk = (node: unknown, at: string): void => {
