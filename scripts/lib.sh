@@ -301,6 +301,54 @@ missing_libs() {
   ldd "$1" 2>/dev/null | sed -n 's/^[[:space:]]*\([^[:space:]]*\) => not found.*/\1/p'
 }
 
+# fetch_debs TAG NAME SUITE SUBDIR REFRESH BIN PACKAGE...: the packages from Debian SUITE (the first names the
+# version), downloaded with the private source list and unpacked into .cache/SUBDIR/NAME-<version> (their
+# Depends kept there in depends.txt, the .debs removed); prints the path of BIN inside it. A pointer file
+# (.cache/SUBDIR/NAME-SUITE.path) remembers it for the next runs, unless REFRESH is non-empty.
+fetch_debs() {
+  local tag="$1" name="$2" suite="$3" sub="$4" refresh="$5" rel="$6"
+  shift 6
+  # The real folder (.cache may be a link shared by several checkouts): the pointer outlives this one.
+  mkdir -p "$CACHE_DIR/$sub"
+  local root apt="$CACHE_DIR/servers/apt"
+  root="$(cd "$CACHE_DIR/$sub" && pwd -P)"
+  local pointer="$root/$name-$suite.path"
+  if [ -z "$refresh" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then
+    cat "$pointer"
+    return 0
+  fi
+  command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 || { lib_log "$tag" "apt-get and dpkg-deb are needed to fetch $name"; return 1; }
+  [ -r "$DEBIAN_KEYRING" ] || { lib_log "$tag" "no Debian archive keyring at $DEBIAN_KEYRING (package debian-archive-keyring)"; return 1; }
+  private_apt_setup
+  local dir
+  dir="$(
+    exec 9>"$apt/fetch.lock"
+    flock 9
+    if [ -z "$refresh" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then echo "cached"; exit 0; fi
+    lib_log "$tag" "fetching $* from Debian $suite (apt-get download, private source list in ${apt#"$LIB_ROOT"/})"
+    private_apt_download "$suite" "$tag" "$@"
+  )" || { lib_log "$tag" "could not fetch $name from Debian $suite"; return 1; }
+  if [ "$dir" = cached ]; then
+    cat "$pointer"
+    return 0
+  fi
+  local debs=() p deb
+  for p in "$@"; do
+    deb="$(ls "$dir/${p}_"*.deb 2>/dev/null | head -n 1)"
+    [ -n "$deb" ] || { lib_log "$tag" "apt-get download brought no $p package into $dir"; return 1; }
+    debs+=("$deb")
+  done
+  local dest
+  dest="$root/$name-$(deb_upstream_version "${debs[0]}")"
+  unpack_debs "$dest" "${debs[@]}" || return 1
+  [ -f "$dest/depends.txt" ] || for deb in "${debs[@]}"; do dpkg-deb -f "$deb" Depends; done >"$dest/depends.txt"
+  rm -rf "$dir"
+  local bin="$dest/$rel"
+  [ -x "$bin" ] || { lib_log "$tag" "no $rel in $dest"; return 1; }
+  echo "$bin" >"$pointer.tmp.$$" && mv "$pointer.tmp.$$" "$pointer"
+  echo "$bin"
+}
+
 # fetch_valkey TAG: Valkey 8.0 from Debian bookworm-backports (valkey-server: the server's link and its
 # configuration; valkey-tools: the binaries, valkey-server's and valkey-cli), downloaded and unpacked like
 # nats-server into .cache/servers/valkey-<version>; prints the server binary (valkey-cli is beside it).
@@ -309,41 +357,9 @@ missing_libs() {
 # libsystemd0: the Depends of valkey-tools, all in bookworm main, the first two also needed by bookworm's
 # redis-server): those the loader cannot find are installed from the machine's own Debian release.
 fetch_valkey() {
-  local tag="$1" suite=bookworm-backports
-  # The real folder (.cache may be a link shared by several checkouts): the pointer outlives this one.
-  mkdir -p "$CACHE_DIR/servers"
-  local root apt="$CACHE_DIR/servers/apt"
-  root="$(cd "$CACHE_DIR/servers" && pwd -P)"
-  local pointer="$root/valkey-$suite.path" bin=""
-  if [ -z "${VALKEY_REFRESH:-}" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then
-    bin="$(cat "$pointer")"
-  else
-    command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 || { lib_log "$tag" "apt-get and dpkg-deb are needed to fetch Valkey"; return 1; }
-    [ -r "$DEBIAN_KEYRING" ] || { lib_log "$tag" "no Debian archive keyring at $DEBIAN_KEYRING (package debian-archive-keyring)"; return 1; }
-    private_apt_setup
-    local dir
-    dir="$(
-      exec 9>"$apt/fetch.lock"
-      flock 9
-      if [ -z "${VALKEY_REFRESH:-}" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then echo "cached"; exit 0; fi
-      lib_log "$tag" "fetching valkey-server and valkey-tools from Debian $suite (apt-get download, private source list in ${apt#"$LIB_ROOT"/})"
-      private_apt_download "$suite" "$tag" valkey-server valkey-tools
-    )" || { lib_log "$tag" "could not fetch Valkey from Debian $suite"; return 1; }
-    if [ "$dir" = cached ]; then
-      bin="$(cat "$pointer")"
-    else
-      local server_deb tools_deb
-      server_deb="$(ls "$dir"/valkey-server_*.deb 2>/dev/null | head -n 1)"
-      tools_deb="$(ls "$dir"/valkey-tools_*.deb 2>/dev/null | head -n 1)"
-      [ -n "$server_deb" ] && [ -n "$tools_deb" ] || { lib_log "$tag" "apt-get download brought no valkey packages into $dir"; return 1; }
-      local dest
-      dest="$root/valkey-$(deb_upstream_version "$server_deb")"
-      unpack_debs "$dest" "$server_deb" "$tools_deb" || return 1
-      bin="$dest/usr/bin/valkey-server"
-      [ -x "$bin" ] && [ -x "$dest/usr/bin/valkey-cli" ] || { lib_log "$tag" "no valkey-server/valkey-cli in $dest"; return 1; }
-      echo "$bin" >"$pointer.tmp.$$" && mv "$pointer.tmp.$$" "$pointer"
-    fi
-  fi
+  local tag="$1" bin
+  bin="$(fetch_debs "$tag" valkey bookworm-backports servers "${VALKEY_REFRESH:-}" usr/bin/valkey-server valkey-server valkey-tools)" || return 1
+  [ -x "$(dirname "$bin")/valkey-cli" ] || { lib_log "$tag" "no valkey-cli beside $bin"; return 1; }
   # valkey-server is a link to the one binary of valkey-tools (which picks its role by the name it runs under).
   local missing
   missing="$(missing_libs "$(readlink -f "$bin")"; missing_libs "$(dirname "$bin")/valkey-cli")"
@@ -369,44 +385,10 @@ ensure_chromium() {
   if [ -n "$bin" ]; then
     [ -x "$bin" ] || { lib_log "$tag" "CHROMIUM_BIN=$bin is not an executable"; return 1; }
   else
-    mkdir -p "$CACHE_DIR/browsers"
-    local root apt="$CACHE_DIR/servers/apt" suite=bookworm-security
-    # The real folder (.cache may be a link shared by several checkouts): the pointer outlives this one.
-    root="$(cd "$CACHE_DIR/browsers" && pwd -P)"
-    local pointer="$root/chromium-$suite.path"
-    if [ -z "${CHROMIUM_REFRESH:-}" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then
-      bin="$(cat "$pointer")"
-    else
-      command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 || { lib_log "$tag" "apt-get and dpkg-deb are needed to fetch Chromium (or set CHROMIUM_BIN=<path>)"; return 1; }
-      [ -r "$DEBIAN_KEYRING" ] || { lib_log "$tag" "no Debian archive keyring at $DEBIAN_KEYRING (package debian-archive-keyring)"; return 1; }
-      private_apt_setup
-      local dir
-      dir="$(
-        exec 9>"$apt/fetch.lock"
-        flock 9
-        if [ -z "${CHROMIUM_REFRESH:-}" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then echo "cached"; exit 0; fi
-        lib_log "$tag" "fetching chromium and chromium-common from Debian $suite (apt-get download, private source list in ${apt#"$LIB_ROOT"/})"
-        private_apt_download "$suite" "$tag" chromium chromium-common
-      )" || { lib_log "$tag" "could not fetch Chromium from Debian $suite (or set CHROMIUM_BIN=<path>)"; return 1; }
-      if [ "$dir" = cached ]; then
-        bin="$(cat "$pointer")"
-      else
-        local main_deb common_deb
-        main_deb="$(ls "$dir"/chromium_*.deb 2>/dev/null | head -n 1)"
-        common_deb="$(ls "$dir"/chromium-common_*.deb 2>/dev/null | head -n 1)"
-        [ -n "$main_deb" ] && [ -n "$common_deb" ] || { lib_log "$tag" "apt-get download brought no chromium packages into $dir"; return 1; }
-        local dest
-        dest="$root/chromium-$(deb_upstream_version "$main_deb")"
-        unpack_debs "$dest" "$main_deb" "$common_deb" || return 1
-        # What the packages depend on, for the libraries check below (the .debs go).
-        [ -f "$dest/depends.txt" ] || { dpkg-deb -f "$main_deb" Depends; dpkg-deb -f "$common_deb" Depends; } >"$dest/depends.txt"
-        # The .debs (about 100 MB) are not needed once unpacked.
-        rm -rf "$dir"
-        bin="$dest/usr/lib/chromium/chromium"
-        [ -x "$bin" ] || { lib_log "$tag" "no usr/lib/chromium/chromium in $dest"; return 1; }
-        echo "$bin" >"$pointer.tmp.$$" && mv "$pointer.tmp.$$" "$pointer"
-      fi
-    fi
+    bin="$(fetch_debs "$tag" chromium bookworm-security browsers "${CHROMIUM_REFRESH:-}" usr/lib/chromium/chromium chromium chromium-common)" || {
+      lib_log "$tag" "(or set CHROMIUM_BIN=<path>)"
+      return 1
+    }
     local missing
     missing="$(missing_libs "$bin")"
     if [ -n "$missing" ]; then
