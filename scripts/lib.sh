@@ -257,43 +257,9 @@ unpack_debs() {
 
 # fetch_nats_server SUITE TAG: Debian SUITE's nats-server package, downloaded with apt-get from the
 # project's own source list (private_apt_setup) and unpacked into .cache/servers/nats-server-<version>;
-# prints the binary.
+# prints the binary (in usr/bin or usr/sbin, by the package's version).
 fetch_nats_server() {
-  local suite="$1" tag="$2"
-  local root="$CACHE_DIR/servers" apt="$CACHE_DIR/servers/apt"
-  local pointer="$root/nats-server-$suite.path"
-  if [ -z "${NATS_SERVER_REFRESH:-}" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then
-    cat "$pointer"
-    return 0
-  fi
-  command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 || return 1
-  [ -r "$DEBIAN_KEYRING" ] || { lib_log "$tag" "no Debian archive keyring at $DEBIAN_KEYRING (package debian-archive-keyring)"; return 1; }
-  private_apt_setup
-  local deb
-  deb="$(
-    # One fetch at a time (scripts may run side by side); the lock file is ours, not apt's.
-    exec 9>"$apt/fetch.lock"
-    flock 9
-    if [ -z "${NATS_SERVER_REFRESH:-}" ] && [ -f "$pointer" ] && [ -x "$(cat "$pointer")" ]; then echo "cached"; exit 0; fi
-    lib_log "$tag" "fetching nats-server from Debian $suite (apt-get download, private source list in ${apt#"$LIB_ROOT"/})"
-    dir="$(private_apt_download "$suite" "$tag" nats-server)" || exit 1
-    ls "$dir"/nats-server_*.deb 2>/dev/null | head -n 1
-  )" || return 1
-  if [ "$deb" = cached ]; then cat "$pointer"; return 0; fi
-  [ -n "$deb" ] || return 1
-  local dest
-  dest="$root/nats-server-$(deb_upstream_version "$deb")"
-  unpack_debs "$dest" "$deb" || return 1
-  local bin
-  for bin in "$dest/usr/bin/nats-server" "$dest/usr/sbin/nats-server"; do
-    if [ -x "$bin" ]; then
-      echo "$bin" >"$pointer.tmp.$$" && mv "$pointer.tmp.$$" "$pointer"
-      echo "$bin"
-      return 0
-    fi
-  done
-  lib_log "$tag" "no nats-server binary in $deb"
-  return 1
+  fetch_debs "$2" nats-server "$1" servers "${NATS_SERVER_REFRESH:-}" 'usr/bin/nats-server|usr/sbin/nats-server' nats-server
 }
 
 # missing_libs BINARY: the shared libraries the dynamic loader cannot find for BINARY (one a line).
@@ -303,7 +269,8 @@ missing_libs() {
 
 # fetch_debs TAG NAME SUITE SUBDIR REFRESH BIN PACKAGE...: the packages from Debian SUITE (the first names the
 # version), downloaded with the private source list and unpacked into .cache/SUBDIR/NAME-<version> (their
-# Depends kept there in depends.txt, the .debs removed); prints the path of BIN inside it. A pointer file
+# Depends kept there in depends.txt, the .debs removed); prints the path of BIN inside it (BIN may list
+# several, `a|b`: the first that is there). A pointer file
 # (.cache/SUBDIR/NAME-SUITE.path) remembers it for the next runs, unless REFRESH is non-empty.
 fetch_debs() {
   local tag="$1" name="$2" suite="$3" sub="$4" refresh="$5" rel="$6"
@@ -343,8 +310,12 @@ fetch_debs() {
   unpack_debs "$dest" "${debs[@]}" || return 1
   [ -f "$dest/depends.txt" ] || for deb in "${debs[@]}"; do dpkg-deb -f "$deb" Depends; done >"$dest/depends.txt"
   rm -rf "$dir"
-  local bin="$dest/$rel"
-  [ -x "$bin" ] || { lib_log "$tag" "no $rel in $dest"; return 1; }
+  local bin="" candidate candidates
+  IFS='|' read -ra candidates <<<"$rel"
+  for candidate in "${candidates[@]}"; do
+    [ -x "$dest/$candidate" ] && { bin="$dest/$candidate"; break; }
+  done
+  [ -n "$bin" ] || { lib_log "$tag" "no $rel in $dest"; return 1; }
   echo "$bin" >"$pointer.tmp.$$" && mv "$pointer.tmp.$$" "$pointer"
   echo "$bin"
 }
