@@ -18,7 +18,7 @@ import {
 } from './repository-fixtures.js';
 
 /**
- * `WorkflowRepository` against a real Redis: start-workflow-5.lua, add-signal-5.lua (and the early-signal
+ * `WorkflowRepository` against a real Redis: start-workflows-2.lua, add-signals-2.lua (and the early-signal
  * buffer), inspect, countActive, key layout. Readiness rules judged in Lua have their own spec
  * (workflow.readiness.int-spec.ts), freeze/finalize theirs (workflow.freeze.int-spec.ts), sweep/reap theirs.
  */
@@ -32,7 +32,7 @@ afterAll(async () => {
   await redis.quit();
 });
 
-describe('start (start-workflow-5.lua)', () => {
+describe('start (start-workflows-2.lua)', () => {
   it('the workflow it returns without early signals (built from the input) is exactly what Redis stored', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('start-same');
@@ -151,7 +151,7 @@ describe('start (start-workflow-5.lua)', () => {
   });
 });
 
-describe('early signals (add-signal-5.lua before start-workflow-5.lua)', () => {
+describe('early signals (add-signals-2.lua before start-workflows-2.lua)', () => {
   it('a signal before the trigger is buffered with its sequence, due at JetStream time + grace, with the safety-net TTL', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('early');
@@ -285,7 +285,7 @@ describe('early signals (add-signal-5.lua before start-workflow-5.lua)', () => {
   });
 });
 
-describe('revisions: the highest stream sequence wins (add-signal-5.lua, start-workflow-5.lua)', () => {
+describe('revisions: the highest stream sequence wins (add-signals-2.lua, start-workflows-2.lua)', () => {
   it('in the workflow, seq 10 then seq 5: the older revision is superseded, the snapshot still has seq 10', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('rev-desc');
@@ -405,7 +405,7 @@ describe('revisions: the highest stream sequence wins (add-signal-5.lua, start-w
   });
 });
 
-describe('the check entry (add-signal-5.lua, sweep-1.lua, rest-2.lua)', () => {
+describe('the check entry (add-signals-2.lua, sweep-1.lua, rest-2.lua)', () => {
   it('a stored signal moves the due entry to now + checkMs (never past the deadline); a refused one does not', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('check-entry');
@@ -433,7 +433,7 @@ describe('the check entry (add-signal-5.lua, sweep-1.lua, rest-2.lua)', () => {
   });
 });
 
-describe('addSignal (add-signal-5.lua)', () => {
+describe('addSignal (add-signals-2.lua)', () => {
   it('adds a signal: status waiting_for_agents, version 1, and returns the snapshot with it', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('add');
