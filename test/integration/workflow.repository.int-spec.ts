@@ -685,3 +685,47 @@ describe('corr_ids with : . - _ and other punctuation', () => {
     expect(await keysOf(redis, repo)).toEqual([repo.keys.recent(k.shard), k.sig, k.wf].sort());
   });
 });
+
+describe('batched calls: the triggers and signals of one turn in one call per shard (start-workflows-2.lua, add-signals-2.lua)', () => {
+  it('stores two signals of one workflow sent in one turn as two steps, in order: the second makes it ready', async () => {
+    const repo = isolatedRepository(redis, 1);
+    const corrId = uniqueId('batch-two');
+    await repo.start(startInput(corrId, { readyRule: '0|momentum,risk|' }));
+    const momentum = signalJson('momentum', 0.7);
+    const risk = signalJson('risk', 0.4);
+    const sent = [
+      repo.addSignal(corrId, 'momentum', momentum, signalOptions(5_000, { sequence: 501 })),
+      repo.addSignal(corrId, 'risk', risk, signalOptions(5_000, { sequence: 502 })),
+      // The same message again in the same call (a redelivery): changes nothing, the workflow is frozen by then.
+      repo.addSignal(corrId, 'risk', risk, signalOptions(5_000, { sequence: 502 })),
+    ];
+    const [first, second, again] = await Promise.all(sent);
+    expect(first).toEqual({ kind: 'added', workflow: null, nowMs: expect.any(Number) });
+    expect(second).toMatchObject({ kind: 'ready', workflow: { status: 'evaluating', why: 'decide', signals: { momentum, risk } } });
+    expect(again).toEqual({ kind: 'late', status: 'evaluating' });
+  });
+
+  it('fails a signal whose keys Redis refuses, and no other signal of its call', async () => {
+    const repo = isolatedRepository(redis, 1);
+    const [good1, bad, good2] = [uniqueId('batch-good'), uniqueId('batch-bad'), uniqueId('batch-good')];
+    for (const id of [good1, good2]) await repo.start(startInput(id));
+    await redis.set(repo.keys.forWorkflow(bad).wf, 'not a hash');
+    const results = await Promise.allSettled(
+      [good1, bad, good2].map((id) => repo.addSignal(id, 'momentum', signalJson('momentum', 0.5), signalOptions(5_000))),
+    );
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/add-signals-2\.lua: .*WRONGTYPE/);
+    for (const id of [good1, good2]) expect(await redis.hget(repo.keys.forWorkflow(id).sig, 'momentum')).toBe(signalJson('momentum', 0.5));
+  });
+
+  it('fails a trigger whose keys Redis refuses, and no other trigger of its call', async () => {
+    const repo = isolatedRepository(redis, 1);
+    const [good, bad] = [uniqueId('batch-start-good'), uniqueId('batch-start-bad')];
+    await redis.set(repo.keys.forWorkflow(bad).wf, 'not a hash');
+    const [a, b] = await Promise.allSettled([repo.start(startInput(bad)), repo.start(startInput(good))]);
+    expect(a.status).toBe('rejected');
+    expect(String((a as PromiseRejectedResult).reason)).toMatch(/start-workflows-2\.lua: .*WRONGTYPE/);
+    expect(b).toMatchObject({ status: 'fulfilled', value: { kind: 'started' } });
+    expect(await redis.hget(repo.keys.forWorkflow(good).wf, 'status')).toBe('in_progress');
+  });
+});
