@@ -217,6 +217,10 @@ export class WorkflowRepository {
     return reply;
   }
 
+  /**
+   * Opens a workflow for a trigger (start-workflows-2.lua), or finds it exists (a duplicate). The triggers of
+   * one event-loop turn go to Redis together, one script call per shard, each with its own result.
+   */
   start(input: StartInput): Promise<StartResult> {
     const args = [
       input.corrId,
@@ -239,6 +243,7 @@ export class WorkflowRepository {
     const args = [corrId, agent, signalJson, options.sequence, options.storedAtMs];
     return this.adding.add(this.keys.shardOf(corrId), head, args, (item) => addSignalResult(corrId, item));
   }
+
   /**
    * Freezes an open workflow for its decision (freeze-3.lua). With `version`, only if it is still the
    * snapshot the caller asked canDecide on; without, whatever arrived (an operator's cancel or forced
