@@ -1,4 +1,4 @@
-// The cost of META_AGENT_REDIS_WAIT_REPLICAS: add-signal-5.lua calls (WorkflowRepository.addSignal, as
+// The cost of META_AGENT_REDIS_WAIT_REPLICAS: add-signals-2.lua calls (WorkflowRepository.addSignal, as
 // the service makes them) against a primary with one replica on loopback, without and with WAIT 1.
 // Starts its own two redis-servers (no persistence) and stops them at the end. Needs `npm run build`.
 //
@@ -95,7 +95,7 @@ try {
     rows.push({ round, ...(await measure(0, `off${round}`)) });
     rows.push({ round, ...(await measure(1, `on${round}`)) });
   }
-  console.log(`add-signal-5.lua via WorkflowRepository.addSignal, ${CALLS / 2} calls per shape, primary + 1 replica on loopback`);
+  console.log(`add-signals-2.lua via WorkflowRepository.addSignal, ${CALLS / 2} calls per shape, primary + 1 replica on loopback`);
   console.log('round  wait  sequential µs/call  concurrent(' + CONCURRENCY + ') calls/s  WAITs sent (concurrent)');
   for (const r of rows) {
     console.log(

@@ -128,7 +128,7 @@ export class AuditTrail implements OnApplicationShutdown {
     this.emit(corrId, 'signal_stale', null, input, { agent }, () => member('signal', signalJson));
   }
 
-  /** What storing a signal came to (add-signal-5.lua). */
+  /** What storing a signal came to (add-signals-2.lua). */
   signalResult(corrId: string, agent: string, signalJson: string, input: AuditInputMeta, result: AddSignalResult): void {
     if (!this.enabled) return;
     let kind: AuditEventKind;

@@ -5,8 +5,9 @@ import type { RedisClient } from './redis-client.js';
 
 /**
  * Loads `lua/<name>-<numKeys>.lua` and registers each as an ioredis command named in camelCase
- * (`start-workflow-5.lua` -> `startWorkflow`, 5 keys). ioredis runs them with EVALSHA and falls back to
- * EVAL on NOSCRIPT (after a Redis restart), on the client and on its pipelines alike.
+ * (`start-workflows-2.lua` -> `startWorkflows`, 2 keys). ioredis runs them with EVALSHA and falls back to
+ * EVAL on NOSCRIPT (after a Redis restart), on the client and on its pipelines alike. Their types (arguments,
+ * replies, reply codes) are declared on ioredis's command map in script-replies.ts.
  */
 export const LUA_DIR = join(dirname(fileURLToPath(import.meta.url)), 'lua');
 
@@ -35,6 +36,3 @@ export function readScripts(dir = LUA_DIR): ScriptSource[] {
 export function defineScripts(redis: RedisClient, scripts = readScripts()): void {
   for (const s of scripts) redis.defineCommand(s.command, { numberOfKeys: s.numberOfKeys, lua: s.lua });
 }
-
-/** The commands the Lua scripts add to a client or pipeline; arguments are keys then ARGV. */
-export type ScriptCommand = (...keysAndArgs: (string | number)[]) => Promise<unknown>;

@@ -27,7 +27,7 @@ describe('createRedisClient', () => {
       expect(client.options.redisOptions).toMatchObject({ username: 'orchestrator', password: 'p@ss', commandTimeout: 1500, maxRetriesPerRequest: 1 });
       expect(client.options).toMatchObject({ enableAutoPipelining: true, scaleReads: 'master', lazyConnect: true });
       // The scripts are defined on it, as on the standalone client.
-      expect(typeof (client as unknown as Record<string, unknown>).addSignal).toBe('function');
+      expect(typeof client.addSignals).toBe('function');
     } finally {
       client.disconnect();
     }

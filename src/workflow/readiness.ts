@@ -2,7 +2,7 @@ import { AGENT_NAME } from '../common/names.js';
 
 /**
  * When a workflow can decide, declared instead of computed: Redis judges it in the script that stores each
- * signal (add-signal-5.lua, `is_ready` in src/redis/lua/includes/common.lua), so a signal that does not make
+ * signal (add-signals-2.lua, `is_ready` in src/redis/lua/includes/common.lua), so a signal that does not make
  * the workflow ready costs one short round trip, and the one that does freezes it and gets the snapshot.
  * A strategy declares it in `define()` (`WorkflowDefinition.readyWhen`); its `canDecide` must say the same
  * (the trading strategy's and the workflows file's are written with `isReady`; `strategyHarness` checks).

@@ -1,9 +1,21 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { redisConfig, type RedisConfig } from '../config/configuration.js';
 import { connectionFor, hashTagOf, isCluster, REDIS_CLIENT, withRedirects, type RedisClient } from '../redis/redis-client.js';
-import type { ScriptCommand } from '../redis/redis-scripts.js';
 import { ReplicaWait } from '../redis/replica-wait.js';
+import {
+  ADD_SIGNAL,
+  EXTEND,
+  FINALIZE,
+  FREEZE,
+  REST,
+  START,
+  type ScriptArgs,
+  type ScriptName,
+  type ScriptReplies,
+  type ScriptReply,
+} from '../redis/script-replies.js';
 import { blamePart } from '../transport/jetstream/flow-control.js';
+import { ScriptItemError, TurnBatches } from './turn-batches.js';
 import { WorkflowKeys } from './workflow.keys.js';
 import { WorkflowStatus, type FinalStatus, type JsonObject } from './workflow.types.js';
 
@@ -65,6 +77,21 @@ export type StartResult =
    */
   { kind: 'started'; earlyCount: number; workflow: StoredWorkflow; next: 'decide' | 'ask' | 'wait' } | { kind: 'duplicate'; workflow: StoredWorkflow };
 
+/** What `start` is given: the trigger's workflow as its strategy defined it. */
+export interface StartInput {
+  corrId: string;
+  workflowType: string;
+  timeoutMs: number;
+  requiredAgents: string[];
+  metadata: JsonObject;
+  triggerJson: string;
+  /** See `AddSignalOptions.checkMs`: applies when early signals are moved in. */
+  checkMs: number;
+  /** The encoded readiness rule (src/workflow/readiness.ts), or null: ask canDecide. */
+  readyRule: string | null;
+  leaseMs: number;
+}
+
 export type AddSignalResult =
   /**
    * Stored, and it made the workflow ready by its rule: frozen, `workflow` is the frozen snapshot. `nowMs`
@@ -120,16 +147,10 @@ export type FreezeResult =
 /** What finalising a workflow returns the first time (null after: another claimant finalised it). */
 export type Finalized = { startedMs: number; finishedMs: number } | null;
 
-/** Workflows of one shard waiting to be finalised in one script call (finalize-2.lua). */
-interface FinalizeBatch {
-  retentionMs: number;
-  args: (string | number)[];
-  waiters: { resolve: (result: Finalized) => void; reject: (error: unknown) => void }[];
-}
 /** The probe's WAIT (health, FlowControl) waits at most this long: it runs inside their 1-2 s timeouts. */
 const PROBE_WAIT_MS = 500;
-/** At most this many workflows per finalize call: a script call blocks Redis while it runs. */
-const FINALIZE_BATCH = 256;
+/** At most this many messages (triggers, signals, finalisations) per batched script call: a script blocks Redis while it runs. */
+const MAX_BATCH = 256;
 export interface SweepJob {
   kind: SweepJobKind;
   workflow: StoredWorkflow;
@@ -143,7 +164,10 @@ export interface Inspection {
   early: Record<string, string>;
 }
 
-type Reply = (string | number | Reply)[];
+type Reply = ScriptReply;
+
+/** The scripts as the client's commands (src/redis/script-replies.ts declares them on ioredis's command map). */
+type ScriptCommands = { [N in ScriptName]: (...keysAndArgs: ScriptArgs) => Promise<ScriptReplies[N]> };
 
 /**
  * The workflow store: one method per Lua script (see `src/redis/lua/`), each an atomic step of the life
@@ -154,8 +178,13 @@ export class WorkflowRepository {
   readonly keys: WorkflowKeys;
   /** Replication before acknowledgement (META_AGENT_REDIS_WAIT_REPLICAS / _WAIT_AOF); null: off. */
   readonly replicaWait: ReplicaWait | null;
-  private finalizing = new Map<number, FinalizeBatch[]>();
-  private finalizeScheduled = false;
+  /**
+   * Triggers, signals and finalisations reach Redis in one script call per shard and event-loop turn
+   * (turn-batches.ts), each with its own result; all go through `run`.
+   */
+  private readonly starting: TurnBatches<StartResult>;
+  private readonly adding: TurnBatches<AddSignalResult>;
+  private readonly finalizing: TurnBatches<Finalized>;
 
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: RedisClient,
@@ -166,10 +195,17 @@ export class WorkflowRepository {
       config.waitReplicas > 0 || config.waitAof
         ? new ReplicaWait(redis, { replicas: config.waitReplicas, timeoutMs: config.waitTimeoutMs, aof: config.waitAof })
         : null;
-  }
-
-  private script(name: string): ScriptCommand {
-    return (this.redis as unknown as Record<string, ScriptCommand>)[name].bind(this.redis);
+    const batched =
+      (name: 'startWorkflows' | 'addSignals' | 'finalize', keys: (shard: number) => string[]) => (shard: number, head: ScriptArgs, args: ScriptArgs) =>
+        this.run(name, true, [...keys(shard), this.keys.shardPrefix(shard), ...head, ...args]);
+    const indexes = (shard: number) => [this.keys.deadlines(shard), this.keys.earlyDue(shard)];
+    this.starting = new TurnBatches('start-workflows-2.lua', MAX_BATCH, batched('startWorkflows', indexes));
+    this.adding = new TurnBatches('add-signals-2.lua', MAX_BATCH, batched('addSignals', indexes));
+    this.finalizing = new TurnBatches(
+      'finalize-2.lua',
+      MAX_BATCH,
+      batched('finalize', (shard) => [this.keys.deadlines(shard), this.keys.recent(shard)]),
+    );
   }
 
   /**
@@ -178,9 +214,10 @@ export class WorkflowRepository {
    * or publishes on its effect, so with a replication wait it returns only once the replicas confirmed it
    * (a shortfall throws a TransientError; the effect stays, and a repeat of the script finds it).
    */
-  private async run(name: string, write: boolean, keysAndArgs: (string | number)[]): Promise<Reply> {
+  private async run<N extends ScriptName>(name: N, write: boolean, keysAndArgs: ScriptArgs): Promise<ScriptReplies[N]> {
+    const scripts: ScriptCommands = this.redis;
     try {
-      const reply = (await withRedirects(this.redis, () => this.script(name)(...keysAndArgs))) as Reply;
+      const reply = await withRedirects(this.redis, () => scripts[name].apply(this.redis, keysAndArgs));
       if (write && this.replicaWait) await this.replicaWait.after(String(keysAndArgs[0]));
       return reply;
     } catch (error) {
@@ -189,90 +226,31 @@ export class WorkflowRepository {
     }
   }
 
-  async start(input: {
-    corrId: string;
-    workflowType: string;
-    timeoutMs: number;
-    requiredAgents: string[];
-    metadata: JsonObject;
-    triggerJson: string;
-    /** See `AddSignalOptions.checkMs`: applies when early signals are moved in. */
-    checkMs: number;
-    /** The encoded readiness rule (src/workflow/readiness.ts), or null: ask canDecide. */
-    readyRule: string | null;
-    leaseMs: number;
-  }): Promise<StartResult> {
-    const k = this.keys.forWorkflow(input.corrId);
-    const reply = await this.run('startWorkflow', true, [
-      k.wf,
-      k.sig,
-      k.early,
-      k.deadlines,
-      k.earlyDue,
+  /**
+   * Opens a workflow for a trigger (start-workflows-2.lua), or finds it exists (a duplicate). The triggers of
+   * one event-loop turn go to Redis together, one script call per shard, each with its own result.
+   */
+  start(input: StartInput): Promise<StartResult> {
+    const args = [
       input.corrId,
       input.workflowType,
       input.timeoutMs,
       JSON.stringify(input.requiredAgents),
       JSON.stringify(input.metadata),
       input.triggerJson,
-      input.checkMs,
       input.readyRule ?? '',
-      input.leaseMs,
-    ]);
-    if (reply[0] === 0) return { kind: 'duplicate', workflow: parseWorkflow(input.corrId, reply, 2) };
-    const earlyCount = Number(reply[2]);
-    if (reply[0] === 2) return { kind: 'started', earlyCount, workflow: parseWorkflow(input.corrId, reply, 3), next: 'decide' };
-    if (reply.length > 3) return { kind: 'started', earlyCount, workflow: parseWorkflow(input.corrId, reply, 3), next: 'ask' };
-    // Nothing but what the caller sent: the script spares the round trip of the whole hash (with a rule and
-    // early signals the snapshot built here lacks them, but nobody asks canDecide on it).
-    const startedMs = Number(reply[1]);
-    return {
-      kind: 'started',
-      earlyCount,
-      next: input.readyRule === null ? 'ask' : 'wait',
-      // Without a rule and with early signals the script returns the snapshot (above): here no `ver` was
-      // counted, or a rule keeps none.
-      workflow: newWorkflow({ ...input, startedMs, hasRule: input.readyRule !== null }),
-    };
+    ];
+    return this.starting.add(this.keys.shardOf(input.corrId), [input.checkMs, input.leaseMs], args, (item) => startResult(input, item));
   }
 
-  async addSignal(corrId: string, agent: string, signalJson: string, options: AddSignalOptions): Promise<AddSignalResult> {
-    const k = this.keys.forWorkflow(corrId);
-    const reply = await this.run('addSignal', true, [
-      k.wf,
-      k.sig,
-      k.early,
-      k.earlyDue,
-      k.deadlines,
-      corrId,
-      agent,
-      signalJson,
-      options.graceMs,
-      options.sequence,
-      options.storedAtMs,
-      options.checkMs,
-      options.earlyTtlMs,
-      options.leaseMs,
-    ]);
-    const snapshot = (): StoredWorkflow | null => (reply.length > 2 ? parseWorkflow(corrId, reply, 2) : null);
-    switch (reply[0]) {
-      case 8:
-        return { kind: 'ready', workflow: parseWorkflow(corrId, reply, 2), nowMs: Number(reply[1]) };
-      case 1:
-        return { kind: 'added', workflow: snapshot(), nowMs: Number(reply[1]) };
-      case 2:
-        return { kind: 'duplicate', workflow: snapshot(), nowMs: Number(reply[1]) };
-      case 6:
-        return { kind: 'superseded', workflow: snapshot(), nowMs: Number(reply[1]) };
-      case 3:
-        return { kind: 'late', status: String(reply[1]) };
-      case 4:
-        return { kind: 'buffered' };
-      case 7:
-        return { kind: 'buffer-superseded' };
-      default:
-        return { kind: 'orphaned' };
-    }
+  /**
+   * Stores a signal (add-signals-2.lua), or buffers it until its trigger. The signals of one event-loop turn
+   * go to Redis together, one script call per shard, each with its own result.
+   */
+  addSignal(corrId: string, agent: string, signalJson: string, options: AddSignalOptions): Promise<AddSignalResult> {
+    const head = [options.graceMs, options.checkMs, options.earlyTtlMs, options.leaseMs];
+    const args = [corrId, agent, signalJson, options.sequence, options.storedAtMs];
+    return this.adding.add(this.keys.shardOf(corrId), head, args, (item) => addSignalResult(corrId, item));
   }
 
   /**
@@ -285,13 +263,13 @@ export class WorkflowRepository {
     const k = this.keys.forWorkflow(seen.corrId);
     const reply = await this.run('freeze', true, [k.wf, k.sig, k.deadlines, seen.corrId, known?.version ?? '', why, leaseMs, known?.startedMs ?? '', by]);
     switch (reply[0]) {
-      case 1: {
+      case FREEZE.frozen: {
         // With a version the frozen snapshot is the caller's (the script spares sending it back).
         const frozenMs = Number(reply[1]);
         const workflow = known ? { ...known, status: WorkflowStatus.Evaluating, frozenMs, why, frozenBy: by || null } : parseWorkflow(seen.corrId, reply, 2);
         return { kind: 'frozen', workflow };
       }
-      case 2:
+      case FREEZE.outdated:
         return { kind: 'outdated', workflow: parseWorkflow(seen.corrId, reply, 2) };
       default:
         return { kind: 'closed', status: String(reply[1]) };
@@ -304,57 +282,17 @@ export class WorkflowRepository {
    * only. The calls of one event-loop turn go to Redis together, one script call per shard.
    */
   finalize(workflow: StoredWorkflow, status: FinalStatus, decisionJson: string, retentionMs: number): Promise<Finalized> {
-    const shard = this.keys.shardOf(workflow.corrId);
-    let batches = this.finalizing.get(shard);
-    if (!batches) this.finalizing.set(shard, (batches = []));
-    let batch = batches.at(-1);
-    if (!batch || batch.waiters.length >= FINALIZE_BATCH || batch.retentionMs !== retentionMs) {
-      batches.push((batch = { retentionMs, args: [], waiters: [] }));
-    }
-    batch.args.push(workflow.corrId, workflow.startedMs, status, decisionJson);
-    if (!this.finalizeScheduled) {
-      this.finalizeScheduled = true;
-      setImmediate(() => this.flushFinalize());
-    }
-    return new Promise<Finalized>((resolve, reject) => batch.waiters.push({ resolve, reject }));
-  }
-
-  private flushFinalize(): void {
-    this.finalizeScheduled = false;
-    const pending = this.finalizing;
-    this.finalizing = new Map();
-    for (const [shard, batches] of pending) {
-      for (const batch of batches) {
-        // Every waiter is settled, whatever happens: a reply item each, or the error.
-        const fail = (error: unknown) => batch.waiters.forEach((w) => w.reject(error));
-        try {
-          this.run('finalize', true, [
-            this.keys.deadlines(shard),
-            this.keys.recent(shard),
-            this.keys.shardPrefix(shard),
-            batch.retentionMs,
-            ...batch.args,
-          ]).then(
-            (reply) =>
-              batch.waiters.forEach((waiter, i) => {
-                const r = (reply as Reply)[i] as Reply | undefined;
-                if (!r) waiter.reject(new Error(`finalize-2 answered ${(reply as Reply).length} of ${batch.waiters.length} workflows`));
-                else waiter.resolve(r[0] === 1 ? { startedMs: Number(r[1]), finishedMs: Number(r[2]) } : null);
-              }),
-            fail,
-          );
-        } catch (error) {
-          fail(error);
-        }
-      }
-    }
+    const args = [workflow.corrId, workflow.startedMs, status, decisionJson];
+    return this.finalizing.add(this.keys.shardOf(workflow.corrId), [retentionMs], args, (item) =>
+      item[0] === FINALIZE.finalized ? { startedMs: Number(item[1]), finishedMs: Number(item[2]) } : null,
+    );
   }
 
   /** After a sweeper check found the workflow not ready: its due entry goes back to the deadline, unless it changed since. */
   async rest(workflow: StoredWorkflow): Promise<boolean> {
     const k = this.keys.forWorkflow(workflow.corrId);
     const reply = await this.run('rest', true, [k.wf, k.deadlines, workflow.corrId, workflow.version, workflow.startedMs]);
-    return reply[0] === 1;
+    return reply[0] === REST.rested;
   }
 
   /**
@@ -362,8 +300,12 @@ export class WorkflowRepository {
    * calls of one turn to each node in one write (a standalone Redis: one round trip, as one pipeline did; a
    * cluster: one per node, where one pipeline across nodes is refused). Settled per shard.
    */
-  private perShard(name: string, write: boolean, keysAndArgs: (shard: number) => (string | number)[]): Promise<PromiseSettledResult<Reply>[]> {
-    const calls: Promise<Reply>[] = [];
+  private perShard<N extends ScriptName>(
+    name: N,
+    write: boolean,
+    keysAndArgs: (shard: number) => ScriptArgs,
+  ): Promise<PromiseSettledResult<ScriptReplies[N]>[]> {
+    const calls: Promise<ScriptReplies[N]>[] = [];
     for (let shard = 0; shard < this.keys.shards; shard++) calls.push(this.run(name, write, keysAndArgs(shard)));
     return Promise.allSettled(calls);
   }
@@ -526,7 +468,7 @@ export class WorkflowRepository {
   async extend(corrId: string, extensionMs: number, maxTimeoutMs: number): Promise<ExtendResult> {
     const k = this.keys.forWorkflow(corrId);
     const reply = await this.run('extend', true, [k.wf, k.deadlines, corrId, Math.round(extensionMs), Math.round(maxTimeoutMs)]);
-    if (reply[0] !== 1) return { kind: 'closed', status: String(reply[1]) };
+    if (reply[0] !== EXTEND.extended) return { kind: 'closed', status: String(reply[1]) };
     return {
       kind: 'extended',
       workflowId: workflowIdOf(String(reply[4]), corrId),
@@ -582,7 +524,7 @@ export type ExtendResult =
   /** Not open: `evaluating` (being decided or timed out now), a final status, or '' (missing). */
   | { kind: 'closed'; status: string };
 
-/** A workflow just started, as start-workflow-5.lua stores it (no signal, no version counted yet). */
+/** A workflow just started, as start-workflows-2.lua stores it (no signal, no version counted yet). */
 export function newWorkflow(input: {
   corrId: string;
   workflowType: string;
@@ -614,6 +556,58 @@ export function newWorkflow(input: {
     finishedMs: null,
     signals: {},
   };
+}
+
+/** One trigger's item of a start-workflows-2.lua reply. */
+function startResult(input: StartInput, item: Reply): StartResult {
+  const code = item[0];
+  if (code === START.duplicate) return { kind: 'duplicate', workflow: parseWorkflow(input.corrId, item, 2) };
+  if (code === START.failed) throw new ScriptItemError('start-workflows-2.lua', String(item[1]));
+  const earlyCount = Number(item[2]);
+  if (code === START.ready) return { kind: 'started', earlyCount, workflow: parseWorkflow(input.corrId, item, 3), next: 'decide' };
+  if (code !== START.started) throw unknownCode('start-workflows-2.lua', code);
+  if (item.length > 3) return { kind: 'started', earlyCount, workflow: parseWorkflow(input.corrId, item, 3), next: 'ask' };
+  // Nothing but what the caller sent: the script spares the round trip of the whole hash (with a rule and
+  // early signals the snapshot built here lacks them, but nobody asks canDecide on it).
+  return {
+    kind: 'started',
+    earlyCount,
+    next: input.readyRule === null ? 'ask' : 'wait',
+    // Without a rule and with early signals the script returns the snapshot (above): here no `ver` was
+    // counted, or a rule keeps none.
+    workflow: newWorkflow({ ...input, startedMs: Number(item[1]), hasRule: input.readyRule !== null }),
+  };
+}
+
+/** One signal's item of an add-signals-2.lua reply. */
+function addSignalResult(corrId: string, item: Reply): AddSignalResult {
+  const snapshot = (): StoredWorkflow | null => (item.length > 2 ? parseWorkflow(corrId, item, 2) : null);
+  switch (item[0]) {
+    case ADD_SIGNAL.ready:
+      return { kind: 'ready', workflow: parseWorkflow(corrId, item, 2), nowMs: Number(item[1]) };
+    case ADD_SIGNAL.added:
+      return { kind: 'added', workflow: snapshot(), nowMs: Number(item[1]) };
+    case ADD_SIGNAL.duplicate:
+      return { kind: 'duplicate', workflow: snapshot(), nowMs: Number(item[1]) };
+    case ADD_SIGNAL.superseded:
+      return { kind: 'superseded', workflow: snapshot(), nowMs: Number(item[1]) };
+    case ADD_SIGNAL.late:
+      return { kind: 'late', status: String(item[1]) };
+    case ADD_SIGNAL.buffered:
+      return { kind: 'buffered' };
+    case ADD_SIGNAL.bufferSuperseded:
+      return { kind: 'buffer-superseded' };
+    case ADD_SIGNAL.orphaned:
+      return { kind: 'orphaned' };
+    case ADD_SIGNAL.failed:
+      throw new ScriptItemError('add-signals-2.lua', String(item[1]));
+    default:
+      throw unknownCode('add-signals-2.lua', item[0]);
+  }
+}
+
+function unknownCode(script: string, code: unknown): Error {
+  return new Error(`${script} answered an unknown code ${String(code)}`);
 }
 
 /** Reads `wf fields..., '|', sig fields...` (two HGETALL lists) from `reply[from]` on. */

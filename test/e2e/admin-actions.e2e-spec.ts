@@ -4,7 +4,17 @@ import { join } from 'node:path';
 import { adminHeaders, AppProcess } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
 import { useInfra } from '../support/infra.js';
-import { agentSubject, decisionsFor, expectOneDecision, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
+import {
+  HEDGE_WORKFLOWS_FILE,
+  agentSubject,
+  decisionsFor,
+  expectOneDecision,
+  momentum,
+  risk,
+  trigger,
+  TRIGGER_SUBJECT,
+  waitForDecision,
+} from '../support/signals.js';
 
 /*
  * Issue 12, part 3: the admin API on the built service and real servers. GET /workflows (open and finished,
@@ -15,15 +25,6 @@ import { agentSubject, decisionsFor, expectOneDecision, momentum, risk, trigger,
 const OPS = 'ops-7c1d9e2f4a6b8c0d';
 const AUDIT = 'audit-2b4d6f8a0c1e3a5b';
 const TOKENS = `ops:${OPS},audit:${AUDIT}`;
-/** A second workflow type (for the type filter), with a long timeout. */
-const WORKFLOWS = [
-  'workflow_types:',
-  '  hedge:',
-  '    required_agents: [risk, momentum]',
-  '    timeout_seconds: 300',
-  '    vote: { field: analysis.trend_direction, weights: { momentum: 1 } }',
-  '',
-].join('\n');
 
 const infra = useInfra();
 let dir: string;
@@ -99,7 +100,7 @@ function exactlyOneDecision(id: string): Promise<any> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'admin-actions-'));
-  writeFileSync(join(dir, 'workflows.yaml'), WORKFLOWS);
+  writeFileSync(join(dir, 'workflows.yaml'), HEDGE_WORKFLOWS_FILE);
   app = await startService();
 });
 

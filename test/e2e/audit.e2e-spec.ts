@@ -1,5 +1,5 @@
 import { parseSettings } from '../../src/config/env.schema.js';
-import { AUDIT_EVENTS } from '../../src/audit/audit.events.js';
+import { AUDIT_EVENTS, type AuditEnvelope, type AuditInput } from '../../src/audit/audit.events.js';
 import { defineScripts } from '../../src/redis/redis-scripts.js';
 import { WorkflowRepository } from '../../src/workflow/workflow.repository.js';
 import { AppProcess } from '../support/app.js';
@@ -22,18 +22,8 @@ const OPS = 'ops-5e7a9c1b3d5f7a9c';
 const infra = useInfra();
 let app: AppProcess;
 
-interface AuditEvent {
-  event: string;
-  corr_id: string;
-  workflow_id: string | null;
-  instance: string | null;
-  redis_ms: number | null;
-  order: [number, number, number];
-  at: string;
-  replica: string;
-  input?: { seq: number; received_ms: number };
-  [field: string]: any;
-}
+/** An event as stored: the envelope (src/audit/audit.events.ts) and its kind's own fields. */
+type AuditEvent = AuditEnvelope & { input?: AuditInput; [field: string]: any };
 
 /** The corr_id's audit events in the AUDIT stream (its subjects: `audit.<corr_id, . as ~>.<event>`), in stream order. */
 async function auditOf(corrId: string): Promise<(AuditEvent & { subject: string })[]> {

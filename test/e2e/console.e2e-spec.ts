@@ -6,7 +6,7 @@ import { AppProcess } from '../support/app.js';
 import { launchChromium, outputDir, screenshot } from '../support/browser.js';
 import { uniqueId, waitFor } from '../support/env.js';
 import { useInfra } from '../support/infra.js';
-import { agentSubject, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
+import { HEDGE_WORKFLOWS_FILE, agentSubject, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision } from '../support/signals.js';
 
 /*
  * Issue 18, part 4: the operator console in a real browser (headless Chromium driven by playwright-core) against
@@ -18,15 +18,6 @@ import { agentSubject, momentum, risk, trigger, TRIGGER_SUBJECT, waitForDecision
  */
 const OPS = 'ops-3c5e7a9b1d2f4a6c8e0b';
 const WRONG = 'not-the-token-1234567890';
-/** A second workflow type, for the type filter; long timeouts, so that nothing times out under a test. */
-const WORKFLOWS = [
-  'workflow_types:',
-  '  hedge:',
-  '    required_agents: [risk, momentum]',
-  '    timeout_seconds: 300',
-  '    vote: { field: analysis.trend_direction, weights: { momentum: 1 } }',
-  '',
-].join('\n');
 
 const infra = useInfra();
 let dir: string;
@@ -107,7 +98,7 @@ describe('console off (no META_AGENT_ADMIN_TOKEN)', () => {
 describe('console on', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'console-'));
-    writeFileSync(join(dir, 'workflows.yaml'), WORKFLOWS);
+    writeFileSync(join(dir, 'workflows.yaml'), HEDGE_WORKFLOWS_FILE);
     app = await AppProcess.start({
       META_AGENT_ADMIN_TOKEN: `ops:${OPS}`,
       META_AGENT_WORKFLOWS_FILE: join(dir, 'workflows.yaml'),

@@ -329,10 +329,11 @@ describe('freeze (freeze-3.lua)', () => {
     ]);
     expect(await check(ordered1.corrId, frz1, sig1)).toBe('freeze');
     const ordered2 = await opened();
-    const [sig2, frz2] = await Promise.all([
-      repoA.addSignal(ordered2.corrId, 'risk', risk, signalOptions(5_000)),
-      repoA.freeze(ordered2.snapshot, 'decide', 10_000),
-    ]);
+    // Signals are sent at the end of the event-loop turn (one call per shard, with the others of the turn): the
+    // freeze is sent after that turn.
+    const sig2p = repoA.addSignal(ordered2.corrId, 'risk', risk, signalOptions(5_000));
+    await new Promise((resolve) => setImmediate(resolve));
+    const [sig2, frz2] = await Promise.all([sig2p, repoA.freeze(ordered2.snapshot, 'decide', 10_000)]);
     expect(await check(ordered2.corrId, frz2, sig2)).toBe('signal');
 
     // Over two connections, sent in alternating order: whichever wins, exactly one of the two is stored.

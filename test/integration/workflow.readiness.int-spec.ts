@@ -6,8 +6,8 @@ import type { AddSignalResult } from '../../src/workflow/workflow.repository.js'
 import { expectWithin, signalJson, signalOptions, snapshotOf, startInput, timed, totalDeadlines } from './repository-fixtures.js';
 
 /**
- * Readiness rules judged in Redis (`is_ready` in src/redis/lua/includes/common.lua), by add-signal-5.lua for
- * each stored signal and by start-workflow-5.lua for the early signals it applies: the signal that makes a
+ * Readiness rules judged in Redis (`is_ready` in src/redis/lua/includes/common.lua), by add-signals-2.lua for
+ * each stored signal and by start-workflows-2.lua for the early signals it applies: the signal that makes a
  * workflow ready freezes it (status evaluating, why decide, due at now + lease) and alone gets the snapshot;
  * the Lua judgement agrees with `isReady` (src/workflow/readiness.ts), which strategies' canDecide use.
  */
@@ -150,7 +150,7 @@ const CASES: Case[] = [
 
 const expectedKind = { new: 'added', dup: 'duplicate', old: 'superseded', same: 'duplicate' } as const;
 
-describe('readiness rules in Lua agree with isReady (add-signal-5.lua, start-workflow-5.lua)', () => {
+describe('readiness rules in Lua agree with isReady (add-signals-2.lua, start-workflows-2.lua)', () => {
   it.each(CASES.map((c) => [c.name, c] as const))('signal by signal: %s', async (_name, c) => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('rdy');
@@ -250,7 +250,7 @@ describe('readiness rules in Lua agree with isReady (add-signal-5.lua, start-wor
   });
 });
 
-describe('start with a readiness rule (start-workflow-5.lua)', () => {
+describe('start with a readiness rule (start-workflows-2.lua)', () => {
   it('without early signals the workflow it returns (built from the input) is exactly what Redis stored, rule included', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('rdy-start');
@@ -302,7 +302,7 @@ describe('start with a readiness rule (start-workflow-5.lua)', () => {
   });
 });
 
-describe('signals on a workflow with a rule (add-signal-5.lua)', () => {
+describe('signals on a workflow with a rule (add-signals-2.lua)', () => {
   it('a signal that does not make it ready stores it (and its sequence; no version) but sets no check entry and sends no snapshot', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('rdy-short');

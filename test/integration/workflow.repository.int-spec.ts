@@ -18,7 +18,7 @@ import {
 } from './repository-fixtures.js';
 
 /**
- * `WorkflowRepository` against a real Redis: start-workflow-5.lua, add-signal-5.lua (and the early-signal
+ * `WorkflowRepository` against a real Redis: start-workflows-2.lua, add-signals-2.lua (and the early-signal
  * buffer), inspect, countActive, key layout. Readiness rules judged in Lua have their own spec
  * (workflow.readiness.int-spec.ts), freeze/finalize theirs (workflow.freeze.int-spec.ts), sweep/reap theirs.
  */
@@ -32,7 +32,7 @@ afterAll(async () => {
   await redis.quit();
 });
 
-describe('start (start-workflow-5.lua)', () => {
+describe('start (start-workflows-2.lua)', () => {
   it('the workflow it returns without early signals (built from the input) is exactly what Redis stored', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('start-same');
@@ -151,7 +151,7 @@ describe('start (start-workflow-5.lua)', () => {
   });
 });
 
-describe('early signals (add-signal-5.lua before start-workflow-5.lua)', () => {
+describe('early signals (add-signals-2.lua before start-workflows-2.lua)', () => {
   it('a signal before the trigger is buffered with its sequence, due at JetStream time + grace, with the safety-net TTL', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('early');
@@ -285,7 +285,7 @@ describe('early signals (add-signal-5.lua before start-workflow-5.lua)', () => {
   });
 });
 
-describe('revisions: the highest stream sequence wins (add-signal-5.lua, start-workflow-5.lua)', () => {
+describe('revisions: the highest stream sequence wins (add-signals-2.lua, start-workflows-2.lua)', () => {
   it('in the workflow, seq 10 then seq 5: the older revision is superseded, the snapshot still has seq 10', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('rev-desc');
@@ -405,7 +405,7 @@ describe('revisions: the highest stream sequence wins (add-signal-5.lua, start-w
   });
 });
 
-describe('the check entry (add-signal-5.lua, sweep-1.lua, rest-2.lua)', () => {
+describe('the check entry (add-signals-2.lua, sweep-1.lua, rest-2.lua)', () => {
   it('a stored signal moves the due entry to now + checkMs (never past the deadline); a refused one does not', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('check-entry');
@@ -433,7 +433,7 @@ describe('the check entry (add-signal-5.lua, sweep-1.lua, rest-2.lua)', () => {
   });
 });
 
-describe('addSignal (add-signal-5.lua)', () => {
+describe('addSignal (add-signals-2.lua)', () => {
   it('adds a signal: status waiting_for_agents, version 1, and returns the snapshot with it', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('add');
@@ -683,5 +683,49 @@ describe('corr_ids with : . - _ and other punctuation', () => {
     expect(await redis.hget(k.wf, 'published')).toBe('1');
     // Finished: the shard's recent index (what the admin API lists) holds it.
     expect(await keysOf(redis, repo)).toEqual([repo.keys.recent(k.shard), k.sig, k.wf].sort());
+  });
+});
+
+describe('batched calls: the triggers and signals of one turn in one call per shard (start-workflows-2.lua, add-signals-2.lua)', () => {
+  it('stores two signals of one workflow sent in one turn as two steps, in order: the second makes it ready', async () => {
+    const repo = isolatedRepository(redis, 1);
+    const corrId = uniqueId('batch-two');
+    await repo.start(startInput(corrId, { readyRule: '0|momentum,risk|' }));
+    const momentum = signalJson('momentum', 0.7);
+    const risk = signalJson('risk', 0.4);
+    const sent = [
+      repo.addSignal(corrId, 'momentum', momentum, signalOptions(5_000, { sequence: 501 })),
+      repo.addSignal(corrId, 'risk', risk, signalOptions(5_000, { sequence: 502 })),
+      // The same message again in the same call (a redelivery): changes nothing, the workflow is frozen by then.
+      repo.addSignal(corrId, 'risk', risk, signalOptions(5_000, { sequence: 502 })),
+    ];
+    const [first, second, again] = await Promise.all(sent);
+    expect(first).toEqual({ kind: 'added', workflow: null, nowMs: expect.any(Number) });
+    expect(second).toMatchObject({ kind: 'ready', workflow: { status: 'evaluating', why: 'decide', signals: { momentum, risk } } });
+    expect(again).toEqual({ kind: 'late', status: 'evaluating' });
+  });
+
+  it('fails a signal whose keys Redis refuses, and no other signal of its call', async () => {
+    const repo = isolatedRepository(redis, 1);
+    const [good1, bad, good2] = [uniqueId('batch-good'), uniqueId('batch-bad'), uniqueId('batch-good')];
+    for (const id of [good1, good2]) await repo.start(startInput(id));
+    await redis.set(repo.keys.forWorkflow(bad).wf, 'not a hash');
+    const results = await Promise.allSettled(
+      [good1, bad, good2].map((id) => repo.addSignal(id, 'momentum', signalJson('momentum', 0.5), signalOptions(5_000))),
+    );
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/add-signals-2\.lua: .*WRONGTYPE/);
+    for (const id of [good1, good2]) expect(await redis.hget(repo.keys.forWorkflow(id).sig, 'momentum')).toBe(signalJson('momentum', 0.5));
+  });
+
+  it('fails a trigger whose keys Redis refuses, and no other trigger of its call', async () => {
+    const repo = isolatedRepository(redis, 1);
+    const [good, bad] = [uniqueId('batch-start-good'), uniqueId('batch-start-bad')];
+    await redis.set(repo.keys.forWorkflow(bad).wf, 'not a hash');
+    const [a, b] = await Promise.allSettled([repo.start(startInput(bad)), repo.start(startInput(good))]);
+    expect(a.status).toBe('rejected');
+    expect(String((a as PromiseRejectedResult).reason)).toMatch(/start-workflows-2\.lua: .*WRONGTYPE/);
+    expect(b).toMatchObject({ status: 'fulfilled', value: { kind: 'started' } });
+    expect(await redis.hget(repo.keys.forWorkflow(good).wf, 'status')).toBe('in_progress');
   });
 });

@@ -258,7 +258,7 @@ describe('sweep (sweep-1.lua)', () => {
 });
 
 describe('frozen workflows whose lease ran out (sweep-1.lua)', () => {
-  it.each(['decide (canDecide, freeze-3.lua)', 'decide (its rule, add-signal-5.lua)', 'decide (its rule, at the start)', 'cancel', 'force'] as const)(
+  it.each(['decide (canDecide, freeze-3.lua)', 'decide (its rule, add-signals-2.lua)', 'decide (its rule, at the start)', 'cancel', 'force'] as const)(
     'frozen for %s, its decider gone: handed back as a job of that kind, same snapshot, not frozen again, leased again',
     async (how) => {
       // One shard: the sweep's redisNowMs is then the clock of the step that leased it.

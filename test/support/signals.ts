@@ -92,3 +92,13 @@ export async function expectOneDecision(bus: Bus, app: AppProcess, corrId: strin
   expect(await decisionsFor(bus, corrId)).toEqual([decision]);
   return decision;
 }
+
+/** A workflows file with a second workflow type, `hedge` (for type filters), with a long timeout so that nothing times out under a test. */
+export const HEDGE_WORKFLOWS_FILE = [
+  'workflow_types:',
+  '  hedge:',
+  '    required_agents: [risk, momentum]',
+  '    timeout_seconds: 300',
+  '    vote: { field: analysis.trend_direction, weights: { momentum: 1 } }',
+  '',
+].join('\n');

@@ -3,7 +3,7 @@
   bounded by started + the maximum timeout (META_AGENT_MAX_TIMEOUT_SECONDS): a longer extension is clamped.
 
   The due entry is moved only if it sits at the old deadline. An earlier entry is a check (a signal was
-  stored: add-signal-5.lua) or a lease; it stays, and rest-2.lua / sweep-1.lua read the deadline from the
+  stored: add-signals-2.lua) or a lease; it stays, and rest-2.lua / sweep-1.lua read the deadline from the
   hash, so a check that finds the workflow not ready puts the entry back at the new deadline. A missing
   entry (never expected for an open workflow) is added at the new deadline: the timeout must stay owed.
 

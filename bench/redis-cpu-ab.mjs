@@ -1,0 +1,123 @@
+// Redis CPU per workflow of the hot path's scripts (start, signals, finalize through WorkflowRepository, as
+// the service calls them), for the built dist/ of two checkouts, alternating A B, B A, ... (docs/PERFORMANCE.md,
+// "Issue 20"). One private redis-server (no persistence, hash-max-listpack-value 4096); per workflow a trigger
+// with the trading strategy's rule (3 agents for 1 in 4 workflows, else 2), its signals one by one, then the
+// finalisation; `inflight` workflows at once. Redis CPU from /proc (utime + stime of redis-server), and Redis's
+// commands per workflow (INFO commandstats). A and B run on separate connections, so run it twice with the
+// checkouts swapped: the second connection came out slower in wall time whichever code it ran.
+//
+//   node bench/redis-cpu-ab.mjs <checkoutA> <checkoutB> [workflows=20000] [rounds=4] [inflight=64]
+//   BENCH_REDIS_CPU_PORT (27790), REDIS_SERVER_BIN
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+const [dirA, dirB] = process.argv.slice(2, 4);
+const N = Number(process.argv[4] ?? 20000),
+  ROUNDS = Number(process.argv[5] ?? 4),
+  INFLIGHT = Number(process.argv[6] ?? 64);
+const PORT = Number(process.env.BENCH_REDIS_CPU_PORT ?? 27790);
+const dir = mkdtempSync(join(tmpdir(), 'bench-redis-cpu-'));
+const server = spawn(
+  process.env.REDIS_SERVER_BIN || 'redis-server',
+  ['--port', String(PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--hash-max-listpack-value', '4096'],
+  { stdio: 'ignore' },
+);
+const ticks = () => {
+  const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}; // ms (CLK_TCK 100)
+const { Redis } = await import(join(dirA, 'node_modules/ioredis/built/index.js'));
+const sides = {};
+for (const [name, d] of [
+  ['A', dirA],
+  ['B', dirB],
+]) {
+  const { defineScripts } = await import(join(d, 'dist/redis/redis-scripts.js'));
+  const { WorkflowRepository } = await import(join(d, 'dist/workflow/workflow.repository.js'));
+  const { parseSettings } = await import(join(d, 'dist/config/env.schema.js'));
+  const client = new Redis(PORT, '127.0.0.1', { enableAutoPipelining: true, maxRetriesPerRequest: 1, lazyConnect: true });
+  for (let i = 0; ; i++) {
+    try {
+      await client.connect();
+      break;
+    } catch (e) {
+      if (i > 50) throw e;
+      await sleep(100);
+    }
+  }
+  defineScripts(client);
+  sides[name] = { client, make: (prefix) => new WorkflowRepository(client, { ...parseSettings({}).redis, prefix, shards: 16 }) };
+}
+let seq = 0;
+const sig = (agent) =>
+  `{"corr_id":"x","agent_name":"${agent}","signal_type":"analysis","confidence":0.8,"timestamp":"2026-12-07T10:00:00Z","data":{"direction":"long","strength":0.61,"horizon":"1d","note":"${'n'.repeat(120)}"}}`;
+async function one(repo, id, crypto) {
+  const agents = crypto ? ['momentum', 'risk', 'sentiment'] : ['momentum', 'risk'];
+  const started = await repo.start({
+    corrId: id,
+    workflowType: 'trading',
+    timeoutMs: 600_000,
+    requiredAgents: agents,
+    metadata: { instrument: crypto ? 'BTC' : 'EURUSD' },
+    triggerJson: `{"corr_id":"${id}","workflow_type":"trading","instrument":"EURUSD","side":"buy","note":"${'t'.repeat(150)}"}`,
+    checkMs: 1500,
+    readyRule: `0|${agents.join(',')}|`,
+    leaseMs: 1500,
+  });
+  let last;
+  for (const a of agents)
+    last = await repo.addSignal(id, a, sig(a), { graceMs: 30000, sequence: ++seq, storedAtMs: Date.now(), checkMs: 1500, earlyTtlMs: 120000, leaseMs: 1500 });
+  if (last.kind !== 'ready') throw new Error(`not ready: ${last.kind} (start ${started.kind})`);
+  await repo.finalize(last.workflow, 'completed', `{"decision":"${'d'.repeat(300)}"}`, 60000);
+}
+async function run(name, round) {
+  const { client, make } = sides[name];
+  await client.flushall();
+  const repo = make(`m${round}${name}`);
+  let next = 0;
+  const t0 = ticks(),
+    w0 = performance.now();
+  await Promise.all(
+    Array.from({ length: INFLIGHT }, async () => {
+      while (next < N) {
+        const i = next++;
+        await one(repo, `w${i}`, i % 4 === 3);
+      }
+    }),
+  );
+  const cpu = ticks() - t0,
+    wall = performance.now() - w0;
+  const stats = await client.info('commandstats');
+  const calls = [...stats.matchAll(/calls=(\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
+  await client.config('RESETSTAT');
+  return { name, round, redis_us_per_wf: +((cpu * 1000) / N).toFixed(1), wall_s: +(wall / 1000).toFixed(2), cmds_per_wf: +(calls / N).toFixed(2) };
+}
+const out = { A: [], B: [] };
+await run('A', -1);
+await run('B', -1); // warm-up
+for (let r = 0; r < ROUNDS; r++)
+  for (const name of r % 2 ? ['B', 'A'] : ['A', 'B']) {
+    const x = await run(name, r);
+    out[name].push(x);
+    console.log(JSON.stringify(x));
+  }
+const med = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+for (const name of ['A', 'B'])
+  console.log(
+    name,
+    'median redis µs/workflow',
+    med(out[name].map((x) => x.redis_us_per_wf)),
+    'wall s',
+    med(out[name].map((x) => x.wall_s)),
+    'commands',
+    med(out[name].map((x) => x.cmds_per_wf)),
+  );
+for (const s of Object.values(sides)) s.client.disconnect();
+server.kill();
+await new Promise((resolve) => server.once('exit', resolve));
+rmSync(dir, { recursive: true, force: true });
