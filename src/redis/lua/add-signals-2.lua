@@ -110,14 +110,6 @@ local function add(corr, agent, signal, seq, stored_at)
   return append_snapshot({ 1, now }, wf_key, sig_key)
 end
 
-local out = {}
-for i = 6, #ARGV, 5 do
-  -- pcall: a signal whose keys Redis refuses (wrong type, ...) fails alone; the others of the call are stored.
-  local ok, result = pcall(add, ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
-  if ok then
-    out[#out + 1] = result
-  else
-    out[#out + 1] = { -1, type(result) == 'table' and result.err or tostring(result) }
-  end
-end
-return out
+return each_item(6, 5, function(i)
+  return add(ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), tonumber(ARGV[i + 4]))
+end)

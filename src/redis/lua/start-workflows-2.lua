@@ -100,14 +100,6 @@ local function start(corr, wtype, timeout, agents, meta, trigger, rule)
   return append_snapshot({ 1, now, early_count }, wf_key, sig_key)
 end
 
-local out = {}
-for i = 4, #ARGV, 7 do
-  -- pcall: a trigger whose keys Redis refuses (wrong type, ...) fails alone; the others of the call start.
-  local ok, result = pcall(start, ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
-  if ok then
-    out[#out + 1] = result
-  else
-    out[#out + 1] = { -1, type(result) == 'table' and result.err or tostring(result) }
-  end
-end
-return out
+return each_item(4, 7, function(i)
+  return start(ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3], ARGV[i + 4], ARGV[i + 5], ARGV[i + 6])
+end)

@@ -50,3 +50,19 @@ local function freeze(wf_key, deadlines, corr, why, now, lease)
   redis.call('HSET', wf_key, 'status', 'evaluating', 'why', why, 'frozen', now)
   redis.call('ZADD', deadlines, now + lease, corr)
 end
+
+-- The batched scripts' loop: `step(i)` for each item of ARGV from `first`, `width` arguments apiece, in a
+-- pcall, so an item whose keys Redis refuses (wrong type, ...) fails alone, as { -1, <error> }, and the others
+-- of the call go on. The replies, in the items' order.
+local function each_item(first, width, step)
+  local out = {}
+  for i = first, #ARGV, width do
+    local ok, result = pcall(step, i)
+    if ok then
+      out[#out + 1] = result
+    else
+      out[#out + 1] = { -1, type(result) == 'table' and result.err or tostring(result) }
+    end
+  end
+  return out
+end
