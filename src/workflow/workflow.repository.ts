@@ -132,7 +132,7 @@ export interface SweepResult {
   errors: { shard: number; error: Error }[];
   remaining: number;
   full: boolean;
-  /** Redis's clock at the sweep (ms). */
+  /** Redis's clock at the sweep (ms) of the last shard that answered; each job carries its own shard's (`sweptMs`), on a cluster another primary's clock. */
   redisNowMs: number;
 }
 

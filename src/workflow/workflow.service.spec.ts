@@ -150,10 +150,11 @@ describe('WorkflowService: deciding on a signal, canDecide asked (no readiness r
     expect([t.finalized[0].status, message.decision]).toEqual(['failed', { action: 'error', reason: 'strategy_error', error: 'Error: no such field' }]);
 
     const rerun = setUp([]);
-    await rerun.service.runSweepJob(
-      { kind: 'fail', workflow: { ...frozen(snapshot(2, ['a', 'b']), 'fail'), frozenBy: 'Error: no such field' }, sweptMs: 9_000 },
-      9_000,
-    );
+    await rerun.service.runSweepJob({
+      kind: 'fail',
+      workflow: { ...frozen(snapshot(2, ['a', 'b']), 'fail'), frozenBy: 'Error: no such field' },
+      sweptMs: 9_000,
+    });
     expect(rerun.evaluated).toEqual([]);
     expect(rerun.finalized[0].json).toBe(t.finalized[0].json);
   });
@@ -202,7 +203,7 @@ describe('WorkflowService: deciding on a signal, readiness judged by Redis', () 
 describe('WorkflowService: sweeper jobs', () => {
   it("a 'check' job decides a ready workflow its handler left (the signal's handler died or lost its reply)", async () => {
     const t = setUp([decided(snapshot(2, ['a', 'b']))]);
-    await t.service.runSweepJob({ kind: 'check', workflow: snapshot(2, ['a', 'b']), sweptMs: Date.now() }, Date.now());
+    await t.service.runSweepJob({ kind: 'check', workflow: snapshot(2, ['a', 'b']), sweptMs: Date.now() });
     expect(t.asked).toEqual([2]);
     expect(t.publisher.publish).toHaveBeenCalledTimes(1);
     expect(t.repository.rest).not.toHaveBeenCalled();
@@ -210,7 +211,7 @@ describe('WorkflowService: sweeper jobs', () => {
 
   it("a 'check' job on a workflow that cannot decide yet puts it back to its deadline (rest), on the version checked", async () => {
     const t = setUp([]);
-    await t.service.runSweepJob({ kind: 'check', workflow: snapshot(1, ['a']), sweptMs: Date.now() }, Date.now());
+    await t.service.runSweepJob({ kind: 'check', workflow: snapshot(1, ['a']), sweptMs: Date.now() });
     expect(t.repository.freeze).not.toHaveBeenCalled();
     expect(t.repository.rest).toHaveBeenCalledTimes(1);
     expect((t.repository.rest.mock.calls[0] as unknown as [StoredWorkflow])[0].version).toBe(1);
@@ -226,7 +227,7 @@ describe('WorkflowService: sweeper jobs', () => {
     ] as const;
     for (const c of cases) {
       const t = setUp([]);
-      await t.service.runSweepJob({ kind: c.why, workflow: { ...frozen(wf, c.why), frozenBy: 'ops' }, sweptMs: 6_000 }, 6_000);
+      await t.service.runSweepJob({ kind: c.why, workflow: { ...frozen(wf, c.why), frozenBy: 'ops' }, sweptMs: 6_000 });
       expect(t.repository.freeze).not.toHaveBeenCalled();
       const message = JSON.parse(t.finalized[0].json);
       expect([t.finalized[0].status, message.status, message.decision.action]).toEqual([c.status, c.status, c.action]);
@@ -241,9 +242,9 @@ describe('WorkflowService: sweeper jobs', () => {
   it('a decision built again from the same frozen snapshot is the same bytes, orchestrated_at being the freeze time', async () => {
     const wf = frozen(snapshot(2, ['a', 'b']), 'timeout', 5_000);
     const first = setUp([]);
-    await first.service.runSweepJob({ kind: 'timeout', workflow: wf, sweptMs: 5_000 }, 5_000);
+    await first.service.runSweepJob({ kind: 'timeout', workflow: wf, sweptMs: 5_000 });
     const again = setUp([]);
-    await again.service.runSweepJob({ kind: 'timeout', workflow: wf, sweptMs: 9_000 }, 9_000);
+    await again.service.runSweepJob({ kind: 'timeout', workflow: wf, sweptMs: 9_000 });
     expect(again.finalized[0].json).toBe(first.finalized[0].json);
     expect(JSON.parse(first.finalized[0].json).orchestrated_at).toBe(new Date(5_000).toISOString());
   });
@@ -251,19 +252,19 @@ describe('WorkflowService: sweeper jobs', () => {
   it('a re-run within the duplicate window relies on the message id; past it the stream is searched first', async () => {
     const wf = frozen(snapshot(2, ['a', 'b']), 'decide', 5_000);
     const young = setUp([]);
-    await young.service.runSweepJob({ kind: 'decide', workflow: wf, sweptMs: 5_000 + 10_000 }, 5_000 + 10_000);
+    await young.service.runSweepJob({ kind: 'decide', workflow: wf, sweptMs: 5_000 + 10_000 });
     expect(young.publisher.wasPublished).not.toHaveBeenCalled();
     expect(young.publisher.publish).toHaveBeenCalledWith(expect.any(String), 'vote:c1@1000');
 
     const old = setUp([]);
     old.publisher.wasPublished.mockImplementation(async () => true);
-    await old.service.runSweepJob({ kind: 'decide', workflow: wf, sweptMs: 5_000 + 100_000 }, 5_000 + 100_000);
+    await old.service.runSweepJob({ kind: 'decide', workflow: wf, sweptMs: 5_000 + 100_000 });
     expect(old.publisher.wasPublished).toHaveBeenCalledWith('vote:c1@1000', 5_000 - 30_000);
     expect(old.publisher.publish).not.toHaveBeenCalled();
     expect(old.repository.finalize).toHaveBeenCalledTimes(1);
 
     const lost = setUp([]);
-    await lost.service.runSweepJob({ kind: 'decide', workflow: wf, sweptMs: 5_000 + 100_000 }, 5_000 + 100_000);
+    await lost.service.runSweepJob({ kind: 'decide', workflow: wf, sweptMs: 5_000 + 100_000 });
     expect(lost.publisher.wasPublished).toHaveBeenCalledTimes(1);
     expect(lost.publisher.publish).toHaveBeenCalledTimes(1);
   });
@@ -276,18 +277,18 @@ describe('WorkflowService: sweeper jobs', () => {
       decisionJson: JSON.stringify({ status: 'completed', decision: { action: 'vote' } }),
     };
     const t = setUp([]);
-    await t.service.runSweepJob({ kind: 'publish', workflow: recorded, sweptMs: 5_000 + 10_000 }, 5_000 + 10_000);
+    await t.service.runSweepJob({ kind: 'publish', workflow: recorded, sweptMs: 5_000 + 10_000 });
     expect(t.publisher.publish).toHaveBeenCalledWith(recorded.decisionJson, 'vote:c1@1000');
     expect(t.finalized).toEqual([{ status: 'completed', json: recorded.decisionJson }]);
   });
 
   it('a timeout finalised first by another claimant frees no room twice (finalize answers null)', async () => {
     const first = setUp([]);
-    await first.service.runSweepJob({ kind: 'timeout', workflow: frozen(snapshot(1, ['a']), 'timeout'), sweptMs: 5_000 }, 5_000);
+    await first.service.runSweepJob({ kind: 'timeout', workflow: frozen(snapshot(1, ['a']), 'timeout'), sweptMs: 5_000 });
     expect(first.admission.finished).toHaveBeenCalledTimes(1);
     const second = setUp([]);
     second.repository.finalize.mockImplementation(async () => null);
-    await second.service.runSweepJob({ kind: 'timeout', workflow: frozen(snapshot(1, ['a']), 'timeout'), sweptMs: 5_000 }, 5_000);
+    await second.service.runSweepJob({ kind: 'timeout', workflow: frozen(snapshot(1, ['a']), 'timeout'), sweptMs: 5_000 });
     expect(second.repository.finalize).toHaveBeenCalledTimes(1);
     expect(second.admission.finished).not.toHaveBeenCalled();
   });

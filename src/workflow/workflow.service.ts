@@ -356,9 +356,13 @@ export class WorkflowService {
     return true;
   }
 
-  /** One job the sweeper found due (see sweep-1.lua). `redisNowMs`: Redis's clock at the sweep. */
-  async runSweepJob(job: SweepJob, redisNowMs: number): Promise<void> {
+  /**
+   * One job the sweeper found due (see sweep-1.lua). Ages are taken on its own shard's clock (`job.sweptMs`,
+   * Redis's clock when that shard was swept): on a cluster each primary answers with its own time.
+   */
+  async runSweepJob(job: SweepJob): Promise<void> {
     const wf = job.workflow;
+    const redisNowMs = job.sweptMs;
     switch (job.kind) {
       case 'publish': {
         // Recorded, not published, by an older version (which recorded before publishing).

@@ -90,7 +90,7 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
     // Claim no more than there is room to run now: a claimed job that waits behind thousands of others
     // outlives its lease, is claimed again by the next sweep, and its first run is wasted work.
     const perShard = Math.max(1, this.roomPerShard());
-    const { jobs, remaining, full, redisNowMs, errors, broken } = await this.repository.sweep(perShard, this.config.claimLeaseMs);
+    const { jobs, remaining, full, errors, broken } = await this.repository.sweep(perShard, this.config.claimLeaseMs);
     // A shard that fails (a script error on one of its keys) must not stall the others: their jobs run.
     for (const { shard, error } of errors) {
       this.metrics.sweeperError();
@@ -103,7 +103,7 @@ export class WorkflowSweeper implements OnApplicationBootstrap, OnModuleDestroy 
     if (errors.length === 0) this.workflows.setActiveCount(remaining);
     for (const job of jobs) {
       const run: Promise<void> = this.workflows
-        .runSweepJob(job, redisNowMs)
+        .runSweepJob(job)
         .catch((error: unknown) => {
           this.metrics.sweeperError();
           this.logger.warn({ msg: 'sweep job failed, retried after the lease', corr_id: job.workflow.corrId, kind: job.kind, error: describeError(error) });
