@@ -150,7 +150,9 @@ const nextPort = () => HTTP_PORT_BASE + (portSeq++ % 900);
 /** The orchestrator (dist/main.js) with throughput settings; consumers named after `tag` so each run starts fresh. */
 export async function startService(tag, { env = {}, nodeFlags = [], wait = true } = {}) {
   const port = nextPort();
-  const child = new Child(`service ${tag}`, [...nodeFlags, 'dist/main.js'], {
+  // BENCH_SERVICE_NODE_FLAGS: node flags for every service a phase starts (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
+  const extra = process.env.BENCH_SERVICE_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const child = new Child(`service ${tag}`, [...extra, ...nodeFlags, 'dist/main.js'], {
     META_AGENT_NATS_URL: NATS_URL,
     META_AGENT_REDIS_URL: REDIS_URL,
     META_AGENT_METRICS_PORT: String(port),

@@ -5,7 +5,7 @@ import { describeError } from '../common/errors.js';
 import { NatsConnectionService } from '../nats/nats-connection.service.js';
 import type { AddSignalResult, Finalized, StoredWorkflow } from '../workflow/workflow.repository.js';
 import type { FinalStatus, WorkflowContext } from '../workflow/workflow.types.js';
-import { AUDIT_RANK, type AuditEventKind, type AuditInput } from './audit.events.js';
+import { AUDIT_RANK, type AuditEventKind } from './audit.events.js';
 import { AuditMetrics } from './audit.metrics.js';
 import { auditSubject } from './audit-subject.js';
 
@@ -27,12 +27,10 @@ export interface AuditAdminAction {
   details?: Record<string, unknown>;
 }
 
+/** An event serialised when emitted: its subject and its JSON text. */
 interface Queued {
-  kind: AuditEventKind;
-  corrId: string;
-  fields: Record<string, unknown>;
-  /** Appends raw JSON members (`,"k":<json text>`): inputs and decisions embedded as received, never parsed again. */
-  tail?: () => string;
+  subject: string;
+  data: string;
 }
 
 /** When a disconnected NATS is looked at again for the events waiting. */
@@ -40,12 +38,23 @@ const RETRY_MS = 250;
 /** On shutdown, the longest the trail waits for its events to be sent. */
 const SHUTDOWN_WAIT_MS = 3000;
 
-const member = (key: string, json: string) => `,${JSON.stringify(key)}:${json}`;
-const rawObject = (map: Record<string, string>) =>
-  `{${Object.entries(map)
-    .map(([k, json]) => `${JSON.stringify(k)}:${json}`)
-    .join(',')}}`;
+const q = JSON.stringify as (value: string | null) => string;
+/** `,"key":<json>`: a member appended to an object's text (`json`: JSON text, embedded as it is). */
+const member = (key: string, json: string) => `,"${key}":${json}`;
+/** The members of `fields` as object text without its braces, each preceded by a comma ('' for none). */
+const membersOf = (fields: Record<string, unknown>): string => {
+  const json = JSON.stringify(fields);
+  return json.length > 2 ? `,${json.slice(1, -1)}` : '';
+};
+const rawObject = (map: Record<string, string>) => {
+  let text = '';
+  for (const k in map) text += `${text ? ',' : ''}${q(k)}:${map[k]}`;
+  return `{${text}}`;
+};
 const instanceOf = (wf: { workflowId: string; startedMs: number }) => `${wf.workflowId}@${wf.startedMs}`;
+/** The envelope's `workflow_id` and `instance` members of a known instance (`,"workflow_id":..,"instance":..`). */
+const instanceMembers = (wf: { workflowId: string; startedMs: number }) => `,"workflow_id":${q(wf.workflowId)},"instance":${q(instanceOf(wf))}`;
+const NO_INSTANCE = ',"workflow_id":null,"instance":null';
 
 /**
  * The audit trail (docs/ARCHITECTURE.md, "Audit trail"): one typed method per workflow event, called by the
@@ -64,7 +73,11 @@ export class AuditTrail implements OnApplicationShutdown {
   readonly enabled: boolean;
   private readonly prefix: string;
   private readonly capacity: number;
-  private readonly replica: string;
+  /** `"<META_AGENT_NAME>@<hostname>:<pid>"`, as JSON text. */
+  private readonly replicaJson: string;
+  /** The last `at` written, as JSON text, and its Date.now(): the events of one millisecond share it. */
+  private atMs = -1;
+  private atJson = '';
   private queue: Queued[] = [];
   private inFlight = 0;
   private scheduled = false;
@@ -83,41 +96,34 @@ export class AuditTrail implements OnApplicationShutdown {
     this.enabled = config.audit.enabled;
     this.prefix = config.audit.subjectPrefix;
     this.capacity = config.audit.bufferSize;
-    this.replica = `${app.name}@${hostname()}:${process.pid}`;
+    this.replicaJson = JSON.stringify(`${app.name}@${hostname()}:${process.pid}`);
   }
 
   /* Triggers */
 
   triggerAccepted(wf: StoredWorkflow, input: AuditInputMeta, earlySignals: number, readyRule: string | null): void {
     if (!this.enabled) return;
-    this.emit(
-      wf.corrId,
-      'trigger_accepted',
-      wf.startedMs,
-      input,
-      {
-        ...this.instance(wf),
-        workflow_type: wf.workflowType,
-        required_agents: wf.requiredAgents,
-        timeout_ms: wf.timeoutMs,
-        deadline_ms: wf.deadlineMs,
-        ready_rule: readyRule,
-        metadata: wf.metadata,
-        early_signals: earlySignals,
-      },
-      () => member('trigger', wf.triggerJson),
-    );
+    let members: string;
+    try {
+      members =
+        instanceMembers(wf) +
+        `,"workflow_type":${q(wf.workflowType)},"required_agents":${JSON.stringify(wf.requiredAgents)},"timeout_ms":${wf.timeoutMs}` +
+        `,"deadline_ms":${wf.deadlineMs},"ready_rule":${q(readyRule)},"metadata":${JSON.stringify(wf.metadata)},"early_signals":${earlySignals}`;
+    } catch (error) {
+      return this.failed(error);
+    }
+    this.emit(wf.corrId, 'trigger_accepted', members, wf.startedMs, input, member('trigger', wf.triggerJson));
   }
 
   triggerDeclined(corrId: string, workflowType: string, triggerJson: string, input: AuditInputMeta): void {
     if (!this.enabled) return;
-    this.emit(corrId, 'trigger_declined', null, input, { workflow_type: workflowType }, () => member('trigger', triggerJson));
+    this.emit(corrId, 'trigger_declined', `${NO_INSTANCE},"workflow_type":${q(workflowType)}`, null, input, member('trigger', triggerJson));
   }
 
   /** A trigger for a workflow that exists (a redelivery, or the trigger published again). */
   triggerDuplicate(wf: StoredWorkflow, input: AuditInputMeta): void {
     if (!this.enabled) return;
-    this.emit(wf.corrId, 'trigger_duplicate', null, input, { ...this.instance(wf), workflow_type: wf.workflowType, status: wf.status });
+    this.emit(wf.corrId, 'trigger_duplicate', `${instanceMembers(wf)},"workflow_type":${q(wf.workflowType)},"status":${q(wf.status)}`, null, input);
   }
 
   /* Signals */
@@ -125,15 +131,16 @@ export class AuditTrail implements OnApplicationShutdown {
   /** A signal that was already older than AGENT_TIMEOUT_SECONDS when JetStream stored it: not used. */
   signalStale(corrId: string, agent: string, signalJson: string, input: AuditInputMeta): void {
     if (!this.enabled) return;
-    this.emit(corrId, 'signal_stale', null, input, { agent }, () => member('signal', signalJson));
+    this.emit(corrId, 'signal_stale', `${NO_INSTANCE},"agent":${q(agent)}`, null, input, member('signal', signalJson));
   }
 
   /** What storing a signal came to (add-signals-2.lua). */
   signalResult(corrId: string, agent: string, signalJson: string, input: AuditInputMeta, result: AddSignalResult): void {
     if (!this.enabled) return;
     let kind: AuditEventKind;
-    let fields: Record<string, unknown> = { agent };
+    let extra = '';
     let redisMs: number | null = null;
+    let instance = NO_INSTANCE;
     switch (result.kind) {
       case 'ready':
       case 'added':
@@ -147,7 +154,7 @@ export class AuditTrail implements OnApplicationShutdown {
         break;
       case 'late':
         kind = 'signal_late';
-        fields.status = result.status;
+        extra = `,"status":${q(result.status)}`;
         break;
       case 'buffered':
         kind = 'signal_early';
@@ -160,10 +167,10 @@ export class AuditTrail implements OnApplicationShutdown {
     }
     if ('nowMs' in result) {
       redisMs = result.nowMs;
-      if (result.workflow) fields = { ...this.instance(result.workflow), ...fields };
-      if (result.kind === 'ready') fields.made_ready = true;
+      if (result.workflow) instance = instanceMembers(result.workflow);
+      if (result.kind === 'ready') extra += ',"made_ready":true';
     }
-    this.emit(corrId, kind, redisMs, input, fields, () => member('signal', signalJson));
+    this.emit(corrId, kind, `${instance},"agent":${q(agent)}${extra}`, redisMs, input, member('signal', signalJson));
   }
 
   /* Deciding */
@@ -177,14 +184,24 @@ export class AuditTrail implements OnApplicationShutdown {
   frozen(wf: StoredWorkflow, ctx: WorkflowContext, origin: FreezeOrigin, ageMs?: number): void {
     if (!this.enabled) return;
     const { receivedSignals: _signals, trigger: _trigger, ...context } = ctx;
+    const takeover = origin === 'takeover';
+    let members: string;
+    try {
+      members =
+        `${instanceMembers(wf)},"why":${q(wf.why)},"by":${q(wf.frozenBy)},"frozen_ms":${JSON.stringify(wf.frozenMs)}` +
+        `${ageMs !== undefined ? `,"age_ms":${ageMs}` : ''},"context":${JSON.stringify(context)}`;
+    } catch (error) {
+      // A strategy may have put something unserialisable in the context it was given: this event only.
+      return this.failed(error);
+    }
     this.emit(
       wf.corrId,
       origin,
-      origin === 'takeover' ? null : wf.frozenMs,
+      members,
+      takeover ? null : wf.frozenMs,
       null,
-      { ...this.instance(wf), why: wf.why, by: wf.frozenBy, frozen_ms: wf.frozenMs, ...(ageMs !== undefined && { age_ms: ageMs }), context },
-      () => `,"snapshot":{"trigger":${wf.triggerJson},"signals":${rawObject(wf.signals)}}`,
-      origin === 'takeover' ? (wf.frozenMs ?? undefined) : undefined,
+      `,"snapshot":{"trigger":${wf.triggerJson},"signals":${rawObject(wf.signals)}}`,
+      takeover ? (wf.frozenMs ?? undefined) : undefined,
     );
   }
 
@@ -198,10 +215,10 @@ export class AuditTrail implements OnApplicationShutdown {
     this.emit(
       wf.corrId,
       'decision_published',
+      `${instanceMembers(wf)},"status":${q(status)},"duplicate":${duplicate},"finalized":${finalized !== null}`,
       finalized?.finishedMs ?? null,
       null,
-      { ...this.instance(wf), status, duplicate, finalized: finalized !== null },
-      () => member('decision', decisionJson),
+      member('decision', decisionJson),
       // Not finalised here: sorted by its freeze (Redis's clock), after it by rank.
       finalized ? undefined : (wf.frozenMs ?? undefined),
     );
@@ -210,14 +227,20 @@ export class AuditTrail implements OnApplicationShutdown {
   adminAction(corrId: string, a: AuditAdminAction, redisMs: number | null = null): void {
     if (!this.enabled) return;
     const known = a.workflow;
-    this.emit(corrId, 'admin_action', redisMs, null, {
-      workflow_id: known?.workflowId ?? null,
-      instance: known?.startedMs !== undefined ? instanceOf({ workflowId: known.workflowId, startedMs: known.startedMs }) : null,
-      action: a.action,
-      outcome: a.outcome,
-      token: a.token,
-      ...a.details,
-    });
+    let fields: string;
+    try {
+      fields = membersOf({
+        workflow_id: known?.workflowId ?? null,
+        instance: known?.startedMs !== undefined ? instanceOf({ workflowId: known.workflowId, startedMs: known.startedMs }) : null,
+        action: a.action,
+        outcome: a.outcome,
+        token: a.token,
+        ...a.details,
+      });
+    } catch (error) {
+      return this.failed(error);
+    }
+    this.emit(corrId, 'admin_action', fields, redisMs, null);
   }
 
   /** Resolves once every event emitted so far is sent and read by the server, or dropped (tests, shutdown). */
@@ -246,21 +269,21 @@ export class AuditTrail implements OnApplicationShutdown {
     }
   }
 
-  private instance(wf: { workflowId: string; startedMs: number }): { workflow_id: string; instance: string } {
-    return { workflow_id: wf.workflowId, instance: instanceOf(wf) };
-  }
-
   /**
-   * Queues one event. `redisMs`: Redis's clock at the step, if it has it; `sortMs`: the time to sort by when
-   * it has not (default: JetStream's stored time of an early signal, else the replica's clock).
+   * Serialises one event and queues it. `members`: the envelope's `workflow_id` and `instance`, then the
+   * event's own fields, as object members (`,"k":v...`); `tail`: raw members embedded last (inputs and
+   * decisions as received, never parsed again). `redisMs`: Redis's clock at the step, if it has it;
+   * `sortMs`: the time to sort by when it has not (default: JetStream's stored time of an early signal, else
+   * the replica's clock). The text is built here, once, without an intermediate object (the trail's cost is
+   * per event, several per workflow: docs/PERFORMANCE.md).
    */
   private emit(
     corrId: string,
     kind: AuditEventKind,
+    members: string,
     redisMs: number | null,
     input: AuditInputMeta | null,
-    fields: Record<string, unknown>,
-    tail?: () => string,
+    tail = '',
     sortMs?: number,
   ): void {
     if (this.queue.length + this.inFlight >= this.capacity) {
@@ -268,25 +291,17 @@ export class AuditTrail implements OnApplicationShutdown {
       return;
     }
     const now = Date.now();
+    if (now !== this.atMs) {
+      this.atMs = now;
+      this.atJson = `"${new Date(now).toISOString()}"`;
+    }
     const ms = redisMs ?? sortMs ?? (kind === 'signal_early' || kind === 'signal_early_superseded' ? (input?.storedAtMs ?? now) : now);
-    const auditInput: AuditInput | undefined = input ? { seq: input.sequence, received_ms: input.storedAtMs } : undefined;
+    const inputMember = input ? `,"input":{"seq":${input.sequence},"received_ms":${input.storedAtMs}}` : '';
     this.queue.push({
-      kind,
-      corrId,
-      fields: {
-        v: 1,
-        event: kind,
-        corr_id: corrId,
-        workflow_id: null,
-        instance: null,
-        ...fields,
-        redis_ms: redisMs,
-        order: [ms, AUDIT_RANK[kind], input?.sequence ?? 0],
-        at: new Date(now).toISOString(),
-        replica: this.replica,
-        ...(auditInput && { input: auditInput }),
-      },
-      tail,
+      subject: auditSubject(this.prefix, corrId, kind),
+      data:
+        `{"v":1,"event":"${kind}","corr_id":${q(corrId)}${members},"redis_ms":${redisMs === null ? 'null' : redisMs}` +
+        `,"order":[${ms},${AUDIT_RANK[kind]},${input?.sequence ?? 0}],"at":${this.atJson},"replica":${this.replicaJson}${inputMember}${tail}}`,
     });
     if (!this.scheduled) {
       this.scheduled = true;
@@ -317,11 +332,10 @@ export class AuditTrail implements OnApplicationShutdown {
     let sent = 0;
     for (const e of batch) {
       try {
-        const head = JSON.stringify(e.fields);
-        nc.publish(auditSubject(this.prefix, e.corrId, e.kind), e.tail ? `${head.slice(0, -1)}${e.tail()}}` : head);
+        nc.publish(e.subject, e.data);
         sent++;
       } catch (error) {
-        // Closed or draining connection, an unserialisable field: this event only.
+        // Closed or draining connection: this event only.
         this.failed(error);
       }
     }
