@@ -241,6 +241,12 @@ export class ReplicatedRedis {
       const probe = new Redis(primaryPort, '127.0.0.1', { maxRetriesPerRequest: 1 });
       try {
         await waitFor('replica in sync', async () => /^slave0:.*state=online/m.test(await probe.info('replication')));
+        // "online" is the primary's view once the copy is sent: the replica may still be loading it and confirm
+        // nothing for a while (seen: over 300 ms on a busy machine). Ready when it confirms a write.
+        await waitFor('replica confirms writes', async () => {
+          await probe.set('replicated-redis:probe', String(Date.now()));
+          return Number(await probe.call('WAIT', 1, 1000)) >= 1;
+        });
       } finally {
         probe.disconnect();
       }
