@@ -150,14 +150,19 @@ const nextPort = () => HTTP_PORT_BASE + (portSeq++ % 900);
 /** The orchestrator (dist/main.js) with throughput settings; consumers named after `tag` so each run starts fresh. */
 export async function startService(tag, { env = {}, nodeFlags = [], wait = true } = {}) {
   const port = nextPort();
-  // BENCH_SERVICE_NODE_FLAGS: node flags for every service a phase starts (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`).
+  // For experiments: BENCH_SERVICE_NODE_FLAGS, node flags for every service a phase starts (e.g. `--cpu-prof
+  // --cpu-prof-dir=/tmp/p`); BENCH_SERVICE_ENV, settings for them (`META_AGENT_SWEEP_BATCH=250 ...`), over the phase's.
   const extra = process.env.BENCH_SERVICE_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const extraEnv = Object.fromEntries(
+    (process.env.BENCH_SERVICE_ENV?.split(' ').filter(Boolean) ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
   const child = new Child(`service ${tag}`, [...extra, ...nodeFlags, 'dist/main.js'], {
     META_AGENT_NATS_URL: NATS_URL,
     META_AGENT_REDIS_URL: REDIS_URL,
     META_AGENT_METRICS_PORT: String(port),
     ...benchServiceEnv(tag),
     ...env,
+    ...extraEnv,
   });
   child.port = port;
   child.consumers = [`${tag}-trigger`, `${tag}-enriched`];

@@ -370,6 +370,29 @@ describe('revisions: the highest stream sequence wins (add-signals-2.lua, start-
     expect(await redis.pttl(k.early)).toBeGreaterThan(ttlBefore - 5_000); // not shortened to the 1 s given
   });
 
+  it('in the early buffer: the same text published again (higher sequence) is a duplicate: only its sequence moves, the grace is not extended', async () => {
+    const repo = isolatedRepository(redis, 4);
+    const corrId = uniqueId('same-early');
+    const k = repo.keys.forWorkflow(corrId);
+    const sig = signalJson('risk', 0.2, 'once');
+    const t0 = Date.now();
+
+    expect(await repo.addSignal(corrId, 'risk', sig, signalOptions(5_000, { sequence: 10, storedAtMs: t0 }))).toEqual({ kind: 'buffered' });
+    const dueBefore = await redis.zscore(k.earlyDue, corrId);
+
+    // The agent's retry: the same bytes, stored again by JetStream 3 s later.
+    expect(await repo.addSignal(corrId, 'risk', sig, signalOptions(5_000, { sequence: 12, storedAtMs: t0 + 3_000 }))).toEqual({
+      kind: 'buffer-superseded',
+    });
+    expect(await redis.hgetall(k.early)).toEqual({ risk: sig, 'q:risk': '12' });
+    expect(await redis.zscore(k.earlyDue, corrId)).toBe(dueBefore);
+    // ... so the first copy, redelivered, is refused; a changed revision is buffered and extends the grace.
+    expect(await repo.addSignal(corrId, 'risk', sig, signalOptions(5_000, { sequence: 10, storedAtMs: t0 }))).toEqual({ kind: 'buffer-superseded' });
+    const changed = signalJson('risk', 0.3, 'twice');
+    expect(await repo.addSignal(corrId, 'risk', changed, signalOptions(5_000, { sequence: 13, storedAtMs: t0 + 4_000 }))).toEqual({ kind: 'buffered' });
+    expect(Number(await redis.zscore(k.earlyDue, corrId))).toBe(t0 + 9_000);
+  });
+
   it('across the start: buffer seq 10, seq 5 early is buffer-superseded; after the start seq 5 again is superseded, seq 11 is added', async () => {
     const repo = isolatedRepository(redis, 4);
     const corrId = uniqueId('rev-start');

@@ -38,7 +38,8 @@
           { 3, status }                   late: the workflow is evaluating or finished, nothing changed
           { 4 }                           buffered before the trigger
           { 5 }                           orphaned: no workflow and buffering is off
-          { 7 }                           superseded or duplicate in the early buffer, nothing changed
+          { 7 }                           superseded or duplicate in the early buffer (the same bytes published
+                                          again included), nothing changed (but the stored sequence)
           { -1, error }                   Redis refused this signal's step (a key of the wrong type, ...): the
                                           others of the call went on; what this one wrote before the error stays
 ]]
@@ -59,8 +60,15 @@ local function add(corr, agent, signal, seq, stored_at)
     if grace <= 0 then
       return { 5 }
     end
-    local held = tonumber(redis.call('HGET', early_key, seq_field))
+    local buffered = redis.call('HMGET', early_key, seq_field, agent)
+    local held = tonumber(buffered[1])
     if held and held >= seq then
+      return { 7 }
+    end
+    if held and buffered[2] == signal then
+      -- The same signal published again (an agent's retry), as for a stored workflow below: only its sequence
+      -- moves. Not a later revision: the grace and the buffer's lifetime still count from its first copy.
+      redis.call('HSET', early_key, seq_field, seq)
       return { 7 }
     end
     redis.call('HSET', early_key, agent, signal, seq_field, seq)

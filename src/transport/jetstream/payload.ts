@@ -45,18 +45,30 @@ export function decodePayload(data: Uint8Array, maxBytes: number): DecodedPayloa
  * since `"\u005f_proto__"` is the same key as `"__proto__"` — and so is nesting deeper than MAX_DEPTH.
  */
 function checkStructure(value: object): void {
-  const stack: [object, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
+  // Two parallel stacks (objects and their depths): no array or tuple per node, on every message.
+  const objects: object[] = [value];
+  const depths: number[] = [1];
+  while (objects.length > 0) {
+    const v = objects.pop()!;
+    const depth = depths.pop()!;
     if (depth > MAX_DEPTH) throw new BadInputError('too_deep', `payload nests objects or arrays deeper than ${MAX_DEPTH} levels`);
-    const children = Array.isArray(v)
-      ? (v as unknown[])
-      : Object.keys(v).map((key) => {
-          if (FORBIDDEN_KEYS.has(key)) throw new BadInputError('forbidden_key', `payload has the forbidden key "${key}"`);
-          return (v as Record<string, unknown>)[key];
-        });
-    for (const child of children) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    if (Array.isArray(v)) {
+      for (const child of v as unknown[]) {
+        if (typeof child === 'object' && child !== null) {
+          objects.push(child);
+          depths.push(depth + 1);
+        }
+      }
+      continue;
+    }
+    // JSON.parse makes plain objects with own enumerable keys only: for...in visits exactly those.
+    for (const key in v) {
+      if (FORBIDDEN_KEYS.has(key)) throw new BadInputError('forbidden_key', `payload has the forbidden key "${key}"`);
+      const child = (v as Record<string, unknown>)[key];
+      if (typeof child === 'object' && child !== null) {
+        objects.push(child);
+        depths.push(depth + 1);
+      }
     }
   }
 }
