@@ -22,6 +22,7 @@ import {
   publishAll,
   REDIS_URL,
   ROOT,
+  serviceExtras,
   sleep,
   streamCount,
   STREAMS,
@@ -150,19 +151,14 @@ const nextPort = () => HTTP_PORT_BASE + (portSeq++ % 900);
 /** The orchestrator (dist/main.js) with throughput settings; consumers named after `tag` so each run starts fresh. */
 export async function startService(tag, { env = {}, nodeFlags = [], wait = true } = {}) {
   const port = nextPort();
-  // For experiments: BENCH_SERVICE_NODE_FLAGS, node flags for every service a phase starts (e.g. `--cpu-prof
-  // --cpu-prof-dir=/tmp/p`); BENCH_SERVICE_ENV, settings for them (`META_AGENT_SWEEP_BATCH=250 ...`), over the phase's.
-  const extra = process.env.BENCH_SERVICE_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
-  const extraEnv = Object.fromEntries(
-    (process.env.BENCH_SERVICE_ENV?.split(' ').filter(Boolean) ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-  );
-  const child = new Child(`service ${tag}`, [...extra, ...nodeFlags, 'dist/main.js'], {
+  const extra = serviceExtras();
+  const child = new Child(`service ${tag}`, [...extra.flags, ...nodeFlags, 'dist/main.js'], {
     META_AGENT_NATS_URL: NATS_URL,
     META_AGENT_REDIS_URL: REDIS_URL,
     META_AGENT_METRICS_PORT: String(port),
     ...benchServiceEnv(tag),
     ...env,
-    ...extraEnv,
+    ...extra.env,
   });
   child.port = port;
   child.consumers = [`${tag}-trigger`, `${tag}-enriched`];
@@ -254,6 +250,7 @@ export async function publishBacklog(runId, n, seed, options) {
 
 export const results = {
   command: `node bench/run.mjs ${argv.join(' ')}`.trim(),
+  service_extras: serviceExtras(),
   started_at: new Date().toISOString(),
   mode: QUICK ? 'quick' : 'full',
   sizes: SIZES,

@@ -180,6 +180,18 @@ export function benchServiceEnv(tag) {
   };
 }
 
+/**
+ * For experiments, what every service a run starts gets on top of its phase's: BENCH_SERVICE_NODE_FLAGS, node
+ * flags (e.g. `--cpu-prof --cpu-prof-dir=/tmp/p`); BENCH_SERVICE_ENV, settings (`META_AGENT_AUDIT=false ...`).
+ */
+export function serviceExtras() {
+  const words = (v) => v?.split(' ').filter(Boolean) ?? [];
+  return {
+    flags: words(process.env.BENCH_SERVICE_NODE_FLAGS),
+    env: Object.fromEntries(words(process.env.BENCH_SERVICE_ENV).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+  };
+}
+
 // ---- NATS --------------------------------------------------------------------------------------------
 
 export async function openNats(name = 'bench') {

@@ -49,6 +49,7 @@ import {
   median,
   round1,
   round3,
+  serviceExtras,
   sleep,
 } from './lib.mjs';
 import { parseSettings } from '../dist/config/env.schema.js';
@@ -260,10 +261,12 @@ async function freePort() {
 
 async function startService(t, tag, { wait = true, index = 0 } = {}) {
   const port = await freePort();
-  const child = new Child(`service ${tag}#${index}`, ['dist/main.js'], {
+  const extra = serviceExtras();
+  const child = new Child(`service ${tag}#${index}`, [...extra.flags, 'dist/main.js'], {
     ...t.serviceEnv,
     META_AGENT_METRICS_PORT: String(port),
     ...benchServiceEnv(tag),
+    ...extra.env,
   });
   child.port = port;
   if (wait) await waitHttpReady(child, port);
@@ -408,6 +411,7 @@ async function latencyRun(t, tag, seed) {
 
 const results = {
   command: `node bench/topologies.mjs ${argv.join(' ')}`.trim(),
+  service_extras: serviceExtras(),
   started_at: new Date().toISOString(),
   sizes: SIZES,
   machine: { nproc: cpus().length, cpu: cpus()[0]?.model, mem_gb: round1(totalmem() / 2 ** 30), loadavg_at_start: loadavg().map(round1) },
