@@ -277,15 +277,7 @@ export class AuditTrail implements OnApplicationShutdown {
    * the replica's clock). The text is built here, once, without an intermediate object (the trail's cost is
    * per event, several per workflow: docs/PERFORMANCE.md).
    */
-  private emit(
-    corrId: string,
-    kind: AuditEventKind,
-    members: string,
-    redisMs: number | null,
-    input: AuditInputMeta | null,
-    tail = '',
-    sortMs?: number,
-  ): void {
+  private emit(corrId: string, kind: AuditEventKind, members: string, redisMs: number | null, input: AuditInputMeta | null, tail = '', sortMs?: number): void {
     if (this.queue.length + this.inFlight >= this.capacity) {
       this.metrics.lost('buffer_full');
       return;
