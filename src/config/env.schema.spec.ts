@@ -182,5 +182,8 @@ describe('credentials and connection settings', () => {
     expect(parseSettings({ META_AGENT_STREAM_REPLICAS: '3' }).nats.streamReplicas).toBe(3);
     expect(failure({ META_AGENT_STREAM_REPLICAS: '0' }).variable).toBe('META_AGENT_STREAM_REPLICAS');
     expect(failure({ META_AGENT_STREAM_REPLICAS: '6' }).variable).toBe('META_AGENT_STREAM_REPLICAS');
+    expect(parseSettings({}).nats.audit.streamReplicas).toBe(0);
+    expect(parseSettings({ META_AGENT_AUDIT_STREAM_REPLICAS: '1' }).nats.audit.streamReplicas).toBe(1);
+    expect(failure({ META_AGENT_AUDIT_STREAM_REPLICAS: '6' }).variable).toBe('META_AGENT_AUDIT_STREAM_REPLICAS');
   });
 });

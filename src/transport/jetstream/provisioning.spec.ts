@@ -76,6 +76,21 @@ describe('provisionJetStream: stream replicas (META_AGENT_STREAM_REPLICAS)', () 
     expect(without.added).toEqual([]);
   });
 
+  it('META_AGENT_AUDIT_STREAM_REPLICAS gives the audit stream its own count, and names itself when it is not met', async () => {
+    const { jsm, added } = fakeManager([]);
+    await provisionJetStream(jsm, parseSettings({ META_AGENT_STREAM_REPLICAS: '3', META_AGENT_AUDIT_STREAM_REPLICAS: '1' }).nats, []);
+    expect(added.map((c) => [c.name, c.num_replicas])).toEqual([
+      ['SIGNALS', 3],
+      ['DECISIONS', 3],
+      ['DEADLETTER', 3],
+      ['AUDIT', 1],
+    ]);
+    const lower = streamsAsProvisioned(3).map((c) => (c.name === 'AUDIT' ? { ...c, num_replicas: 1 } : c));
+    await expect(
+      provisionJetStream(fakeManager(lower).jsm, parseSettings({ META_AGENT_AUDIT_STREAM_REPLICAS: '3', META_AGENT_PROVISION: 'false' }).nats, []),
+    ).rejects.toThrow('stream AUDIT has 1 replica, below META_AGENT_AUDIT_STREAM_REPLICAS (3)');
+  });
+
   it('leaves streams with as many replicas or more alone', async () => {
     const { jsm, updated } = fakeManager(streamsAsProvisioned(5));
     await provisionJetStream(jsm, parseSettings({ META_AGENT_STREAM_REPLICAS: '3', META_AGENT_PROVISION: 'false' }).nats, []);

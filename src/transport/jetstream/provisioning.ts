@@ -67,7 +67,13 @@ const logger = new Logger('JetStream');
  */
 export const MAX_DELIVER_BACKSTOP = 10;
 
-async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string; subjects: string[] }, provision: boolean): Promise<void> {
+/** `replicasSetting`: the variable that asked for `num_replicas`, for the messages. */
+async function ensureStream(
+  jsm: JetStreamManager,
+  config: Partial<StreamConfig> & { name: string; subjects: string[] },
+  provision: boolean,
+  replicasSetting = 'META_AGENT_STREAM_REPLICAS',
+): Promise<void> {
   const info = await infoOrNull(jsm.streams.info(config.name));
   if (info) {
     const missing = config.subjects.filter((s) => !info.config.subjects?.includes(s));
@@ -92,7 +98,7 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
     const replicas = config.num_replicas ?? 1;
     const hasReplicas = info.config.num_replicas || 1;
     if (replicas > hasReplicas) {
-      const what = `stream ${config.name} has ${hasReplicas} replica${hasReplicas === 1 ? '' : 's'}, below META_AGENT_STREAM_REPLICAS (${replicas})`;
+      const what = `stream ${config.name} has ${hasReplicas} replica${hasReplicas === 1 ? '' : 's'}, below ${replicasSetting} (${replicas})`;
       if (!provision) throw new ProvisioningError(`${what}: raise it (nats stream edit ${config.name} --replicas ${replicas}) or lower the setting`);
       logger.log({ msg: `${what}: raising it to ${replicas}`, stream: config.name });
       update.num_replicas = replicas;
@@ -148,11 +154,13 @@ export async function provisionJetStream(jsm: JetStreamManager, config: NatsConf
   await ensureStream(jsm, { name: config.streams.decisions, subjects: [config.subjects.decisions], ...limits, ...dedupe }, p);
   await ensureStream(jsm, { name: config.streams.deadLetter, subjects: [config.subjects.deadLetters], ...limits, ...dedupe }, p);
   // The audit trail (src/audit/): only when it is on; its own retention, as history and replay read far back;
-  // replicated as the others.
+  // replicated as the others unless META_AGENT_AUDIT_STREAM_REPLICAS says otherwise.
   const { audit } = config;
   if (audit.enabled) {
-    const auditLimits = { max_age: nanos(audit.maxAgeSeconds * 1000), num_replicas: config.streamReplicas };
-    await ensureStream(jsm, { name: audit.stream, subjects: [`${audit.subjectPrefix}.>`], ...auditLimits }, p);
+    const own = audit.streamReplicas > 0;
+    const auditLimits = { max_age: nanos(audit.maxAgeSeconds * 1000), num_replicas: own ? audit.streamReplicas : config.streamReplicas };
+    const replicasSetting = own ? 'META_AGENT_AUDIT_STREAM_REPLICAS' : undefined;
+    await ensureStream(jsm, { name: audit.stream, subjects: [`${audit.subjectPrefix}.>`], ...auditLimits }, p, replicasSetting);
   }
   const created: string[] = [];
   for (const route of routes) if (await ensureConsumer(jsm, route, config, p)) created.push(route.durable);
