@@ -166,7 +166,8 @@ async function clusters(flavor) {
   const replicas = replicaPorts.map(node);
   return {
     ...(await natsClients(urls)),
-    settings: parseSettings(env),
+    // The streams the bench provisions as the services would (BENCH_SERVICE_ENV included: an audit stream's own replicas).
+    settings: parseSettings({ ...env, ...serviceExtras().env }),
     natsEnv: env,
     redisEnv: { META_AGENT_REDIS_CLUSTER_NODES: redisCluster.nodes, META_AGENT_REDIS_SHARDS: String(SIZES.shards) },
     pids,
