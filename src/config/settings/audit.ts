@@ -29,7 +29,7 @@ export function readAuditSettings(r: EnvReader) {
       0,
       0,
       5,
-      'Replicas of the audit stream when provisioned; 0: as META_AGENT_STREAM_REPLICAS. On a NATS cluster each event is stored that many times (docs/PERFORMANCE.md, "Issue 20": R3 costs NATS about 0.2 ms of CPU per workflow more than R1); fewer replicas than the other streams trade that for the availability of the trail: while the server holding it is away, history is unreadable and new events are not stored (docs/OPERATIONS.md, "Stream replicas"; no decision depends on them).',
+      'Replicas of the audit stream when provisioned; 0: as META_AGENT_STREAM_REPLICAS. On a NATS cluster each event is stored that many times (docs/PERFORMANCE.md, "Issue 20": R3 cost the NATS servers about 0.15 ms of CPU per workflow more than R1); fewer replicas than the other streams trade that for the availability of the trail: while the server holding it is away, history is unreadable and new events are not stored (docs/OPERATIONS.md, "Stream replicas"; no decision depends on them).',
     ),
     bufferSize: r.int(
       'AUDIT_BUFFER',
