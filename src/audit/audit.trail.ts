@@ -39,6 +39,8 @@ const RETRY_MS = 250;
 const SHUTDOWN_WAIT_MS = 3000;
 
 const q = JSON.stringify as (value: string | null) => string;
+/** A number as JSON writes it: `null` for what is not finite (as JSON.stringify would), never `NaN`. */
+const n = (value: number | null | undefined): string => (typeof value === 'number' && Number.isFinite(value) ? String(value) : 'null');
 /** `,"key":<json>`: a member appended to an object's text (`json`: JSON text, embedded as it is). */
 const member = (key: string, json: string) => `,"${key}":${json}`;
 /** The members of `fields` as object text without its braces, each preceded by a comma ('' for none). */
@@ -107,8 +109,8 @@ export class AuditTrail implements OnApplicationShutdown {
     try {
       members =
         instanceMembers(wf) +
-        `,"workflow_type":${q(wf.workflowType)},"required_agents":${JSON.stringify(wf.requiredAgents)},"timeout_ms":${wf.timeoutMs}` +
-        `,"deadline_ms":${wf.deadlineMs},"ready_rule":${q(readyRule)},"metadata":${JSON.stringify(wf.metadata)},"early_signals":${earlySignals}`;
+        `,"workflow_type":${q(wf.workflowType)},"required_agents":${JSON.stringify(wf.requiredAgents)},"timeout_ms":${n(wf.timeoutMs)}` +
+        `,"deadline_ms":${n(wf.deadlineMs)},"ready_rule":${q(readyRule)},"metadata":${JSON.stringify(wf.metadata)},"early_signals":${n(earlySignals)}`;
     } catch (error) {
       return this.failed(error);
     }
@@ -188,8 +190,8 @@ export class AuditTrail implements OnApplicationShutdown {
     let members: string;
     try {
       members =
-        `${instanceMembers(wf)},"why":${q(wf.why)},"by":${q(wf.frozenBy)},"frozen_ms":${JSON.stringify(wf.frozenMs)}` +
-        `${ageMs !== undefined ? `,"age_ms":${ageMs}` : ''},"context":${JSON.stringify(context)}`;
+        `${instanceMembers(wf)},"why":${q(wf.why)},"by":${q(wf.frozenBy)},"frozen_ms":${n(wf.frozenMs)}` +
+        `${ageMs !== undefined ? `,"age_ms":${n(ageMs)}` : ''},"context":${JSON.stringify(context)}`;
     } catch (error) {
       // A strategy may have put something unserialisable in the context it was given: this event only.
       return this.failed(error);
@@ -288,12 +290,12 @@ export class AuditTrail implements OnApplicationShutdown {
       this.atJson = `"${new Date(now).toISOString()}"`;
     }
     const ms = redisMs ?? sortMs ?? (kind === 'signal_early' || kind === 'signal_early_superseded' ? (input?.storedAtMs ?? now) : now);
-    const inputMember = input ? `,"input":{"seq":${input.sequence},"received_ms":${input.storedAtMs}}` : '';
+    const inputMember = input ? `,"input":{"seq":${n(input.sequence)},"received_ms":${n(input.storedAtMs)}}` : '';
     this.queue.push({
       subject: auditSubject(this.prefix, corrId, kind),
       data:
-        `{"v":1,"event":"${kind}","corr_id":${q(corrId)}${members},"redis_ms":${redisMs === null ? 'null' : redisMs}` +
-        `,"order":[${ms},${AUDIT_RANK[kind]},${input?.sequence ?? 0}],"at":${this.atJson},"replica":${this.replicaJson}${inputMember}${tail}}`,
+        `{"v":1,"event":"${kind}","corr_id":${q(corrId)}${members},"redis_ms":${n(redisMs)}` +
+        `,"order":[${n(ms)},${AUDIT_RANK[kind]},${n(input?.sequence ?? 0)}],"at":${this.atJson},"replica":${this.replicaJson}${inputMember}${tail}}`,
     });
     if (!this.scheduled) {
       this.scheduled = true;
