@@ -188,7 +188,13 @@ export function serviceExtras() {
   const words = (v) => v?.split(' ').filter(Boolean) ?? [];
   return {
     flags: words(process.env.BENCH_SERVICE_NODE_FLAGS),
-    env: Object.fromEntries(words(process.env.BENCH_SERVICE_ENV).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+    env: Object.fromEntries(
+      words(process.env.BENCH_SERVICE_ENV).map((kv) => {
+        const at = kv.indexOf('=');
+        if (at < 1) throw new Error(`BENCH_SERVICE_ENV: "${kv}" is not NAME=value`);
+        return [kv.slice(0, at), kv.slice(at + 1)];
+      }),
+    ),
   };
 }
 
