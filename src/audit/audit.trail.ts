@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { appConfig, natsConfig, type AppConfig, type NatsConfig } from '../config/configuration.js';
 import { describeError } from '../common/errors.js';
 import { NatsConnectionService } from '../nats/nats-connection.service.js';
+import { utf8 } from '../nats/utf8.js';
 import type { AddSignalResult, Finalized, StoredWorkflow } from '../workflow/workflow.repository.js';
 import type { FinalStatus, WorkflowContext } from '../workflow/workflow.types.js';
 import { AUDIT_RANK, type AuditEventKind } from './audit.events.js';
@@ -326,7 +327,7 @@ export class AuditTrail implements OnApplicationShutdown {
     let sent = 0;
     for (const e of batch) {
       try {
-        nc.publish(e.subject, e.data);
+        nc.publish(e.subject, utf8(e.data));
         sent++;
       } catch (error) {
         // Closed or draining connection: this event only.

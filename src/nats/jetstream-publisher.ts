@@ -1,4 +1,5 @@
 import { createInbox, headers, type Msg, type MsgHdrs, type NatsConnection, type Status, type Subscription } from '@nats-io/transport-node';
+import { utf8 } from './utf8.js';
 
 /** What JetStream answers to a stored (or de-duplicated) publish. */
 export interface PublishAck {
@@ -104,7 +105,7 @@ export class JetStreamPublisher {
           h = headers();
           h.set('Nats-Msg-Id', msgId);
         }
-        this.nc.publish(subject, data, { reply: prefix + token, headers: h });
+        this.nc.publish(subject, utf8(data), { reply: prefix + token, headers: h });
       } catch (error) {
         // Closed or draining connection, invalid subject or header: refused before anything was sent.
         reject(error instanceof Error ? error : new JetStreamPublishError(String(error)));
