@@ -28,15 +28,15 @@ const N = 20000;
 const encoder = new TextEncoder();
 let bytes = 0;
 let messages = 0;
+const publish = (subject, data) => {
+  bytes += subject.length + (typeof data === 'string' ? encoder.encode(data) : data).length;
+  messages++;
+};
 const nats = {
   isConnected: () => true,
-  connection: {
-    publish: (subject, data) => {
-      bytes += subject.length + (typeof data === 'string' ? encoder.encode(data) : data).length;
-      messages++;
-    },
-    flush: () => Promise.resolve(),
-  },
+  // Builds before the acknowledged batches flushed the connection; since, a batch's last event is acknowledged.
+  connection: { publish, flush: () => Promise.resolve() },
+  acknowledgedPublisher: () => ({ publish: (subject, data) => Promise.resolve(publish(subject, data)) }),
 };
 const metrics = { stored() {}, lost() {} };
 

@@ -28,9 +28,13 @@ const { kinds, members } = auditEventKinds(document);
 /** Every event each method of the trail writes, as published (parsed, with its subject). */
 async function everyEvent(): Promise<{ subject: string; event: Record<string, unknown> }[]> {
   const published: { subject: string; data: string }[] = [];
-  const connection = { publish: (subject: string, data: string) => void published.push({ subject, data }), flush: async () => undefined };
+  const connection = { publish: (subject: string, data: string) => void published.push({ subject, data }) };
   const trail = new AuditTrail(
-    { isConnected: () => true, connection } as unknown as NatsConnectionService,
+    {
+      isConnected: () => true,
+      connection,
+      acknowledgedPublisher: () => ({ publish: async (subject: string, data: string) => connection.publish(subject, data) }),
+    } as unknown as NatsConnectionService,
     { stored: () => undefined, lost: () => undefined } as unknown as AuditMetrics,
     { audit: { enabled: true, subjectPrefix: 'audit', bufferSize: 1000 } } as unknown as NatsConfig,
     { name: 'unit' } as AppConfig,

@@ -90,3 +90,18 @@ export type AuditRecord = AuditEnvelope &
     stream_seq: number;
     stored_at: string;
   };
+
+/**
+ * A reader's test for copies: the trail sends a batch again when JetStream did not acknowledge it (its
+ * last event), so an event may be stored twice, byte for byte (docs/ARCHITECTURE.md, "What a crash can
+ * lose"). Returns true for the first time a text is seen, false for a copy of it. Two events are never
+ * equal otherwise: each carries its replica, its time and its input's stream sequence.
+ */
+export function firstCopies(): (text: string) => boolean {
+  const seen = new Set<string>();
+  return (text) => {
+    if (seen.has(text)) return false;
+    seen.add(text);
+    return true;
+  };
+}

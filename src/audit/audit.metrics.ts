@@ -12,7 +12,7 @@ const DROPPED = 'meta_agent_audit_dropped_total';
 export type AuditDropReason = 'buffer_full' | 'publish_failed';
 
 export const auditMetricProviders = [
-  makeCounterProvider({ name: PUBLISHED, help: 'Audit events sent and read by the NATS server (flushed)' }),
+  makeCounterProvider({ name: PUBLISHED, help: 'Audit events sent in batches JetStream acknowledged (a batch sent again counts once)' }),
   makeCounterProvider({ name: DROPPED, help: 'Audit events lost, by reason (buffer_full: NATS slow or away; publish_failed)', labelNames: ['reason'] }),
 ];
 

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { natsConfig, type NatsConfig } from '../config/configuration.js';
 import { NatsConnectionService } from '../nats/nats-connection.service.js';
-import type { AuditRecord } from './audit.events.js';
+import { firstCopies, type AuditRecord } from './audit.events.js';
 import { auditFilter } from './audit-subject.js';
 
 /** The most events one history read returns (the oldest first): a bounded read whatever a corr_id holds. */
@@ -39,12 +39,15 @@ export class AuditReader {
     const wanted = Math.min(total, limit);
     const consumer = await this.nats.jetstream.consumers.get(stream, { filter_subjects: [filter] });
     const records: AuditRecord[] = [];
+    const first = firstCopies();
     const batch = await consumer.fetch({ max_messages: wanted, expires: Math.max(1000, this.config.connectTimeoutMs) });
     let read = 0;
     for await (const m of batch) {
       read++;
       try {
-        const payload = m.json<Record<string, unknown>>();
+        const text = m.string();
+        if (!first(text)) continue;
+        const payload = JSON.parse(text) as Record<string, unknown>;
         records.push({ ...payload, stream_seq: m.seq, stored_at: new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString() } as AuditRecord);
       } catch {
         // Not an audit event (something else published on the audit subjects): left out.

@@ -16,7 +16,7 @@ const { AuditMetrics } = await import('./audit.metrics.js');
  * (in-flight messages finish, emitting their events) after the `beforeApplicationShutdown` hooks and before the
  * `onApplicationShutdown` ones, where the NATS connection is drained; the trail must send what those last
  * messages emitted before the drain. A real Nest application, its NATS connection a stand-in whose server
- * answers a flush in 50 ms and refuses publishes once drained.
+ * acknowledges a batch in 50 ms and refuses publishes once drained.
  */
 
 const sent: string[] = [];
@@ -26,11 +26,20 @@ const connection = {
     if (drained) throw new Error('connection draining');
     sent.push(subject);
   },
-  flush: () => new Promise<void>((resolve) => setTimeout(resolve, 50)),
+};
+
+// Each batch's last event waits for JetStream's acknowledgement: it comes in 50 ms.
+const acknowledged = {
+  publish: (subject: string) => {
+    if (drained) return Promise.reject(new Error('connection draining'));
+    sent.push(subject);
+    return new Promise<void>((resolve) => setTimeout(resolve, 50));
+  },
 };
 
 class StandInNats {
   readonly connection = connection;
+  acknowledgedPublisher = () => acknowledged;
   isConnected = () => !drained;
   onApplicationShutdown(): void {
     drained = true;

@@ -4,12 +4,19 @@ import type { NatsConnectionService } from '../nats/nats-connection.service.js';
 import type { AuditMetrics } from './audit.metrics.js';
 import { storedWorkflow } from '../../test/support/stored-workflow.js';
 
-// The connection is what the trail talks to: a scripted one records what would go to NATS.
-const published: { subject: string; data: string }[] = [];
-let flush: () => Promise<void> = async () => undefined;
+// The connection is what the trail talks to: a scripted one records what would go to NATS, plain or
+// acknowledged (each batch's last event), and `confirm` answers the acknowledgement.
+const published: { subject: string; data: string; acked: boolean }[] = [];
+let confirm: () => Promise<unknown> = async () => undefined;
+const text = (data: string | Uint8Array) => (typeof data === 'string' ? data : Buffer.from(data).toString('utf8'));
 const connection = {
-  publish: (subject: string, data: string) => void published.push({ subject, data }),
-  flush: () => flush(),
+  publish: (subject: string, data: string | Uint8Array) => void published.push({ subject, data: text(data), acked: false }),
+};
+const acknowledged = {
+  publish: (subject: string, data: string | Uint8Array) => {
+    published.push({ subject, data: text(data), acked: true });
+    return confirm();
+  },
 };
 // The real metrics class pulls in the Prometheus module (CommonJS requiring ESM Nest): a stand-in is passed.
 jest.unstable_mockModule('./audit.metrics.js', () => ({ AuditMetrics: class {}, auditMetricProviders: [] }));
@@ -26,7 +33,7 @@ function setUp(options: { enabled?: boolean; bufferSize?: number; connected?: bo
   const lost: string[] = [];
   let stored = 0;
   const metrics = { stored: (n = 1) => (stored += n), lost: (reason: string, n = 1) => lost.push(...Array<string>(n).fill(reason)) };
-  const nats = { isConnected: () => options.connected ?? true, connection };
+  const nats = { isConnected: () => options.connected ?? true, connection, acknowledgedPublisher: () => acknowledged };
   const config = { audit: { enabled: options.enabled ?? true, subjectPrefix: 'audit', bufferSize: options.bufferSize ?? 100 } };
   const trail = new AuditTrail(
     nats as unknown as NatsConnectionService,
@@ -42,7 +49,8 @@ const input = { sequence: 42, storedAtMs: 1_700_000_000_000 };
 const signal = JSON.stringify({ corr_id: 'c.1', agent_name: 'risk', confidence: 0.7 });
 
 afterEach(() => {
-  flush = async () => undefined;
+  confirm = async () => undefined;
+  jest.useRealTimers();
 });
 
 describe('AuditTrail', () => {
@@ -94,16 +102,16 @@ describe('AuditTrail', () => {
     expect(published).toEqual([]);
   });
 
-  it('sends one batch at a time: while the server has not read it (a slow NATS) events wait, past the bound they are dropped and counted', async () => {
+  it('sends one batch at a time: until JetStream acknowledges its last event (a slow NATS) events wait, past the bound they are dropped and counted', async () => {
     const t = setUp({ bufferSize: 3 });
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    flush = () => gate;
+    confirm = () => gate;
     for (let i = 0; i < 5; i++) t.trail.signalStale('c4', 'risk', signal, input);
     expect(t.lost).toEqual(['buffer_full', 'buffer_full']);
     await new Promise((r) => setImmediate(r));
-    expect(published).toHaveLength(3);
-    // Three written, their flush outstanding: the buffer is still full.
+    expect(published.map((p) => p.acked)).toEqual([false, false, true]);
+    // Three written, their acknowledgement outstanding: the buffer is still full.
     t.trail.signalStale('c4', 'risk', signal, input);
     expect(t.lost).toHaveLength(3);
     release();
@@ -116,14 +124,39 @@ describe('AuditTrail', () => {
     expect(t.lost).toEqual(['buffer_full', 'buffer_full', 'buffer_full']);
   });
 
-  it('counts a batch whose flush fails (the connection closed under it) as lost', async () => {
+  it('sends a batch again, whole and before later events, when its last event is not acknowledged (no leader while the stream elects one)', async () => {
     const t = setUp();
-    flush = async () => {
-      throw new Error('connection closed');
+    let tries = 0;
+    confirm = async () => {
+      if (++tries === 1) throw new Error('timeout: no acknowledgement within 2000 ms');
     };
     t.trail.signalStale('c6', 'risk', signal, input);
-    t.trail.signalStale('c6', 'risk', signal, input);
+    t.trail.triggerDeclined('c6', 'trading', '{}', input);
+    await new Promise((r) => setImmediate(r));
+    // Emitted during the pause before the next try: it goes after the batch sent again.
+    t.trail.signalStale('c6', 'momentum', signal, input);
     await t.trail.flushed();
+    const sent = t.events().map((e) => `${e.event}${e.agent ? `:${e.agent}` : ''}`);
+    expect(sent).toEqual(['signal_stale:risk', 'trigger_declined', 'signal_stale:risk', 'trigger_declined', 'signal_stale:momentum']);
+    // The copies are byte for byte the first sends: readers keep one (firstCopies).
+    expect(published[2].data).toBe(published[0].data);
+    expect(published.map((p) => p.acked)).toEqual([false, true, false, false, true]);
+    expect(t.stored()).toBe(3);
+    expect(t.lost).toEqual([]);
+  });
+
+  it('gives an event up, counted, after 20 unacknowledged batches: a lasting refusal does not hold the trail', async () => {
+    jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+    const t = setUp();
+    confirm = async () => {
+      throw new Error('no responders');
+    };
+    t.trail.signalStale('c7', 'risk', signal, input);
+    t.trail.signalStale('c7', 'risk', signal, input);
+    const done = t.trail.flushed();
+    for (let i = 0; i < 25 && t.lost.length === 0; i++) await jest.advanceTimersByTimeAsync(250);
+    await done;
+    expect(published).toHaveLength(40);
     expect(t.lost).toEqual(['publish_failed', 'publish_failed']);
     expect(t.stored()).toBe(0);
   });

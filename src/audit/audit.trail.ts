@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { appConfig, natsConfig, type AppConfig, type NatsConfig } from '../config/configuration.js';
 import { describeError } from '../common/errors.js';
 import { NatsConnectionService } from '../nats/nats-connection.service.js';
+import type { JetStreamPublisher } from '../nats/jetstream-publisher.js';
 import { utf8 } from '../nats/utf8.js';
 import type { AddSignalResult, Finalized, StoredWorkflow } from '../workflow/workflow.repository.js';
 import type { FinalStatus, WorkflowContext } from '../workflow/workflow.types.js';
@@ -28,14 +29,19 @@ export interface AuditAdminAction {
   details?: Record<string, unknown>;
 }
 
-/** An event serialised when emitted: its subject and its JSON text. */
+/** An event serialised when emitted: its subject and its JSON text; `tries`: batches it went in unconfirmed. */
 interface Queued {
   subject: string;
   data: string;
+  tries: number;
 }
 
-/** When a disconnected NATS is looked at again for the events waiting. */
+/** When a disconnected NATS is looked at again for the events waiting, or an unconfirmed batch sent again. */
 const RETRY_MS = 250;
+/** The longest a batch waits for JetStream to acknowledge its last event before it is sent again. */
+const CONFIRM_TIMEOUT_MS = 2000;
+/** An event in this many unconfirmed batches is given up (counted as `publish_failed`): a refusal that lasts does not hold the trail. */
+const MAX_TRIES = 20;
 /** On shutdown, the longest the trail waits for its events to be sent. */
 const SHUTDOWN_WAIT_MS = 3000;
 
@@ -62,11 +68,14 @@ const NO_INSTANCE = ',"workflow_id":null,"instance":null';
 /**
  * The audit trail (docs/ARCHITECTURE.md, "Audit trail"): one typed method per workflow event, called by the
  * workflow layer at the step it records. Emitting never waits and never fails the caller: an event is
- * queued (O(1)); once per event-loop turn the queue is serialised and published (plain publishes on the
- * audit stream's subjects, one batch at a time: the next goes once the server has read the last, a
- * flush). At most META_AGENT_AUDIT_BUFFER events wait (queued or being sent); past that, while NATS is slow
- * or away, new events are dropped and counted (`meta_agent_audit_dropped_total`). No decision reads
- * anything from here.
+ * queued (O(1)); once per event-loop turn the queue is published on the audit stream's subjects, one batch
+ * at a time: every event but the last as a plain publish, the last with JetStream's acknowledgement, which
+ * the next batch waits for. An acknowledged last event says the stream had a leader storing what the batch
+ * sent before it; a batch not acknowledged (no leader while the stream elects one, a timeout, a lost
+ * connection) is sent again, whole, so an event may be stored twice, byte for byte, and the readers keep
+ * the first copy (`firstCopies`). At most META_AGENT_AUDIT_BUFFER events wait (queued or being sent); past
+ * that, while NATS is slow or away, new events are dropped and counted (`meta_agent_audit_dropped_total`).
+ * No decision reads anything from here.
  *
  * With META_AGENT_AUDIT off every method returns at once.
  */
@@ -89,6 +98,11 @@ export class AuditTrail implements OnApplicationShutdown {
   private sending = false;
   private idle: (() => void)[] = [];
   private lastFailureLog = 0;
+  private lastRetryLog = 0;
+  /** Shut down: what is left stays unsent (counted), no further tries. */
+  private closed = false;
+  /** Awaits the acknowledgement of each batch's last event (made at the first batch: NATS is connected by then). */
+  private publisher: Pick<JetStreamPublisher, 'publish'> | undefined;
 
   constructor(
     private readonly nats: NatsConnectionService,
@@ -253,18 +267,23 @@ export class AuditTrail implements OnApplicationShutdown {
   }
 
   /**
-   * Sends what is left, waiting (bounded) for the server to have read it. `onApplicationShutdown`, not
+   * Sends what is left, waiting (bounded) for JetStream to acknowledge it. `onApplicationShutdown`, not
    * `before...`: Nest closes the consumers (their in-flight messages finish, emitting events) and the HTTP
    * server between the two, and drains the NATS connection in the global NatsModule's `onApplicationShutdown`,
    * which runs after this non-global module's.
    */
   async onApplicationShutdown(): Promise<void> {
     if (!this.enabled) return;
+    // No pause before a try now: what is left goes at once.
+    clearTimeout(this.retry);
+    this.retry = undefined;
     this.flush();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([this.flushed(), new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS)))]);
     clearTimeout(timer);
+    this.closed = true;
     clearTimeout(this.retry);
+    this.retry = undefined;
     const lost = this.queue.length;
     if (lost > 0) {
       this.metrics.lost('publish_failed', lost);
@@ -293,6 +312,7 @@ export class AuditTrail implements OnApplicationShutdown {
     const ms = redisMs ?? sortMs ?? (kind === 'signal_early' || kind === 'signal_early_superseded' ? (input?.storedAtMs ?? now) : now);
     const inputMember = input ? `,"input":{"seq":${n(input.sequence)},"received_ms":${n(input.storedAtMs)}}` : '';
     this.queue.push({
+      tries: 0,
       subject: auditSubject(this.prefix, corrId, kind),
       data:
         `{"v":1,"event":"${kind}","corr_id":${q(corrId)}${members},"redis_ms":${n(redisMs)}` +
@@ -305,41 +325,46 @@ export class AuditTrail implements OnApplicationShutdown {
   }
 
   /**
-   * Publishes what is queued (once per event-loop turn), then waits for the server to have read it (a
-   * flush: one PING for the batch) before the next batch goes: while NATS is slow events wait in the
-   * bounded queue instead of piling up in the client, and past the bound they are dropped and counted.
-   * Plain publishes: the audit stream stores them without an acknowledgement per event (half the messages).
+   * Publishes what is queued (once per event-loop turn), every event but the last plainly and the last with
+   * JetStream's acknowledgement, then waits for that acknowledgement before the next batch goes: while NATS
+   * is slow events wait in the bounded queue instead of piling up in the client, and past the bound they
+   * are dropped and counted. One acknowledgement per batch, not per event: plain publishes cost the client
+   * and the server about half (docs/PERFORMANCE.md, "Audit trail (issue 18)"). A batch not acknowledged
+   * goes again after RETRY_MS, before what was queued since (docs/ARCHITECTURE.md, "What a crash can lose").
    */
   private flush(): void {
     this.scheduled = false;
-    if (this.sending || this.queue.length === 0) return;
+    // A batch awaiting its acknowledgement, or a pause before the next try: the timer or the batch's end sends.
+    if (this.sending || this.retry !== undefined || this.queue.length === 0) return;
     if (!this.nats.isConnected()) {
       // Kept (up to the buffer's bound) until NATS is back.
-      this.retry ??= setTimeout(() => {
-        this.retry = undefined;
-        this.flush();
-      }, RETRY_MS).unref();
+      this.later();
       return;
     }
     const batch = this.queue;
     this.queue = [];
     const nc = this.nats.connection;
-    let sent = 0;
-    for (const e of batch) {
+    const sent: Queued[] = [];
+    for (let i = 0; i < batch.length - 1; i++) {
+      const e = batch[i];
       try {
         nc.publish(e.subject, utf8(e.data));
-        sent++;
+        sent.push(e);
       } catch (error) {
         // Closed or draining connection: this event only.
         this.failed(error);
       }
     }
-    this.inFlight = sent;
+    const last = batch[batch.length - 1];
+    sent.push(last);
+    this.inFlight = sent.length;
     this.sending = true;
-    nc.flush()
+    this.publisher ??= this.nats.acknowledgedPublisher(CONFIRM_TIMEOUT_MS);
+    this.publisher
+      .publish(last.subject, last.data)
       .then(
-        () => this.metrics.stored(sent),
-        (error: unknown) => this.failed(error, sent),
+        () => this.metrics.stored(sent.length),
+        (error: unknown) => this.unconfirmed(sent, error),
       )
       .finally(() => {
         this.inFlight = 0;
@@ -347,6 +372,36 @@ export class AuditTrail implements OnApplicationShutdown {
         if (this.queue.length > 0) this.flush();
         else this.settled();
       });
+  }
+
+  /**
+   * A batch whose last event JetStream did not acknowledge: what the servers read may not be stored (no
+   * leader while the stream elects one, the connection lost), so the whole batch goes again, first, after a
+   * pause. An event already in MAX_TRIES such batches is given up and counted.
+   */
+  private unconfirmed(sent: Queued[], error: unknown): void {
+    const again: Queued[] = [];
+    for (const e of sent) {
+      if (++e.tries < MAX_TRIES) again.push(e);
+    }
+    if (again.length < sent.length) this.failed(error, sent.length - again.length);
+    // Within the buffer's bound: these were counted in it while in flight, and emit admitted the rest beside them.
+    this.queue = again.concat(this.queue);
+    const now = Date.now();
+    if (now - this.lastRetryLog >= 60_000) {
+      this.lastRetryLog = now;
+      this.logger.warn({ msg: 'audit batch not acknowledged by JetStream, sending it again', events: again.length, error: describeError(error) });
+    }
+    this.later();
+  }
+
+  /** The next try in RETRY_MS (one pending at a time). */
+  private later(): void {
+    if (this.closed) return;
+    this.retry ??= setTimeout(() => {
+      this.retry = undefined;
+      this.flush();
+    }, RETRY_MS).unref();
   }
 
   private settled(): void {

@@ -5,6 +5,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { Subject, type Observable } from 'rxjs';
 import { appConfig, natsConfig, type AppConfig, type NatsConfig } from '../config/configuration.js';
 import { redactUrl } from '../config/env-reader.js';
+import { JetStreamPublisher } from './jetstream-publisher.js';
 import { natsServerVersionProblem } from './server-version.js';
 
 /**
@@ -134,6 +135,11 @@ export class NatsConnectionService implements OnModuleInit, OnApplicationShutdow
   get manager(): JetStreamManager {
     if (!this.jsm) throw new Error('NATS is not connected yet');
     return this.jsm;
+  }
+
+  /** A publisher whose publishes wait for JetStream's acknowledgement (src/nats/jetstream-publisher.ts), on this connection. */
+  acknowledgedPublisher(timeoutMs: number): JetStreamPublisher {
+    return new JetStreamPublisher(this.connection, { timeoutMs });
   }
 
   /** Connected now (not closed, draining, or waiting to reconnect). */

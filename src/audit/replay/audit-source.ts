@@ -1,5 +1,5 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import type { AuditRecord } from '../audit.events.js';
+import { firstCopies, type AuditRecord } from '../audit.events.js';
 import { auditFilter } from '../audit-subject.js';
 
 /** Pull size of the replay's read of the audit stream. */
@@ -27,6 +27,7 @@ export async function readAuditSince(
     deliver_policy: DeliverPolicy.StartTime,
     opt_start_time: new Date(Math.max(0, sinceMs)).toISOString(),
   });
+  const first = firstCopies();
   for (;;) {
     const batch = await consumer.fetch({ max_messages: BATCH, expires: 2000 });
     let got = 0;
@@ -34,11 +35,13 @@ export async function readAuditSince(
     for await (const m of batch) {
       got++;
       try {
-        out.push({
-          ...m.json<Record<string, unknown>>(),
-          stream_seq: m.seq,
-          stored_at: new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString(),
-        } as AuditRecord);
+        const text = m.string();
+        if (first(text))
+          out.push({
+            ...(JSON.parse(text) as Record<string, unknown>),
+            stream_seq: m.seq,
+            stored_at: new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString(),
+          } as AuditRecord);
       } catch {
         // not an audit event
       }
