@@ -94,8 +94,10 @@ export type AuditRecord = AuditEnvelope &
 /**
  * A reader's test for copies: the trail sends a batch again when JetStream did not acknowledge it (its
  * last event), so an event may be stored twice, byte for byte (docs/ARCHITECTURE.md, "What a crash can
- * lose"). Returns true for the first time a text is seen, false for a copy of it. Two events are never
- * equal otherwise: each carries its replica, its time and its input's stream sequence.
+ * lose"). Returns true for the first time a text is seen, false for a copy of it. Two distinct events are
+ * equal only if one replica recorded the same outcome of the same input (its stream sequence; for an admin
+ * action, the same request by the same token) within one millisecond (`at`): a reader cannot tell such a
+ * pair from a copy, and keeps one.
  */
 export function firstCopies(): (text: string) => boolean {
   const seen = new Set<string>();
