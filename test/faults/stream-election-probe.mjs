@@ -1,5 +1,6 @@
-// What plain publishes (the audit trail's: `nc.publish` and one `flush` per batch) lose while a replicated
-// stream's Raft group is paused and resumes (docs/RELIABILITY.md, "The audit trail under faults").
+// What plain publishes (`nc.publish` and one `flush` per batch, as the audit trail sent its events before it
+// awaited an acknowledgement per batch) lose while a replicated stream's Raft group is paused and resumes
+// (docs/RELIABILITY.md, "The audit trail under faults").
 //
 //   bash scripts/clusters.sh nats                     # in another shell: prints the cluster's folder
 //   node test/faults/stream-election-probe.mjs --dir=/tmp/nats-cluster-XXXXXX [--pause=leader|follower]
