@@ -14,17 +14,29 @@
 // same number pulled ahead. What it does NOT do (and the service does): validation, strategy evaluation,
 // claims and leases, deadline indexes, early-signal buffering, metrics, logs, a decision with its sources.
 //
-//   BENCH_NATS_URL, BENCH_REDIS_URL, RAW_NAME (consumer name prefix), RAW_MAX_IN_FLIGHT (64)
+// On a Redis Cluster with a replication wait (the topologies bench), replication before the publish and the
+// ack is work a correct orchestrator cannot avoid either: after its script, each message waits for
+// RAW_WAIT_REPLICAS replicas of the primary that took the write, the waits of one event-loop turn sharing
+// one WAIT per connection, as the service's do (src/redis/replica-wait.ts).
+//
+//   BENCH_NATS_URL (comma-separated for a cluster), BENCH_REDIS_URL, RAW_NAME (consumer name prefix),
+//   RAW_MAX_IN_FLIGHT (64), RAW_REDIS_CLUSTER_NODES (host:port,...: a Redis Cluster instead of BENCH_REDIS_URL),
+//   RAW_WAIT_REPLICAS (0: no wait), RAW_WAIT_TIMEOUT_MS (1000)
 // Prints "raw-pipeline ready" once consuming; SIGTERM stops it (in-flight messages finish).
 import { connect } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { nanos } from '@nats-io/transport-node';
-import { Redis } from 'ioredis';
+import { setImmediate } from 'node:timers';
+import { Cluster, Redis } from 'ioredis';
+import { connectionFor } from '../dist/redis/redis-client.js';
 
 const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:27222';
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:27379';
 const NAME = process.env.RAW_NAME ?? 'bench-raw';
 const MAX_IN_FLIGHT = Number(process.env.RAW_MAX_IN_FLIGHT ?? 64);
+const CLUSTER_NODES = process.env.RAW_REDIS_CLUSTER_NODES ?? '';
+const WAIT_REPLICAS = Number(process.env.RAW_WAIT_REPLICAS ?? 0);
+const WAIT_TIMEOUT_MS = Number(process.env.RAW_WAIT_TIMEOUT_MS ?? 1000);
 
 // KEYS[1] the workflow's hash. ARGV[1] field: 'trigger' or the agent's name; ARGV[2] the message as
 // received; ARGV[3] (trigger only) the agents needed, comma-separated. Returns 1 exactly once: when the
@@ -43,12 +55,45 @@ return redis.call('HSETNX', KEYS[1], '_done', 1)
 /** The trading rule's `canDecide` agents: momentum and risk, plus sentiment for crypto. */
 const needFor = (instrument) => (typeof instrument === 'string' && instrument.startsWith('CRYPTO') ? 'momentum,risk,sentiment' : 'momentum,risk');
 
-const nc = await connect({ servers: NATS_URL, name: NAME });
+const nc = await connect({ servers: NATS_URL.split(','), name: NAME });
 const js = jetstream(nc);
 const jsm = await jetstreamManager(nc);
 // The service's client options that matter for speed: auto-pipelining on.
-const redis = new Redis(REDIS_URL, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
+const redis = CLUSTER_NODES
+  ? new Cluster(
+      CLUSTER_NODES.split(',').map((node) => ({ host: node.split(':')[0], port: Number(node.split(':')[1]) })),
+      { enableAutoPipelining: true, redisOptions: { maxRetriesPerRequest: 1 } },
+    )
+  : new Redis(REDIS_URL, { enableAutoPipelining: true, maxRetriesPerRequest: 1 });
 redis.defineCommand('step', { numberOfKeys: 1, lua: STEP_LUA });
+
+/** Connections with writes answered this turn, and their waiters: one WAIT each at the end of the turn. */
+let waits = new Map();
+/** Resolves once WAIT_REPLICAS replicas hold the writes to `key` answered so far; rejects on a shortfall. */
+function replicated(key) {
+  const connection = connectionFor(redis, key);
+  if (!connection) return Promise.reject(new Error(`no primary known for ${key}`));
+  if (waits.size === 0) setImmediate(flushWaits);
+  let list = waits.get(connection);
+  if (!list) waits.set(connection, (list = []));
+  return new Promise((resolve, reject) => list.push({ resolve, reject }));
+}
+function flushWaits() {
+  const batch = waits;
+  waits = new Map();
+  for (const [connection, list] of batch) {
+    connection.call('WAIT', WAIT_REPLICAS, WAIT_TIMEOUT_MS).then(
+      (count) => {
+        const error = Number(count) >= WAIT_REPLICAS ? null : new Error(`WAIT: ${count} of ${WAIT_REPLICAS} replicas`);
+        for (const w of list) {
+          if (error) w.reject(error);
+          else w.resolve();
+        }
+      },
+      (error) => list.forEach((w) => w.reject(error)),
+    );
+  }
+}
 
 const routes = [
   { durable: `${NAME}-trigger`, filter: 'signals.normalized', trigger: true },
@@ -66,7 +111,9 @@ async function handle(route, msg) {
     const corr = data.corr_id;
     const field = route.trigger ? 'trigger' : data.agent_name;
     const need = route.trigger ? needFor(data.instrument) : '';
-    const complete = await redis.step(`raw:${corr}`, field, text, need);
+    const key = `raw:${corr}`;
+    const complete = await redis.step(key, field, text, need);
+    if (WAIT_REPLICAS > 0) await replicated(key);
     if (complete === 1) {
       const decision = {
         corr_id: corr,

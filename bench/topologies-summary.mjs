@@ -51,7 +51,8 @@ function figures(run, n) {
 const medianOf = (rows, key) => round3(median(rows.map((r) => r[key])));
 const keys = ['service', 'nats', 'redis_primaries', 'redis_replicas', 'other', 'busiest_nats_node', 'busiest_primary', 'busiest_replica'];
 // Runs of --replicas3 from the alternating block (phase 'replicas') stay apart from the topology rounds.
-const label = (x) => `${x.topology} x${x.replicas}${x.phase ? ` (${x.phase})` : ''}`;
+// The raw pipeline's runs (side 'raw', in runs since it was added) are their own rows.
+const label = (x) => `${x.topology}${x.side === 'raw' ? ' raw pipeline' : ''} x${x.replicas}${x.phase ? ` (${x.phase})` : ''}`;
 const names = [...new Set(throughput.map(label))];
 for (const name of names) {
   const runs = throughput.filter((x) => label(x) === name);

@@ -1,14 +1,17 @@
 // Topologies (issue 17): the built service (dist/main.js) on a standalone nats-server + redis-server, and on
 // a 3-node NATS cluster (streams R3) with a Redis Cluster of 3 primaries + 1 replica each, with the
-// replication wait off and on. Per topology and round: the throughput phase's backlog drained by one
-// service, then the latency phase's open loop at a fixed rate; CPU seconds of the service and of every
-// server process from /proc. Topologies alternate (A B C, C B A, ...) and medians are reported.
+// replication wait off and on. Per topology and round: the throughput phase's backlog drained by the raw
+// pipeline (bench/raw-pipeline.mjs, with the same replication wait) and by one service, alternately, then the
+// latency phase's open loop at a fixed rate; CPU seconds of the consumer and of every server process from
+// /proc. Topologies alternate (A B C, C B A, ...) and medians are reported, with the service's throughput
+// and CPU per workflow (consumer + NATS + Redis primaries and replicas) as ratios to the raw pipeline's.
 //
 //   npm run bench:topologies                                  # scripts/bench-topologies.sh: servers, build, this
 //   npm run bench:topologies -- --workflows=20000 --rounds=2 --rate=500 --seconds=10
 //   npm run bench:topologies -- --only=standalone,cluster-wait1,valkey-cluster-wait1   # Valkey 8.0 Cluster, WAIT=1
 //   npm run bench:topologies -- --replicas3                   # also 3 service replicas against 1 (alternating), cluster WAIT=1
 //   npm run bench:topologies -- --only=none --replicas3       # only that
+//   npm run bench:topologies -- --no-raw                      # without the raw pipeline's runs
 //
 // Run as `node --import ./test/faults/register.mjs bench/topologies.mjs` (the clusters come from
 // test/support/clusters.ts, TypeScript). The standalone servers are scripts/bench-topologies.sh's
@@ -72,6 +75,7 @@ const DEFAULT = ['standalone', 'cluster-wait0', 'cluster-wait1'];
 const only = option('only') === 'none' ? [] : (option('only')?.split(',') ?? DEFAULT);
 for (const t of only) if (!ALL.includes(t)) throw new Error(`unknown topology ${t} (${ALL.join(', ')})`);
 const MEASURE_LATENCY = !flag('no-latency');
+const MEASURE_RAW = !flag('no-raw');
 const REPLICAS3 = flag('replicas3');
 
 const log = (msg) => process.stdout.write(`[topologies ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -117,6 +121,7 @@ async function standalone() {
     name: 'standalone',
     ...(await natsClients([NATS_URL])),
     serviceEnv: { META_AGENT_NATS_URL: NATS_URL, META_AGENT_REDIS_URL: REDIS_URL },
+    rawEnv: { BENCH_NATS_URL: NATS_URL, BENCH_REDIS_URL: REDIS_URL },
     settings: parseSettings({ META_AGENT_NATS_URL: NATS_URL, META_AGENT_REDIS_URL: REDIS_URL }),
     // CpuMeter adds the standalone servers as nats / redis: nulled here, counted once under these names.
     pids: { nats: null, redis: null, nats_1: pids.nats, redis_primary_1: pids.redis },
@@ -170,6 +175,7 @@ async function clusters(flavor) {
     settings: parseSettings({ ...env, ...serviceExtras().env }),
     natsEnv: env,
     redisEnv: { META_AGENT_REDIS_CLUSTER_NODES: redisCluster.nodes, META_AGENT_REDIS_SHARDS: String(SIZES.shards) },
+    rawEnv: { BENCH_NATS_URL: urls.join(','), RAW_REDIS_CLUSTER_NODES: redisCluster.nodes },
     pids,
     primaries,
     replicas,
@@ -183,7 +189,12 @@ async function topology(name) {
   if (name === 'standalone') return standalone();
   const c = await clusters(name.startsWith('valkey') ? 'valkey' : 'redis');
   const wait = name.endsWith('wait1') ? '1' : '0';
-  return { ...c, name, serviceEnv: { ...c.natsEnv, ...c.redisEnv, META_AGENT_REDIS_WAIT_REPLICAS: wait } };
+  return {
+    ...c,
+    name,
+    serviceEnv: { ...c.natsEnv, ...c.redisEnv, META_AGENT_REDIS_WAIT_REPLICAS: wait },
+    rawEnv: { ...c.rawEnv, RAW_WAIT_REPLICAS: wait },
+  };
 }
 
 // ---- streams, Redis ------------------------------------------------------------------------------------
@@ -274,6 +285,13 @@ async function startService(t, tag, { wait = true, index = 0 } = {}) {
   return child;
 }
 
+/** The raw pipeline (bench/raw-pipeline.mjs) on the topology's servers, with its replication wait. */
+async function startRaw(t, tag) {
+  const child = new Child(`raw-pipeline ${tag}`, ['bench/raw-pipeline.mjs'], { ...t.rawEnv, RAW_NAME: tag });
+  await child.waitLine((l) => l === 'raw-pipeline ready', 30000, 'ready line');
+  return child;
+}
+
 async function waitDecisions(t, n, timeoutMs, { onFirst, children }) {
   const until = Date.now() + timeoutMs;
   let seen = false;
@@ -299,7 +317,7 @@ async function rateBetween(t, a, b) {
 
 // ---- throughput: a backlog drained -----------------------------------------------------------------------
 
-async function throughputRun(t, tag, n, replicas = 1) {
+async function throughputRun(t, tag, n, replicas = 1, side = 'service') {
   await resetStreams(t);
   const workflows = backlog(tag, n, 1);
   const pairs = workflows.flatMap((w) => w.messages);
@@ -309,7 +327,8 @@ async function throughputRun(t, tag, n, replicas = 1) {
   let atMeter = 0;
   const spawnedAt = Date.now();
   const children = [];
-  for (let i = 0; i < replicas; i++) children.push(await startService(t, tag, { wait: false, index: i }));
+  if (side === 'raw') children.push(await startRaw(t, tag));
+  else for (let i = 0; i < replicas; i++) children.push(await startService(t, tag, { wait: false, index: i }));
   try {
     const ok = await waitDecisions(t, n, Math.max(180000, n * 30), {
       children,
@@ -328,6 +347,7 @@ async function throughputRun(t, tag, n, replicas = 1) {
     const seconds = (last - first) / 1000;
     const run = {
       topology: t.name,
+      side,
       replicas,
       tag,
       workflows: n,
@@ -344,7 +364,7 @@ async function throughputRun(t, tag, n, replicas = 1) {
       redis: await redisCommands(t, n),
     };
     const checks = [];
-    for (const c of children) {
+    for (const c of side === 'raw' ? [] : children) {
       const m = parseMetrics((await httpGet(c.port, '/metrics')).text);
       checks.push({
         completed: metricSum(m, 'meta_agent_workflows_completed_total', { status: 'completed' }),
@@ -356,7 +376,7 @@ async function throughputRun(t, tag, n, replicas = 1) {
     run.check = checks;
     const c = run.cpu_ms_per_workflow;
     log(
-      `throughput ${t.name.padEnd(13)} ${tag} x${replicas}: ${run.decisions_per_s} decisions/s (10-90 %: ${run.decisions_per_s_10_to_90}), ` +
+      `throughput ${t.name.padEnd(13)} ${side.padEnd(7)} ${tag} x${replicas}: ${run.decisions_per_s} decisions/s (10-90 %: ${run.decisions_per_s_10_to_90}), ` +
         `CPU ms/workflow service ${c?.service} nats ${c?.nats} redis ${c?.redis_primaries}+${c?.redis_replicas} other ${c?.other}; ` +
         `${run.redis.commands_per_workflow} Redis commands/workflow`,
     );
@@ -448,7 +468,12 @@ try {
         }
       };
       try {
-        results.throughput.push(await attempt('throughput', (k) => throughputRun(t, `topo-${name}-tp-${r}${k ? 'b' : ''}`, SIZES.workflows)));
+        // The raw pipeline and the service alternate too (raw first in even rounds).
+        const sides = !MEASURE_RAW ? ['service'] : r % 2 === 0 ? ['raw', 'service'] : ['service', 'raw'];
+        for (const side of sides) {
+          const tag = `topo-${name}-tp-${side === 'raw' ? 'raw-' : ''}${r}`;
+          results.throughput.push(await attempt(`throughput (${side})`, (k) => throughputRun(t, `${tag}${k ? 'b' : ''}`, SIZES.workflows, 1, side)));
+        }
         if (MEASURE_LATENCY) results.latency.push(await attempt('latency', (k) => latencyRun(t, `topo-${name}-lat-${r}${k ? 'b' : ''}`, 100 + r)));
       } catch (error) {
         log(`${name} round ${r} failed: ${error.stack ?? error}`);
@@ -492,7 +517,21 @@ const rows = [
     : []),
 ];
 for (const [name, replicas, phase] of rows) {
-  const tp = results.throughput.filter((x) => x.topology === name && x.replicas === replicas && x.phase === phase);
+  const tp = results.throughput.filter((x) => x.topology === name && x.side === 'service' && x.replicas === replicas && x.phase === phase);
+  const raw = phase === undefined ? results.throughput.filter((x) => x.topology === name && x.side === 'raw') : [];
+  // CPU per workflow of the consumer and every server (NATS, Redis primaries and replicas): the issue's CPU measure.
+  const total = (x) =>
+    x.cpu_ms_per_workflow.service + x.cpu_ms_per_workflow.nats + x.cpu_ms_per_workflow.redis_primaries + x.cpu_ms_per_workflow.redis_replicas;
+  const vsRaw =
+    raw.length && tp.length
+      ? {
+          rounds: raw.length,
+          decisions_per_s: med(raw, (x) => x.decisions_per_s),
+          cpu_ms_per_workflow_total: med(raw, total),
+          throughput_ratio: round3(median(tp.map((x) => x.decisions_per_s)) / median(raw.map((x) => x.decisions_per_s))),
+          cpu_ratio: round3(median(tp.map(total)) / median(raw.map(total))),
+        }
+      : null;
   const lat = phase === undefined ? results.latency.filter((x) => x.topology === name) : [];
   const merged = summarize(lat.flatMap((x) => x.values));
   const c = (f) => med(tp, (x) => f(x.cpu_ms_per_workflow));
@@ -521,6 +560,8 @@ for (const [name, replicas, phase] of rows) {
         }
       : null,
     redis_commands_per_workflow: med(tp, (x) => x.redis.commands_per_workflow),
+    // The raw pipeline on the same topology (its medians), and the service's ratios to it.
+    raw: vsRaw,
     // Per process (each NATS node, each Redis primary and replica, each service replica): what the
     // capacity estimate of docs/PERFORMANCE.md divides by.
     cpu_ms_per_workflow_per_process: Object.fromEntries(
@@ -537,12 +578,13 @@ writeFileSync(join(ROOT, 'bench', 'results', 'topologies.json'), `${JSON.stringi
 const pad = (s, n) => `${String(s ?? '-')} `.padEnd(n);
 process.stdout.write(`\n== topologies (${SIZES.workflows} workflows backlog; latency at ${SIZES.rate}/s for ${SIZES.seconds} s; median of ${SIZES.rounds})\n`);
 process.stdout.write(
-  `${pad('topology', 24)}${pad('decisions/s', 13)}${pad('10-90 %', 9)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}CPU ms/workflow: service / NATS / Redis primaries + replicas / other\n`,
+  `${pad('topology', 24)}${pad('decisions/s', 13)}${pad('10-90 %', 9)}${pad('p50 ms', 8)}${pad('p99 ms', 8)}${pad('vs raw: rate', 14)}${pad('CPU', 7)}CPU ms/workflow: service / NATS / Redis primaries + replicas / other\n`,
 );
 for (const s of summary) {
   const c = s.cpu_ms_per_workflow;
   process.stdout.write(
     `${pad(`${s.topology}${s.phase ? ` x${s.replicas}` : ''}`, 24)}${pad(s.decisions_per_s, 13)}${pad(s.decisions_per_s_10_to_90, 9)}${pad(s.latency_ms?.p50, 8)}${pad(s.latency_ms?.p99, 8)}` +
+      `${pad(s.raw?.throughput_ratio, 14)}${pad(s.raw?.cpu_ratio, 7)}` +
       `${c.service} / ${c.nats} / ${c.redis_primaries} + ${c.redis_replicas} / ${c.other}\n`,
   );
 }
