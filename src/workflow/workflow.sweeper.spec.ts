@@ -12,7 +12,9 @@ const { WorkflowSweeper } = await import('./workflow.sweeper.js');
 
 /*
  * The sweeper's bound on claimed work with a scripted repository: a sweep claims no more than the room
- * left under maxJobs, split over the shards; when full, the loop waits until half the jobs have ended.
+ * left under maxJobs (and at most half of maxJobs), split over the shards; while batches are full the next
+ * sweep goes out ahead, sized to the room beside the jobs just claimed; when there is no room, the loop
+ * waits until half the jobs have ended.
  */
 
 function setUp(
@@ -61,10 +63,14 @@ function setUp(
 }
 
 describe('WorkflowSweeper: claimed work is bounded by the room to run it', () => {
-  it('claims at most 4 x SWEEP_BATCH, split over the shards; when full it waits for half, then claims the freed room', async () => {
-    const t = setUp(10, 4); // maxJobs 40
+  it('claims at most 4 x SWEEP_BATCH, half per sweep, split over the shards; when full it waits for half, then claims the freed room', async () => {
+    const t = setUp(10, 4); // maxJobs 40, at most 20 per sweep
     await t.step();
-    expect(t.limits).toEqual([10]);
+    // 5 per shard, and the next 5 per shard sent ahead beside those 20.
+    expect(t.limits).toEqual([5, 5]);
+    await t.step();
+    expect(t.limits).toEqual([5, 5]);
+    await t.finish(0);
     expect(t.running()).toBe(40);
 
     let swept = false;
@@ -73,17 +79,22 @@ describe('WorkflowSweeper: claimed work is bounded by the room to run it', () =>
     expect(swept).toBe(false);
     await t.finish(1); // 20: half
     await next;
-    expect(t.limits).toEqual([10, 5]); // room 20 over 4 shards
+    expect(t.limits).toEqual([5, 5, 5]); // room 20 over 4 shards; none left beside them to send ahead
+    await t.finish(0);
     expect(t.running()).toBe(40);
   });
 
   it('with more shards than 4 x SWEEP_BATCH, keeps room for one per shard and never claims beyond it', async () => {
     const t = setUp(1, 16); // maxJobs max(4, 32) = 32
     await t.step();
-    expect(t.limits).toEqual([1]);
+    // A full batch with room left beside its 16 jobs: the next sweep went out ahead.
+    expect(t.limits).toEqual([1, 1]);
+    await t.finish(0);
     expect(t.running()).toBe(16);
+    // The next step takes the reply of the sweep sent ahead; no room is left beside its jobs: none ahead.
     await t.step();
     expect(t.limits).toEqual([1, 1]);
+    await t.finish(0);
     expect(t.running()).toBe(32);
     const next = t.step();
     await t.finish(16);
@@ -91,13 +102,36 @@ describe('WorkflowSweeper: claimed work is bounded by the room to run it', () =>
     expect(t.running()).toBeLessThanOrEqual(32);
   });
 
+  it('sends the next sweep ahead only while batches are full, and runs its jobs on shutdown', async () => {
+    const t = setUp(10, 2); // maxJobs 40: a full sweep of 10 per shard leaves room for 10 per shard ahead
+    await t.step();
+    expect(t.limits).toEqual([10, 10]);
+    await t.finish(0);
+    expect(t.running()).toBe(20);
+    // The jobs claimed by the sweep sent ahead are not left to their lease: they run before shutdown ends.
+    const destroyed = t.sweeper.onModuleDestroy();
+    await t.finish(0);
+    await t.finish(0);
+    expect(t.running()).toBe(40);
+    expect(t.limits).toEqual([10, 10]);
+    await t.finish(40);
+    await destroyed;
+
+    const quiet = setUp(10, 2, () => ({ count: 3, full: false }));
+    await quiet.step();
+    expect(quiet.limits).toEqual([10]);
+  });
+
   it('on shutdown, a loop waiting for room stops without claiming more', async () => {
     const t = setUp(10, 4);
     await t.step();
+    await t.step();
+    await t.finish(0);
+    expect(t.running()).toBe(40);
     const waiting = t.step();
     const destroyed = t.sweeper.onModuleDestroy();
     await waiting;
-    expect(t.limits).toEqual([10]);
+    expect(t.limits).toEqual([5, 5]);
     await t.finish(40);
     await destroyed;
   });

@@ -85,7 +85,7 @@ export function readWorkflowSettings(r: EnvReader) {
       500,
       1,
       100000,
-      'Bounds the sweeper on each replica: at most this many due workflows per shard per step, and at most 4 × this many jobs (timeouts, publishes; at least 2 × REDIS_SHARDS) running at once; a step claims no more than there is room to run (the sweeper loops without sleeping while a shard has more due).',
+      'Bounds the sweeper on each replica: at most this many due workflows per shard per step, and at most 4 × this many jobs (timeouts, publishes; at least 2 × REDIS_SHARDS) running at once; a step claims no more than there is room to run, and at most half of those jobs (the sweeper loops without sleeping while a shard has more due, the next claim sent as the last one comes back).',
     ),
     claimLeaseMs: r.int(
       'CLAIM_LEASE_MS',
