@@ -57,7 +57,7 @@ export interface ScriptReplies {
   finalize: Coded<typeof FINALIZE>[];
   rest: Coded<typeof REST>;
   extend: Coded<typeof EXTEND>;
-  /** { remaining, due, now, job... }, each job { corr_id, kind, wf..., '|', sig... } or { corr_id, 'broken', error }. */
+  /** { remaining, due, now, job... }, each job { corr_id, kind, wf, sig } (a snapshot: common.lua's append_snapshot) or { corr_id, 'broken', error }. */
   sweep: [number, number, number, ...ScriptReply[]];
   /** { buffers reaped, signals orphaned }. */
   reapEarly: [number, number];

@@ -12,29 +12,13 @@ import { WorkflowRepository, type AddSignalOptions, type StartInput } from './wo
  */
 
 const OPTIONS: AddSignalOptions = { graceMs: 5_000, sequence: 0, storedAtMs: 1_000, checkMs: 1_500, earlyTtlMs: 70_000, leaseMs: 1_500 };
+/** A snapshot as common.lua's append_snapshot sends it: each hash's fields and values joined with NUL. */
 const snapshot = [
-  'type',
-  'trading',
-  'status',
-  'evaluating',
-  'started',
-  '100',
-  'deadline',
-  '60100',
-  'frozen',
-  '200',
-  'why',
-  'decide',
-  'rdy',
-  '2|a,b|',
-  '|',
-  'a',
-  '{}',
-  'b',
-  '{}',
+  ['type', 'trading', 'status', 'evaluating', 'started', '100', 'deadline', '60100', 'frozen', '200', 'why', 'decide', 'rdy', '2|a,b|'].join('\0'),
+  ['a', '{}', 'b', '{}'].join('\0'),
 ];
 
-function setUp(script: Record<string, (...keysAndArgs: ScriptArgs) => Promise<ScriptReply[]>>) {
+function setUp(script: Record<string, (...keysAndArgs: ScriptArgs) => Promise<ScriptReply>>) {
   const calls: { command: string; keysAndArgs: ScriptArgs }[] = [];
   const client: Record<string, unknown> = {};
   for (const [command, answer] of Object.entries(script)) {
@@ -230,5 +214,39 @@ describe('WorkflowRepository.start: one start-workflows-2 call per shard and tur
       ['{ma:11}:deadlines', '{ma:11}:early-due', '{ma:11}:', 1_500, 1_500],
     ]);
     expect(calls[0].keysAndArgs.slice(5, 12)).toEqual([fresh, 'trading', 60_000, '["a","b"]', '{"m":1}', `{"corr_id":"${fresh}"}`, '2|a,b|']);
+  });
+});
+
+describe('WorkflowRepository: snapshots as the scripts send them', () => {
+  it('reads a sweep job whole, and reports one whose snapshot is unreadable as broken, alone', async () => {
+    const { repo } = setUp({
+      sweep: async (...keysAndArgs) => {
+        if (keysAndArgs[0] !== '{ma:0}:deadlines') return [0, 0, 5_000];
+        return [2, 2, 5_000, ['good', 'timeout', ...snapshot], ['bad', 'timeout', ['type', 'trading', 'status'].join('\0'), '']];
+      },
+    });
+    const swept = await repo.sweep(10, 1_500);
+    expect(swept.jobs).toHaveLength(1);
+    expect(swept.jobs[0]).toMatchObject({
+      kind: 'timeout',
+      sweptMs: 5_000,
+      workflow: { corrId: 'good', workflowId: 'trading:good', status: 'evaluating', startedMs: 100, deadlineMs: 60_100, signals: { a: '{}', b: '{}' } },
+    });
+    expect(swept.broken).toEqual([{ corrId: 'bad', error: expect.stringContaining('holds a NUL') }]);
+  });
+
+  it('reads an empty signals hash as no signals', async () => {
+    const { repo } = setUp({ freeze: async () => [1, 300, snapshot[0], ''] });
+    const frozen = await repo.freeze({ corrId: 'c' }, 'cancel', 1_500, 'ops');
+    expect(frozen).toMatchObject({ kind: 'frozen', workflow: { corrId: 'c', signals: {} } });
+  });
+
+  it("stores a strategy's error without the NUL a snapshot separates its fields with", async () => {
+    const read = await setUp({ freeze: async () => [1, 300, ...snapshot] }).repo.freeze({ corrId: 'c' }, 'cancel', 1_500);
+    if (read.kind !== 'frozen') throw new Error(`not frozen: ${read.kind}`);
+    const { repo, calls } = setUp({ freeze: async () => [1, 300] });
+    const frozen = await repo.freeze(read.workflow, 'fail', 1_500, 'Error: a\0b');
+    expect(calls[0].keysAndArgs[8]).toBe('Error: a\uFFFDb');
+    expect(frozen).toMatchObject({ kind: 'frozen', workflow: { frozenBy: 'Error: a\uFFFDb', why: 'fail' } });
   });
 });

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { redisConfig, type RedisConfig } from '../config/configuration.js';
+import { describeError } from '../common/errors.js';
 import { connectionFor, hashTagOf, isCluster, REDIS_CLIENT, withRedirects, type RedisClient } from '../redis/redis-client.js';
 import { ReplicaWait } from '../redis/replica-wait.js';
 import {
@@ -126,7 +127,7 @@ export type SweepJobKind = FreezeReason | 'check' | 'publish';
 
 export interface SweepResult {
   jobs: SweepJob[];
-  /** Due entries Redis refused to read (wrong key type, ...): looked at again in a minute. */
+  /** Due entries Redis refused to read (wrong key type, ...): looked at again in a minute; or whose snapshot is unreadable: after the lease. */
   broken: { corrId: string; error: string }[];
   /** Shards whose sweep failed this time. */
   errors: { shard: number; error: Error }[];
@@ -261,6 +262,8 @@ export class WorkflowRepository {
   async freeze(seen: StoredWorkflow | { corrId: string }, why: Exclude<FreezeReason, 'timeout'>, leaseMs: number, by = ''): Promise<FreezeResult> {
     const known = 'version' in seen ? seen : null;
     const k = this.keys.forWorkflow(seen.corrId);
+    // Stored as `by`, which a snapshot sends NUL-separated (append_snapshot): a strategy's error may hold one.
+    if (by.includes('\0')) by = by.replaceAll('\0', '\uFFFD');
     const reply = await this.run('freeze', true, [k.wf, k.sig, k.deadlines, seen.corrId, known?.version ?? '', why, leaseMs, known?.startedMs ?? '', by]);
     switch (reply[0]) {
       case FREEZE.frozen: {
@@ -331,8 +334,16 @@ export class WorkflowRepository {
       out.redisNowMs = sweptMs;
       for (let i = 3; i < reply.length; i++) {
         const job = reply[i] as Reply;
-        if (job[1] === 'broken') out.broken.push({ corrId: String(job[0]), error: String(job[2]) });
-        else out.jobs.push({ kind: job[1] as SweepJobKind, workflow: parseWorkflow(String(job[0]), job, 2), sweptMs });
+        if (job[1] === 'broken') {
+          out.broken.push({ corrId: String(job[0]), error: String(job[2]) });
+          continue;
+        }
+        try {
+          out.jobs.push({ kind: job[1] as SweepJobKind, workflow: parseWorkflow(String(job[0]), job, 2), sweptMs });
+        } catch (error) {
+          // A snapshot that cannot be read: this job alone (claimed, it comes back after its lease).
+          out.broken.push({ corrId: String(job[0]), error: describeError(error) });
+        }
       }
     }
     return out;
@@ -610,14 +621,21 @@ function unknownCode(script: string, code: unknown): Error {
   return new Error(`${script} answered an unknown code ${String(code)}`);
 }
 
-/** Reads `wf fields..., '|', sig fields...` (two HGETALL lists) from `reply[from]` on. */
+/** Reads a snapshot, `wf` and `sig` at `reply[from]` and `reply[from + 1]` (common.lua's `append_snapshot`). */
 function parseWorkflow(corrId: string, reply: Reply, from: number): StoredWorkflow {
-  const wf: Record<string, string> = {};
-  const sig: Record<string, string> = {};
-  let i = from;
-  for (; i < reply.length && reply[i] !== '|'; i += 2) wf[String(reply[i])] = String(reply[i + 1]);
-  for (i += 1; i < reply.length; i += 2) sig[String(reply[i])] = String(reply[i + 1]);
-  return toStoredWorkflow(corrId, wf, sig);
+  return toStoredWorkflow(corrId, hashOf(reply[from], corrId), hashOf(reply[from + 1], corrId));
+}
+
+/** A hash as a snapshot sends it: its HGETALL list joined with NUL (`field\0value\0...`, '' for none). */
+function hashOf(joined: Reply[number] | undefined, corrId: string): Record<string, string> {
+  const hash: Record<string, string> = {};
+  if (typeof joined !== 'string') throw new Error(`a snapshot of ${corrId} is not a string (${typeof joined})`);
+  if (joined === '') return hash;
+  const parts = joined.split('\0');
+  // No stored field or value holds a NUL (append_snapshot says why); an odd count says one did.
+  if (parts.length % 2 !== 0) throw new Error(`a snapshot of ${corrId} holds a NUL in a field or value`);
+  for (let i = 0; i < parts.length; i += 2) hash[parts[i]] = parts[i + 1];
+  return hash;
 }
 
 function toStoredWorkflow(corrId: string, wf: Record<string, string>, sig: Record<string, string>): StoredWorkflow {

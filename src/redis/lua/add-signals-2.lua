@@ -29,12 +29,12 @@
   reply. Without a rule the snapshot comes back every time and the caller asks the strategy's canDecide.
 
   Output: one item per signal, in order:
-          { 8, now, wf..., '|', sig... }  added, and the workflow is ready by its rule: frozen, decide it now
-          { 1, now, wf..., '|', sig... }  added; the workflow as it is now (HGETALL lists); no rule
+          { 8, now, wf, sig }             added, and the workflow is ready by its rule: frozen, decide it now
+          { 1, now, wf, sig }             added; the workflow as it is now (see append_snapshot); no rule
           { 1, now }                      added; its rule is not met yet
-          { 2, now[, wf..., '|', sig...] } duplicate: this message, or the same bytes published again, is stored:
+          { 2, now[, wf, sig] }           duplicate: this message, or the same bytes published again, is stored:
                                           nothing changed (but the stored sequence); the snapshot without a rule
-          { 6, now[, wf..., '|', sig...] } superseded: a later revision of this agent is stored, nothing changed
+          { 6, now[, wf, sig] }           superseded: a later revision of this agent is stored, nothing changed
           { 3, status }                   late: the workflow is evaluating or finished, nothing changed
           { 4 }                           buffered before the trigger
           { 5 }                           orphaned: no workflow and buffering is off

@@ -15,8 +15,8 @@
           strategy's canDecide threw) the error, so that a re-run fails the workflow the same way
 
   Output: { 1, now }                      frozen (version given: the caller's snapshot is the frozen one)
-          { 1, now, wf..., '|', sig... }  frozen, and the snapshot (no version given)
-          { 2, 0, wf..., '|', sig... }    outdated: a signal arrived since; the current snapshot
+          { 1, now, wf, sig }             frozen, and the snapshot (no version given)
+          { 2, 0, wf, sig }               outdated: a signal arrived since; the current snapshot
           { 0, status }                   not open: frozen or final already (or missing: status ''), or it is
                                           another workflow of the same corr_id
 ]]

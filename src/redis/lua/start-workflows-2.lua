@@ -23,17 +23,17 @@
   field costs memory on every workflow.
 
   Output: one item per trigger, in order:
-          { 0, status, wf..., '|', sig... }        duplicate: the workflow exists (open or finished)
+          { 0, status, wf, sig }                     duplicate: the workflow exists (open or finished)
           { 1, now, early_count }                    started, open, and nothing for the caller to do now but
                                                      (without a rule) ask canDecide on the trigger alone: no
                                                      early signals, or a rule that is not met yet
-          { 1, now, early_count, wf..., '|', sig... } started with early signals applied, no rule: ask canDecide
-          { 2, now, early_count, wf..., '|', sig... } started, and ready by its rule: frozen, decide it now
+          { 1, now, early_count, wf, sig }           started with early signals applied, no rule: ask canDecide
+          { 2, now, early_count, wf, sig }           started, and ready by its rule: frozen, decide it now
           { -1, error }                              Redis refused this trigger's step (a key of the wrong
                                                      type, ...): the others of the call went on; what this one
                                                      wrote before the error stays
-          (wf and sig are HGETALL lists; a duplicate returns them so that a redelivered trigger can still
-          finish what its first delivery began, e.g. evaluate on early signals)
+          (wf, sig: the snapshot, see append_snapshot in includes/common.lua; a duplicate returns it so that a
+          redelivered trigger can still finish what its first delivery began, e.g. evaluate on early signals)
 ]]
 -- @include common.lua
 

@@ -10,7 +10,7 @@
 
   Output: { remaining, due, now, job, job, ... } where remaining = ZCARD after the step, due = the number of
           due entries read (<= limit; a full batch means more may be due, even if some were stale), now =
-          Redis's clock, and each job is { corr_id, kind, wf..., '|', sig... }, kind one of:
+          Redis's clock, and each job is { corr_id, kind, wf, sig }, kind one of:
             'timeout'   an open workflow passed its deadline: frozen now (see freeze in includes/common.lua),
                         to time out
             'decide', 'timeout', 'cancel', 'force', 'fail'

@@ -7,11 +7,14 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- Appends a workflow snapshot to `reply`: HGETALL(wf_key)..., '|', HGETALL(sig_key)...
+-- Appends a workflow snapshot to `reply`: two strings, `wf` and `sig`, each a hash's HGETALL list joined with
+-- NUL ("field\0value\0field\0value...", '' for no field). Two bulk strings for the client to decode instead
+-- of one per field and value: the sweep returns hundreds of snapshots (docs/PERFORMANCE.md). No field or
+-- value holds a NUL: the values are JSON texts (JSON has no raw control character), names of restricted
+-- patterns, numbers, and the replica's name or a strategy's error, which WorkflowRepository.freeze cleans.
 local function append_snapshot(reply, wf_key, sig_key)
-  for _, v in ipairs(redis.call('HGETALL', wf_key)) do reply[#reply + 1] = v end
-  reply[#reply + 1] = '|'
-  for _, v in ipairs(redis.call('HGETALL', sig_key)) do reply[#reply + 1] = v end
+  reply[#reply + 1] = table.concat(redis.call('HGETALL', wf_key), '\0')
+  reply[#reply + 1] = table.concat(redis.call('HGETALL', sig_key), '\0')
   return reply
 end
 
