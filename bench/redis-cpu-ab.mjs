@@ -8,48 +8,14 @@
 //
 //   node bench/redis-cpu-ab.mjs <checkoutA> <checkoutB> [workflows=20000] [rounds=4] [inflight=64]
 //   BENCH_REDIS_CPU_PORT (27790), REDIS_SERVER_BIN
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { alternate, median, privateRedis, repositorySides } from './repository-ab.mjs';
 const [dirA, dirB] = process.argv.slice(2, 4);
 const N = Number(process.argv[4] ?? 20000),
   ROUNDS = Number(process.argv[5] ?? 4),
   INFLIGHT = Number(process.argv[6] ?? 64);
 const PORT = Number(process.env.BENCH_REDIS_CPU_PORT ?? 27790);
-const dir = mkdtempSync(join(tmpdir(), 'bench-redis-cpu-'));
-const server = spawn(
-  process.env.REDIS_SERVER_BIN || 'redis-server',
-  ['--port', String(PORT), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--hash-max-listpack-value', '4096'],
-  { stdio: 'ignore' },
-);
-const ticks = () => {
-  const f = readFileSync(`/proc/${server.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-}; // ms (CLK_TCK 100)
-const { Redis } = await import(join(dirA, 'node_modules/ioredis/built/index.js'));
-const sides = {};
-for (const [name, d] of [
-  ['A', dirA],
-  ['B', dirB],
-]) {
-  const { defineScripts } = await import(join(d, 'dist/redis/redis-scripts.js'));
-  const { WorkflowRepository } = await import(join(d, 'dist/workflow/workflow.repository.js'));
-  const { parseSettings } = await import(join(d, 'dist/config/env.schema.js'));
-  const client = new Redis(PORT, '127.0.0.1', { enableAutoPipelining: true, maxRetriesPerRequest: 1, lazyConnect: true });
-  for (let i = 0; ; i++) {
-    try {
-      await client.connect();
-      break;
-    } catch (e) {
-      if (i > 50) throw e;
-      await sleep(100);
-    }
-  }
-  defineScripts(client);
-  sides[name] = { client, make: (prefix) => new WorkflowRepository(client, { ...parseSettings({}).redis, prefix, shards: 16 }) };
-}
+const redis = privateRedis(PORT, 'redis-cpu');
+const sides = await repositorySides(dirA, dirB, PORT);
 let seq = 0;
 const sig = (agent) =>
   `{"corr_id":"x","agent_name":"${agent}","signal_type":"analysis","confidence":0.8,"timestamp":"2026-12-07T10:00:00Z","data":{"direction":"long","strength":0.61,"horizon":"1d","note":"${'n'.repeat(120)}"}}`;
@@ -77,7 +43,7 @@ async function run(name, round) {
   await client.flushall();
   const repo = make(`m${round}${name}`);
   let next = 0;
-  const t0 = ticks(),
+  const t0 = redis.ticks(),
     w0 = performance.now();
   await Promise.all(
     Array.from({ length: INFLIGHT }, async () => {
@@ -87,37 +53,23 @@ async function run(name, round) {
       }
     }),
   );
-  const cpu = ticks() - t0,
+  const cpu = redis.ticks() - t0,
     wall = performance.now() - w0;
   const stats = await client.info('commandstats');
   const calls = [...stats.matchAll(/calls=(\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
   await client.config('RESETSTAT');
   return { name, round, redis_us_per_wf: +((cpu * 1000) / N).toFixed(1), wall_s: +(wall / 1000).toFixed(2), cmds_per_wf: +(calls / N).toFixed(2) };
 }
-const out = { A: [], B: [] };
-await run('A', -1);
-await run('B', -1); // warm-up
-for (let r = 0; r < ROUNDS; r++)
-  for (const name of r % 2 ? ['B', 'A'] : ['A', 'B']) {
-    const x = await run(name, r);
-    out[name].push(x);
-    console.log(JSON.stringify(x));
-  }
-const med = (a) => {
-  const s = [...a].sort((x, y) => x - y);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
+const out = await alternate(ROUNDS, run);
 for (const name of ['A', 'B'])
   console.log(
     name,
     'median redis µs/workflow',
-    med(out[name].map((x) => x.redis_us_per_wf)),
+    median(out[name].map((x) => x.redis_us_per_wf)),
     'wall s',
-    med(out[name].map((x) => x.wall_s)),
+    median(out[name].map((x) => x.wall_s)),
     'commands',
-    med(out[name].map((x) => x.cmds_per_wf)),
+    median(out[name].map((x) => x.cmds_per_wf)),
   );
 for (const s of Object.values(sides)) s.client.disconnect();
-server.kill();
-await new Promise((resolve) => server.once('exit', resolve));
-rmSync(dir, { recursive: true, force: true });
+await redis.stop();
