@@ -2,10 +2,20 @@
 // (each checkout's dist/, built). A workflow's five events of the throughput workload (trigger accepted, an
 // early signal, the signal that makes it ready, the freeze with its snapshot, the decision published), emitted
 // and flushed as the service does; the connection only encodes each payload as UTF-8 (what nats.js does first)
-// and counts bytes. Prints CPU µs per workflow: median and best of 7 rounds of 20,000, after 3 warm-up rounds.
+// and counts messages and bytes (the last three events go as one message: a decision's events are sent
+// together). Prints CPU µs per workflow: median and best of 7 rounds of 20,000, after 3 warm-up rounds.
 // Several checkouts: each in its own process (two trails in one process share its heap, and so each other's
 // garbage), 3 times, alternating (docs/PERFORMANCE.md, "Issue 20").
-import { execFileSync } from 'node:child_process';
+//
+// With BENCH_AUDIT_NATS=1 the trail publishes to a real nats-server instead (NATS_SERVER_BIN, else
+// `nats-server` on PATH; started here on BENCH_AUDIT_NATS_PORT, 27522, JetStream on a temporary directory, an
+// AUDIT stream on `audit.>` as the service provisions it, emptied before each round), through nats.js and the
+// service's JetStreamPublisher, and the NATS server's CPU per workflow (from /proc) is printed beside the
+// trail's: what the servers pay per message.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setImmediate } from 'node:timers';
@@ -16,11 +26,26 @@ if (checkouts.length === 0) {
   process.stderr.write('usage: node bench/audit-emit.mjs <checkout> [<checkout> ...]\n');
   process.exit(2);
 }
+const NATS_MODE = process.env.BENCH_AUDIT_NATS === '1';
+const NATS_PORT = Number(process.env.BENCH_AUDIT_NATS_PORT ?? 27522);
 if (checkouts.length > 1) {
+  let server;
+  let dir;
+  if (NATS_MODE) {
+    dir = mkdtempSync(join(tmpdir(), 'bench-audit-nats-'));
+    server = spawn(process.env.NATS_SERVER_BIN || 'nats-server', ['-a', '127.0.0.1', '-p', String(NATS_PORT), '-js', '-sd', dir], { stdio: 'ignore' });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  const env = { ...process.env, BENCH_AUDIT_NATS_PID: String(server?.pid ?? '') };
   for (let r = 0; r < 3; r++) {
     for (const checkout of r % 2 === 0 ? checkouts : [...checkouts].reverse()) {
-      process.stdout.write(execFileSync(process.execPath, [fileURLToPath(import.meta.url), checkout], { encoding: 'utf8' }));
+      process.stdout.write(execFileSync(process.execPath, [fileURLToPath(import.meta.url), checkout], { encoding: 'utf8', env }));
     }
+  }
+  if (server) {
+    server.kill();
+    await new Promise((resolve) => server.once('exit', resolve));
+    rmSync(dir, { recursive: true, force: true });
   }
   process.exit(0);
 }
@@ -32,7 +57,7 @@ const publish = (subject, data) => {
   bytes += subject.length + (typeof data === 'string' ? encoder.encode(data) : data).length;
   messages++;
 };
-const nats = {
+let nats = {
   isConnected: () => true,
   // Builds before the acknowledged batches flushed the connection; since, a batch's last event is acknowledged.
   connection: { publish, flush: () => Promise.resolve() },
@@ -88,7 +113,22 @@ const context = (wf) => ({
   trigger: {},
 });
 
+/** The NATS server's CPU so far, in µs (NATS mode; 0 otherwise). */
+const natsPid = Number(process.env.BENCH_AUDIT_NATS_PID || 0);
+const natsCpu = () => {
+  if (!natsPid) return 0;
+  const f = readFileSync(`/proc/${natsPid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10_000; // CLK_TCK 100
+};
+let natsUs = 0;
+let stream;
+
 async function round(trail) {
+  if (stream) {
+    await stream.purge();
+    messages = 0;
+  }
+  const server0 = natsCpu();
   const before = process.cpuUsage();
   for (let i = 0; i < N; i++) {
     const wf = workflow(i);
@@ -108,20 +148,38 @@ async function round(trail) {
   }
   await trail.flushed();
   const used = process.cpuUsage(before);
+  natsUs = (natsCpu() - server0) / N;
+  if (stream) messages = (await stream.info()).state.messages;
   return (used.user + used.system) / N;
 }
 
 const { AuditTrail } = await import(pathToFileURL(`${checkouts[0]}/dist/audit/audit.trail.js`).href);
+if (NATS_MODE) {
+  const { connect } = await import(pathToFileURL(`${checkouts[0]}/node_modules/@nats-io/transport-node/lib/mod.js`).href);
+  const { jetstreamManager } = await import(pathToFileURL(`${checkouts[0]}/node_modules/@nats-io/jetstream/lib/mod.js`).href);
+  const { JetStreamPublisher } = await import(pathToFileURL(`${checkouts[0]}/dist/nats/jetstream-publisher.js`).href);
+  const nc = await connect({ servers: `nats://127.0.0.1:${NATS_PORT}` });
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.delete('AUDIT').catch(() => undefined);
+  await jsm.streams.add({ name: 'AUDIT', subjects: ['audit.>'], storage: 'file' });
+  stream = { purge: () => jsm.streams.purge('AUDIT'), info: () => jsm.streams.info('AUDIT') };
+  nats = { isConnected: () => true, connection: nc, acknowledgedPublisher: (timeoutMs) => new JetStreamPublisher(nc, { timeoutMs }) };
+}
 const trail = new AuditTrail(nats, metrics, { audit: { enabled: true, subjectPrefix: 'audit', bufferSize: 1e9 } }, { name: 'trading_decision_meta_agent' });
 for (let r = 0; r < 3; r++) await round(trail);
 const results = [];
+const server = [];
 for (let r = 0; r < 7; r++) {
   bytes = messages = 0;
   results.push(await round(trail));
+  server.push(natsUs);
 }
 results.sort((a, b) => a - b);
+server.sort((a, b) => a - b);
 console.log(
   `${checkouts[0]}: ${results[3].toFixed(1)} µs/workflow (median of 7; best ${results[0].toFixed(1)}), ` +
-    `${(messages / N).toFixed(2)} events and ${Math.round(bytes / N)} B per workflow`,
+    (NATS_MODE
+      ? `NATS server ${server[3].toFixed(1)} µs/workflow (best ${server[0].toFixed(1)}), ${(messages / N).toFixed(2)} messages stored per workflow`
+      : `${(messages / N).toFixed(2)} messages and ${Math.round(bytes / N)} B per workflow`),
 );
 process.exit(0);

@@ -5,7 +5,7 @@ import type { StoredWorkflow } from '../workflow/workflow.repository.js';
 import { toContext, toDecisionMessage } from '../workflow/workflow-context.js';
 import { asyncApiSchemas, auditEventKinds, readAsyncApi } from '../../test/support/asyncapi.js';
 import { storedWorkflow } from '../../test/support/stored-workflow.js';
-import { AUDIT_EVENTS } from './audit.events.js';
+import { AUDIT_DECIDED, AUDIT_EVENTS, auditEventsOf } from './audit.events.js';
 import type { AuditMetrics } from './audit.metrics.js';
 
 // The real metrics class pulls in the Prometheus module (CommonJS requiring ESM Nest): a stand-in is passed.
@@ -23,10 +23,11 @@ const { AuditTrail } = await import('./audit.trail.js');
 const { document } = readAsyncApi();
 const schema = asyncApiSchemas(document);
 const auditEvent = schema('AuditEvent');
+const auditDecided = schema('AuditDecided');
 const { kinds, members } = auditEventKinds(document);
 
-/** Every event each method of the trail writes, as published (parsed, with its subject). */
-async function everyEvent(): Promise<{ subject: string; event: Record<string, unknown> }[]> {
+/** Every message each method of the trail writes, as published (its subject and its text). */
+async function everyMessage(): Promise<{ subject: string; data: string }[]> {
   const published: { subject: string; data: string }[] = [];
   const connection = { publish: (subject: string, data: string) => void published.push({ subject, data }) };
   const trail = new AuditTrail(
@@ -96,7 +97,12 @@ async function everyEvent(): Promise<{ subject: string; event: Record<string, un
   trail.adminAction(corrId, { action: 'decide', outcome: 'conflict', token: 'ops', details: { status: 'completed' } });
   trail.adminAction(corrId, { action: 'extend', outcome: 'not_found', token: 'ops', details: { status: null } });
   await trail.flushed();
-  return published.map((p) => ({ subject: p.subject, event: JSON.parse(p.data) as Record<string, unknown> }));
+  return published;
+}
+
+/** Every event the trail writes, with the subject of its message (a `decided` message's events each). */
+async function everyEvent(): Promise<{ subject: string; event: Record<string, unknown> }[]> {
+  return (await everyMessage()).flatMap((m) => auditEventsOf(m.data).map((event) => ({ subject: m.subject, event })));
 }
 
 describe('audit events in docs/asyncapi.yaml', () => {
@@ -114,8 +120,19 @@ describe('audit events in docs/asyncapi.yaml', () => {
       const kind = String(event.event);
       expect({ kind, errors: auditEvent(event) ? [] : auditEvent.errors }).toEqual({ kind, errors: [] });
       expect({ kind, undocumented: Object.keys(event).filter((k) => !members(kind).has(k)) }).toEqual({ kind, undocumented: [] });
-      expect(subject).toBe(`audit.sim-1~fx-0001.${kind}`);
+      expect(subject).toMatch(new RegExp(`^audit\\.sim-1~fx-0001\\.(${kind}|${AUDIT_DECIDED})$`));
     }
+  });
+
+  it('fits the messages that hold the events of a decision together (AuditDecided)', async () => {
+    const decided = (await everyMessage()).filter((m) => m.subject === `audit.sim-1~fx-0001.${AUDIT_DECIDED}`);
+    // The ready signal, the freeze (several: the method is called once per origin above) and the decision.
+    expect(decided).toHaveLength(1);
+    const events = JSON.parse(decided[0].data) as Record<string, unknown>[];
+    expect({ errors: auditDecided(events) ? [] : auditDecided.errors }).toEqual({ errors: [] });
+    expect(events.map((e) => e.event)).toEqual(['signal_stored', 'frozen', 'frozen', 'timeout', 'takeover', 'decision_published']);
+    expect(auditDecided([])).toBe(false);
+    expect(auditDecided([{ ...events[0], corr_id: undefined }, events[events.length - 1]])).toBe(false);
   });
 
   it('refuses an event without corr_id, of an unknown kind, or without what its kind requires', async () => {

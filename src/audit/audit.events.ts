@@ -1,11 +1,12 @@
 /*
  * The audit trail's event schema (docs/ARCHITECTURE.md, "Audit trail"). One JetStream message per event, on
  * `<prefix>.<corr_id token>.<event>` (audit-subject.ts), its payload one JSON object: the envelope below plus
- * the event's own fields. Inputs (triggers, signals) and decisions are embedded verbatim, as received or
- * published, so that an event can be read, and a workflow re-evaluated, without anything else.
+ * the event's own fields; but the events of a workflow's decision go together in one (AUDIT_DECIDED). Inputs
+ * (triggers, signals) and decisions are embedded verbatim, as received or published, so that an event can be
+ * read, and a workflow re-evaluated, without anything else.
  */
 
-/** Every kind of audit event; also the last token of its subject. */
+/** Every kind of audit event; also the last token of its subject (sent alone: AUDIT_DECIDED). */
 export const AUDIT_EVENTS = [
   'trigger_accepted',
   'trigger_declined',
@@ -48,6 +49,24 @@ export const AUDIT_RANK: Record<AuditEventKind, number> = {
   takeover: 4,
   decision_published: 5,
 };
+
+/**
+ * The last subject token of a message that holds the events of a workflow's decision together, as a JSON
+ * array in the order emitted: the signal that made it ready (where one did), its freeze (`frozen`, `timeout`
+ * or `takeover`) and its `decision_published`, as the replica that decided it emitted them (AuditTrail:
+ * one message where there were up to three). Every other message holds one event, on its kind's token.
+ */
+export const AUDIT_DECIDED = 'decided';
+
+/**
+ * The events of one audit message's text: one event, or the array of a `decided` message. Throws on what is
+ * not JSON; an element that is not an object is left out.
+ */
+export function auditEventsOf(text: string): Record<string, unknown>[] {
+  const parsed = JSON.parse(text) as unknown;
+  const all = Array.isArray(parsed) ? (parsed as unknown[]) : [parsed];
+  return all.filter((e): e is Record<string, unknown> => typeof e === 'object' && e !== null && !Array.isArray(e));
+}
 
 /** The fields every event has. */
 export interface AuditEnvelope {

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { natsConfig, type NatsConfig } from '../config/configuration.js';
 import { NatsConnectionService } from '../nats/nats-connection.service.js';
-import { firstCopies, type AuditRecord } from './audit.events.js';
+import { auditEventsOf, firstCopies, type AuditRecord } from './audit.events.js';
 import { auditFilter } from './audit-subject.js';
 
 /** The most events one history read returns (the oldest first): a bounded read whatever a corr_id holds. */
@@ -47,8 +47,9 @@ export class AuditReader {
       try {
         const text = m.string();
         if (!first(text)) continue;
-        const payload = JSON.parse(text) as Record<string, unknown>;
-        records.push({ ...payload, stream_seq: m.seq, stored_at: new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString() } as AuditRecord);
+        const storedAt = new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString();
+        // One event, or the events of a decision together (AUDIT_DECIDED): each its own record.
+        for (const event of auditEventsOf(text)) records.push({ ...event, stream_seq: m.seq, stored_at: storedAt } as AuditRecord);
       } catch {
         // Not an audit event (something else published on the audit subjects): left out.
       }

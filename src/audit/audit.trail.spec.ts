@@ -161,6 +161,73 @@ describe('AuditTrail', () => {
     expect(t.stored()).toBe(0);
   });
 
+  describe('the events of a decision, held for it', () => {
+    const frozenWf = (corrId: string) => ({
+      ...storedWorkflow(['risk'], { corrId }),
+      status: 'evaluating' as const,
+      frozenMs: 9_000,
+      why: 'decide' as const,
+      frozenBy: null,
+    });
+    const ctx = { corrId: 'c8', receivedSignals: {}, trigger: {}, requiredAgents: ['risk'] } as never;
+    const decision = '{"status":"completed"}';
+
+    it('go as one message on <corr_id>.decided: the signal that made it ready, the freeze, then decision_published', async () => {
+      const t = setUp();
+      const wf = frozenWf('c8.x');
+      t.trail.signalResult('c8.x', 'risk', signal, input, { kind: 'ready', workflow: wf, nowMs: 9_000 });
+      t.trail.frozen(wf, ctx, 'frozen');
+      // Another workflow's event meanwhile goes as it is.
+      t.trail.signalStale('other', 'risk', signal, input);
+      await new Promise((r) => setImmediate(r));
+      expect(published.map((p) => p.subject)).toEqual(['audit.other.signal_stale']);
+      t.trail.decisionPublished(wf, decision, 'completed', false, { startedMs: wf.startedMs, finishedMs: 9_010 });
+      await t.trail.flushed();
+      expect(published.map((p) => p.subject)).toEqual(['audit.other.signal_stale', 'audit.c8~x.decided']);
+      const events = JSON.parse(published[1].data) as Record<string, unknown>[];
+      expect(events.map((e) => e.event)).toEqual(['signal_stored', 'frozen', 'decision_published']);
+      expect(events[0]).toMatchObject({ made_ready: true, order: [9_000, 1, 42] });
+      expect(events[2]).toMatchObject({ decision: { status: 'completed' }, finalized: true, redis_ms: 9_010 });
+      expect(t.stored()).toBe(4);
+    });
+
+    it('go alone, on their own subjects, when the decision is not published (release), or after 5 s whatever happened', async () => {
+      jest.useFakeTimers({ doNotFake: ['setImmediate', 'nextTick', 'queueMicrotask'] });
+      const t = setUp();
+      const wf = frozenWf('c9');
+      t.trail.signalResult('c9', 'risk', signal, input, { kind: 'ready', workflow: wf, nowMs: 9_000 });
+      t.trail.frozen(wf, ctx, 'frozen');
+      t.trail.release(wf);
+      await new Promise((r) => setImmediate(r));
+      expect(published.map((p) => p.subject)).toEqual(['audit.c9.signal_stored', 'audit.c9.frozen']);
+      // Nothing held any more: the decision, published later after all, goes alone.
+      t.trail.decisionPublished(wf, decision, 'completed', false, null);
+      await t.trail.flushed();
+      expect(published.map((p) => p.subject)).toEqual(['audit.c9.signal_stored', 'audit.c9.frozen', 'audit.c9.decision_published']);
+
+      const late = frozenWf('c10');
+      t.trail.frozen(late, ctx, 'timeout', 0);
+      await jest.advanceTimersByTimeAsync(4_900);
+      expect(published).toHaveLength(3);
+      await jest.advanceTimersByTimeAsync(200);
+      expect(published.map((p) => p.subject)[3]).toBe('audit.c10.timeout');
+    });
+
+    it('count within the buffer bound; a decision_published the bound drops lets what was held go alone', async () => {
+      const t = setUp({ bufferSize: 2 });
+      const wf = frozenWf('c11');
+      t.trail.signalResult('c11', 'risk', signal, input, { kind: 'ready', workflow: wf, nowMs: 9_000 });
+      t.trail.frozen(wf, ctx, 'frozen');
+      t.trail.signalStale('c12', 'risk', signal, input);
+      expect(t.lost).toEqual(['buffer_full']);
+      t.trail.decisionPublished(wf, decision, 'completed', false, null);
+      expect(t.lost).toEqual(['buffer_full', 'buffer_full']);
+      await t.trail.flushed();
+      expect(published.map((p) => p.subject)).toEqual(['audit.c11.signal_stored', 'audit.c11.frozen']);
+      expect(t.stored()).toBe(2);
+    });
+  });
+
   it('keeps events while NATS is away (up to the buffer) rather than sending them into a dead connection', async () => {
     const t = setUp({ connected: false });
     t.trail.signalStale('c5', 'risk', signal, input);

@@ -7,7 +7,7 @@ import type { JetStreamPublisher } from '../nats/jetstream-publisher.js';
 import { utf8 } from '../nats/utf8.js';
 import type { AddSignalResult, Finalized, StoredWorkflow } from '../workflow/workflow.repository.js';
 import type { FinalStatus, WorkflowContext } from '../workflow/workflow.types.js';
-import { AUDIT_RANK, type AuditEventKind } from './audit.events.js';
+import { AUDIT_DECIDED, AUDIT_RANK, type AuditEventKind } from './audit.events.js';
 import { AuditMetrics } from './audit.metrics.js';
 import { auditSubject } from './audit-subject.js';
 
@@ -29,11 +29,21 @@ export interface AuditAdminAction {
   details?: Record<string, unknown>;
 }
 
-/** An event serialised when emitted: its subject and its JSON text; `tries`: batches it went in unconfirmed. */
+/**
+ * A message: an event serialised when emitted (its subject and its JSON text), or the events of a decision
+ * together (AUDIT_DECIDED); `events`: how many it holds; `tries`: batches it went in unconfirmed.
+ */
 interface Queued {
   subject: string;
   data: string;
+  events: number;
   tries: number;
+}
+
+/** The events held for a workflow's decision (by instance), and since when. */
+interface Held {
+  messages: Queued[];
+  sinceMs: number;
 }
 
 /** When a disconnected NATS is looked at again for the events waiting, or an unconfirmed batch sent again. */
@@ -44,6 +54,12 @@ const CONFIRM_TIMEOUT_MS = 2000;
 const MAX_TRIES = 20;
 /** On shutdown, the longest the trail waits for its events to be sent. */
 const SHUTDOWN_WAIT_MS = 3000;
+/**
+ * The longest events are held for their workflow's decision: far longer than a decision's publish and
+ * finalisation take, unless NATS or Redis fail them, and then the events go alone (as on any path that ends
+ * without the decision: a failed publish releases them at once).
+ */
+const HOLD_MS = 5000;
 
 const q = JSON.stringify as (value: string | null) => string;
 /** A number as JSON writes it: `null` for what is not finite (as JSON.stringify would), never `NaN`. */
@@ -73,9 +89,12 @@ const NO_INSTANCE = ',"workflow_id":null,"instance":null';
  * the next batch waits for. An acknowledged last event says the stream had a leader storing what the batch
  * sent before it; a batch not acknowledged (no leader while the stream elects one, a timeout, a lost
  * connection) is sent again, whole, so an event may be stored twice, byte for byte, and the readers keep
- * the first copy (`firstCopies`). At most META_AGENT_AUDIT_BUFFER events wait (queued or being sent); past
- * that, while NATS is slow or away, new events are dropped and counted (`meta_agent_audit_dropped_total`).
- * No decision reads anything from here.
+ * the first copy (`firstCopies`). The events of a workflow's decision (the signal that made it ready, its
+ * freeze, its `decision_published`) are held until the last of them and go as one message (AUDIT_DECIDED):
+ * fewer messages for the client to write and for the servers to store (docs/PERFORMANCE.md); a decision
+ * that is not published releases them alone. At most META_AGENT_AUDIT_BUFFER events wait (held, queued or
+ * being sent); past that, while NATS is slow or away, new events are dropped and counted
+ * (`meta_agent_audit_dropped_total`). No decision reads anything from here.
  *
  * With META_AGENT_AUDIT off every method returns at once.
  */
@@ -92,6 +111,11 @@ export class AuditTrail implements OnApplicationShutdown {
   private atJson = '';
   private queue: Queued[] = [];
   private inFlight = 0;
+  /** Events queued, in flight or held: what META_AGENT_AUDIT_BUFFER bounds. */
+  private waiting = 0;
+  /** The events of workflows being decided, by instance: sent with the decision, as one message. */
+  private held = new Map<string, Held>();
+  private holdTimer: ReturnType<typeof setTimeout> | undefined;
   private scheduled = false;
   private retry: ReturnType<typeof setTimeout> | undefined;
   /** A batch was written and its flush (the server has read it) is awaited. */
@@ -187,7 +211,10 @@ export class AuditTrail implements OnApplicationShutdown {
       if (result.workflow) instance = instanceMembers(result.workflow);
       if (result.kind === 'ready') extra += ',"made_ready":true';
     }
-    this.emit(corrId, kind, `${instance},"agent":${q(agent)}${extra}`, redisMs, input, member('signal', signalJson));
+    const event = this.event(corrId, kind, `${instance},"agent":${q(agent)}${extra}`, redisMs, input, member('signal', signalJson));
+    // The signal that made it ready goes with the workflow's decision, which follows at once.
+    if (result.kind === 'ready') this.hold(result.workflow, event);
+    else this.send(event);
   }
 
   /* Deciding */
@@ -211,7 +238,7 @@ export class AuditTrail implements OnApplicationShutdown {
       // A strategy may have put something unserialisable in the context it was given: this event only.
       return this.failed(error);
     }
-    this.emit(
+    const event = this.event(
       wf.corrId,
       origin,
       members,
@@ -220,6 +247,7 @@ export class AuditTrail implements OnApplicationShutdown {
       `,"snapshot":{"trigger":${wf.triggerJson},"signals":${rawObject(wf.signals)}}`,
       takeover ? (wf.frozenMs ?? undefined) : undefined,
     );
+    this.hold(wf, event);
   }
 
   /**
@@ -229,7 +257,7 @@ export class AuditTrail implements OnApplicationShutdown {
    */
   decisionPublished(wf: StoredWorkflow, decisionJson: string, status: FinalStatus, duplicate: boolean, finalized: Finalized): void {
     if (!this.enabled) return;
-    this.emit(
+    const event = this.event(
       wf.corrId,
       'decision_published',
       `${instanceMembers(wf)},"status":${q(status)},"duplicate":${duplicate},"finalized":${finalized !== null}`,
@@ -239,6 +267,28 @@ export class AuditTrail implements OnApplicationShutdown {
       // Not finalised here: sorted by its freeze (Redis's clock), after it by rank.
       finalized ? undefined : (wf.frozenMs ?? undefined),
     );
+    const instance = instanceOf(wf);
+    const held = this.held.get(instance);
+    if (!held) return this.send(event);
+    this.held.delete(instance);
+    if (!event) return this.sendAll(held.messages);
+    // Concatenated, not joined: V8 keeps `+` results as ropes of the event texts, flattened once when the
+    // message is encoded (a join copies them into a new string first).
+    let data = '[';
+    for (const m of held.messages) data += m.data + ',';
+    this.send({ subject: auditSubject(this.prefix, wf.corrId, AUDIT_DECIDED), data: data + event.data + ']', events: held.messages.length + 1, tries: 0 });
+  }
+
+  /**
+   * Sends alone, now, the events held for a workflow's decision: the decision was not published (it is
+   * decided again later, from the same snapshot, by whoever claims it next).
+   */
+  release(wf: { workflowId: string; startedMs: number }): void {
+    const instance = instanceOf(wf);
+    const held = this.held.get(instance);
+    if (!held) return;
+    this.held.delete(instance);
+    this.sendAll(held.messages);
   }
 
   adminAction(corrId: string, a: AuditAdminAction, redisMs: number | null = null): void {
@@ -260,8 +310,12 @@ export class AuditTrail implements OnApplicationShutdown {
     this.emit(corrId, 'admin_action', fields, redisMs, null);
   }
 
-  /** Resolves once every event emitted so far is sent and read by the server, or dropped (tests, shutdown). */
+  /**
+   * Resolves once every event emitted so far is sent and read by the server, or dropped (tests, shutdown);
+   * events held for a decision are sent at once, alone.
+   */
   flushed(): Promise<void> {
+    this.releaseHeld(Infinity);
     if (this.queue.length === 0 && this.inFlight === 0) return Promise.resolve();
     return new Promise<void>((resolve) => this.idle.push(resolve));
   }
@@ -277,6 +331,7 @@ export class AuditTrail implements OnApplicationShutdown {
     // No pause before a try now: what is left goes at once.
     clearTimeout(this.retry);
     this.retry = undefined;
+    this.releaseHeld(Infinity);
     this.flush();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([this.flushed(), new Promise<void>((resolve) => (timer = setTimeout(resolve, SHUTDOWN_WAIT_MS)))]);
@@ -284,7 +339,8 @@ export class AuditTrail implements OnApplicationShutdown {
     this.closed = true;
     clearTimeout(this.retry);
     this.retry = undefined;
-    const lost = this.queue.length;
+    clearTimeout(this.holdTimer);
+    const lost = this.queue.reduce((sum, m) => sum + m.events, 0) + [...this.held.values()].reduce((sum, h) => sum + h.messages.length, 0);
     if (lost > 0) {
       this.metrics.lost('publish_failed', lost);
       this.logger.warn({ msg: 'audit events not sent before shutdown', events: lost });
@@ -292,18 +348,34 @@ export class AuditTrail implements OnApplicationShutdown {
   }
 
   /**
-   * Serialises one event and queues it. `members`: the envelope's `workflow_id` and `instance`, then the
-   * event's own fields, as object members (`,"k":v...`); `tail`: raw members embedded last (inputs and
-   * decisions as received, never parsed again). `redisMs`: Redis's clock at the step, if it has it;
-   * `sortMs`: the time to sort by when it has not (default: JetStream's stored time of an early signal, else
-   * the replica's clock). The text is built here, once, without an intermediate object (the trail's cost is
-   * per event, several per workflow: docs/PERFORMANCE.md).
+   * Serialises one event and queues it (`event`, then `send`).
    */
   private emit(corrId: string, kind: AuditEventKind, members: string, redisMs: number | null, input: AuditInputMeta | null, tail = '', sortMs?: number): void {
-    if (this.queue.length + this.inFlight >= this.capacity) {
+    this.send(this.event(corrId, kind, members, redisMs, input, tail, sortMs));
+  }
+
+  /**
+   * Serialises one event, admitted within the buffer's bound (else dropped and counted: null). `members`: the
+   * envelope's `workflow_id` and `instance`, then the event's own fields, as object members (`,"k":v...`);
+   * `tail`: raw members embedded last (inputs and decisions as received, never parsed again). `redisMs`:
+   * Redis's clock at the step, if it has it; `sortMs`: the time to sort by when it has not (default:
+   * JetStream's stored time of an early signal, else the replica's clock). The text is built here, once,
+   * without an intermediate object (the trail's cost is per event, several per workflow: docs/PERFORMANCE.md).
+   */
+  private event(
+    corrId: string,
+    kind: AuditEventKind,
+    members: string,
+    redisMs: number | null,
+    input: AuditInputMeta | null,
+    tail = '',
+    sortMs?: number,
+  ): Queued | null {
+    if (this.waiting >= this.capacity) {
       this.metrics.lost('buffer_full');
-      return;
+      return null;
     }
+    this.waiting++;
     const now = Date.now();
     if (now !== this.atMs) {
       this.atMs = now;
@@ -311,17 +383,66 @@ export class AuditTrail implements OnApplicationShutdown {
     }
     const ms = redisMs ?? sortMs ?? (kind === 'signal_early' || kind === 'signal_early_superseded' ? (input?.storedAtMs ?? now) : now);
     const inputMember = input ? `,"input":{"seq":${n(input.sequence)},"received_ms":${n(input.storedAtMs)}}` : '';
-    this.queue.push({
-      tries: 0,
+    return {
       subject: auditSubject(this.prefix, corrId, kind),
       data:
         `{"v":1,"event":"${kind}","corr_id":${q(corrId)}${members},"redis_ms":${n(redisMs)}` +
         `,"order":[${n(ms)},${AUDIT_RANK[kind]},${n(input?.sequence ?? 0)}],"at":${this.atJson},"replica":${this.replicaJson}${inputMember}${tail}}`,
-    });
+      events: 1,
+      tries: 0,
+    };
+  }
+
+  /** Queues a message (null: an event not admitted); the queue goes at the end of the event-loop turn. */
+  private send(message: Queued | null): void {
+    if (!message) return;
+    this.queue.push(message);
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
     }
+  }
+
+  private sendAll(messages: Queued[]): void {
+    for (const m of messages) this.send(m);
+  }
+
+  /** Holds an event for the decision of its workflow (`decisionPublished` sends them together). */
+  private hold(wf: { workflowId: string; startedMs: number }, event: Queued | null): void {
+    if (!event) return;
+    const instance = instanceOf(wf);
+    const held = this.held.get(instance);
+    if (held) {
+      held.messages.push(event);
+      return;
+    }
+    this.held.set(instance, { messages: [event], sinceMs: Date.now() });
+    this.releaseLater();
+  }
+
+  /** Sends alone the events held since `sinceMs` or before (Infinity: all); looks again later at the rest. */
+  private releaseHeld(sinceMs: number): void {
+    // A Map iterates in insertion order: the oldest first.
+    for (const [instance, held] of this.held) {
+      if (held.sinceMs > sinceMs) break;
+      this.held.delete(instance);
+      this.sendAll(held.messages);
+    }
+    this.releaseLater();
+  }
+
+  /** A timer (one at a time) for the oldest events held: they go alone HOLD_MS after they were held. */
+  private releaseLater(): void {
+    if (this.holdTimer !== undefined || this.closed) return;
+    const oldest = this.held.values().next().value;
+    if (!oldest) return;
+    this.holdTimer = setTimeout(
+      () => {
+        this.holdTimer = undefined;
+        this.releaseHeld(Date.now() - HOLD_MS);
+      },
+      Math.max(0, oldest.sinceMs + HOLD_MS - Date.now()),
+    ).unref();
   }
 
   /**
@@ -345,25 +466,31 @@ export class AuditTrail implements OnApplicationShutdown {
     this.queue = [];
     const nc = this.nats.connection;
     const sent: Queued[] = [];
+    let events = 0;
     for (let i = 0; i < batch.length - 1; i++) {
-      const e = batch[i];
+      const m = batch[i];
       try {
-        nc.publish(e.subject, utf8(e.data));
-        sent.push(e);
+        nc.publish(m.subject, utf8(m.data));
+        sent.push(m);
+        events += m.events;
       } catch (error) {
-        // Closed or draining connection: this event only.
-        this.failed(error);
+        // Closed or draining connection: this message only.
+        this.dropped(error, m.events);
       }
     }
     const last = batch[batch.length - 1];
     sent.push(last);
-    this.inFlight = sent.length;
+    events += last.events;
+    this.inFlight = events;
     this.sending = true;
     this.publisher ??= this.nats.acknowledgedPublisher(CONFIRM_TIMEOUT_MS);
     this.publisher
       .publish(last.subject, last.data)
       .then(
-        () => this.metrics.stored(sent.length),
+        () => {
+          this.waiting -= events;
+          this.metrics.stored(events);
+        },
         (error: unknown) => this.unconfirmed(sent, error),
       )
       .finally(() => {
@@ -377,20 +504,25 @@ export class AuditTrail implements OnApplicationShutdown {
   /**
    * A batch whose last event JetStream did not acknowledge: what the servers read may not be stored (no
    * leader while the stream elects one, the connection lost), so the whole batch goes again, first, after a
-   * pause. An event already in MAX_TRIES such batches is given up and counted.
+   * pause. A message already in MAX_TRIES such batches is given up, its events counted.
    */
   private unconfirmed(sent: Queued[], error: unknown): void {
     const again: Queued[] = [];
-    for (const e of sent) {
-      if (++e.tries < MAX_TRIES) again.push(e);
+    let events = 0;
+    let givenUp = 0;
+    for (const m of sent) {
+      if (++m.tries < MAX_TRIES) {
+        again.push(m);
+        events += m.events;
+      } else givenUp += m.events;
     }
-    if (again.length < sent.length) this.failed(error, sent.length - again.length);
-    // Within the buffer's bound: these were counted in it while in flight, and emit admitted the rest beside them.
+    if (givenUp > 0) this.dropped(error, givenUp);
+    // Within the buffer's bound: these were counted in it while in flight, and event() admitted the rest beside them.
     this.queue = again.concat(this.queue);
     const now = Date.now();
     if (now - this.lastRetryLog >= 60_000) {
       this.lastRetryLog = now;
-      this.logger.warn({ msg: 'audit batch not acknowledged by JetStream, sending it again', events: again.length, error: describeError(error) });
+      this.logger.warn({ msg: 'audit batch not acknowledged by JetStream, sending it again', events, error: describeError(error) });
     }
     this.later();
   }
@@ -410,6 +542,12 @@ export class AuditTrail implements OnApplicationShutdown {
       this.idle = [];
       for (const resolve of waiting) resolve();
     }
+  }
+
+  /** Events admitted that will not be sent: out of the buffer's bound, and counted. */
+  private dropped(error: unknown, events: number): void {
+    this.waiting -= events;
+    this.failed(error, events);
   }
 
   private failed(error: unknown, n = 1): void {

@@ -255,6 +255,8 @@ export class WorkflowService {
     this.audit.frozen(workflow, ctx, options.origin ?? 'frozen', options.ageMs);
     const outcome = await this.evaluate(ctx, workflow.why ?? 'decide', workflow.frozenBy, frozenMs);
     const published = await this.publish(workflow, outcome.json, outcome.status, outcome.decision.action, options);
+    // Not published: the events held for its decision_published (its freeze) go now, alone.
+    if (!published) this.audit.release(workflow);
     return { json: outcome.json, published };
   }
 

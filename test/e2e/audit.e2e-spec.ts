@@ -1,5 +1,5 @@
 import { parseSettings } from '../../src/config/env.schema.js';
-import { AUDIT_EVENTS, type AuditEnvelope, type AuditInput } from '../../src/audit/audit.events.js';
+import { AUDIT_DECIDED, AUDIT_EVENTS, auditEventsOf, type AuditEnvelope, type AuditInput } from '../../src/audit/audit.events.js';
 import { defineScripts } from '../../src/redis/redis-scripts.js';
 import { WorkflowRepository } from '../../src/workflow/workflow.repository.js';
 import { AppProcess } from '../support/app.js';
@@ -25,12 +25,15 @@ let app: AppProcess;
 /** An event as stored: the envelope (src/audit/audit.events.ts) and its kind's own fields. */
 type AuditEvent = AuditEnvelope & { input?: AuditInput; [field: string]: any };
 
-/** The corr_id's audit events in the AUDIT stream (its subjects: `audit.<corr_id, . as ~>.<event>`), in stream order. */
+/**
+ * The corr_id's audit events in the AUDIT stream (its subjects: `audit.<corr_id, . as ~>.<event>`, and
+ * `.decided` for the events of a decision together), in stream order, each with the subject of its message.
+ */
 async function auditOf(corrId: string): Promise<(AuditEvent & { subject: string })[]> {
   const token = corrId.replaceAll('.', '~');
   return (await infra.bus.read('AUDIT'))
     .filter((m) => m.subject.startsWith(`audit.${token}.`))
-    .map((m) => ({ ...(JSON.parse(m.string()) as AuditEvent), subject: m.subject }));
+    .flatMap((m) => auditEventsOf(m.string()).map((e) => ({ ...(e as AuditEvent), subject: m.subject })));
 }
 
 /** Waits until the corr_id has an event of each kind given (as many times as listed), then returns all its events. */
@@ -102,8 +105,10 @@ describe('audit trail on (the default)', () => {
       expect(s.input?.received_ms).toBeGreaterThan(0);
       expect(s.redis_ms).toBeGreaterThanOrEqual(started);
       expect(s.signal).toMatchObject({ corr_id: id, agent_name: s.agent });
-      expect(s.subject).toBe(`audit.${id.replace('.', '~')}.signal_stored`);
+      // The signal that made it ready went with the freeze and the decision, in one message.
+      expect(s.subject).toBe(`audit.${id.replace('.', '~')}.${s.made_ready === true ? AUDIT_DECIDED : 'signal_stored'}`);
     }
+    expect(stored.filter((s) => s.made_ready === true)).toHaveLength(1);
 
     const frozen = one(events, 'frozen');
     expect(frozen).toMatchObject({ instance: accepted.instance, why: 'decide', by: null });
@@ -121,6 +126,7 @@ describe('audit trail on (the default)', () => {
     expect(published).toMatchObject({ instance: accepted.instance, status: decision.status, duplicate: false, finalized: true });
     expect(published.decision).toEqual(decision);
     expect(published.redis_ms).toBeGreaterThanOrEqual(frozen.redis_ms!);
+    expect([frozen.subject, published.subject]).toEqual([`audit.${id.replace('.', '~')}.${AUDIT_DECIDED}`, `audit.${id.replace('.', '~')}.${AUDIT_DECIDED}`]);
 
     // The same trigger again, and a signal after the decision.
     await infra.bus.publish(TRIGGER_SUBJECT, trigger(id));
@@ -273,26 +279,43 @@ describe('signals orphaned on arrival (early-signal grace 0)', () => {
 describe('every event stored, against docs/asyncapi.yaml', () => {
   const { document } = readAsyncApi();
   const auditEvent = asyncApiSchemas(document)('AuditEvent');
+  const auditDecided = asyncApiSchemas(document)('AuditDecided');
   const { members } = auditEventKinds(document);
 
   it('fits the schema of its kind and names no member the document does not; every kind occurs', async () => {
     const messages = await infra.bus.read('AUDIT');
     const kinds = new Set<string>();
+    let decided = 0;
     for (const m of messages) {
-      const event = JSON.parse(m.string()) as Record<string, unknown>;
-      const kind = String(event.event);
-      kinds.add(kind);
       const where = `${m.subject} (stream seq ${m.seq})`;
-      expect({ where, errors: auditEvent(event) ? [] : auditEvent.errors }).toEqual({ where, errors: [] });
-      expect({ where, undocumented: Object.keys(event).filter((key) => !members(kind).has(key)) }).toEqual({ where, undocumented: [] });
-      expect(m.subject).toBe(`audit.${String(event.corr_id).replaceAll('.', '~')}.${kind}`);
+      const payload = JSON.parse(m.string()) as unknown;
+      if (m.subject.endsWith(`.${AUDIT_DECIDED}`)) {
+        decided++;
+        expect({ where, errors: auditDecided(payload) ? [] : auditDecided.errors }).toEqual({ where, errors: [] });
+        const events = payload as Record<string, unknown>[];
+        expect({ where, last: events.at(-1)?.event, instances: new Set(events.map((e) => e.instance)).size }).toEqual({
+          where,
+          last: 'decision_published',
+          instances: 1,
+        });
+      }
+      for (const event of auditEventsOf(m.string())) {
+        const kind = String(event.event);
+        kinds.add(kind);
+        expect({ where, errors: auditEvent(event) ? [] : auditEvent.errors }).toEqual({ where, errors: [] });
+        expect({ where, undocumented: Object.keys(event).filter((key) => !members(kind).has(key)) }).toEqual({ where, undocumented: [] });
+        const token = String(event.corr_id).replaceAll('.', '~');
+        expect(m.subject).toBe(Array.isArray(payload) ? `audit.${token}.${AUDIT_DECIDED}` : `audit.${token}.${kind}`);
+      }
     }
+    // A decision of the replica that froze it goes with its freeze: the tests above decided many.
+    expect(decided).toBeGreaterThan(0);
     // The tests above produced every kind the code knows, so every schema met a real event.
     expect([...kinds].sort()).toEqual([...AUDIT_EVENTS].sort());
     expect(messages.length).toBeGreaterThan(AUDIT_EVENTS.length);
 
     // And a real event broken is refused: without its corr_id, or of a kind the document does not know.
-    const accepted = messages.map((m) => JSON.parse(m.string()) as Record<string, unknown>).find((e) => e.event === 'trigger_accepted')!;
+    const accepted = messages.flatMap((m) => auditEventsOf(m.string())).find((e) => e.event === 'trigger_accepted')!;
     expect(auditEvent(accepted)).toBe(true);
     const { corr_id: _dropped, ...withoutCorrId } = accepted;
     expect(auditEvent(withoutCorrId)).toBe(false);

@@ -1,4 +1,5 @@
 import { jetstreamManager } from '@nats-io/jetstream';
+import { auditEventsOf } from '../../src/audit/audit.events.js';
 import { AppProcess, freePort } from '../support/app.js';
 import { uniqueId, waitFor } from '../support/env.js';
 import { useInfra, waitForQuiet } from '../support/infra.js';
@@ -135,7 +136,7 @@ it('SIGTERM under load: nothing pulled is lost or decided twice; what was on the
     // And a SIGTERM loses no audit event (docs/ARCHITECTURE.md, "What a crash can lose"): every workflow's
     // acceptance and finalised decision are recorded, those of the messages the first replica finished while
     // it stopped included.
-    const audit = (await infra.bus.read('AUDIT')).map((m) => JSON.parse(m.string()) as { event: string; corr_id: string; finalized?: boolean });
+    const audit = (await infra.bus.read('AUDIT')).flatMap((m) => auditEventsOf(m.string()) as { event: string; corr_id: string; finalized?: boolean }[]);
     for (const kind of ['trigger_accepted', 'decision_published']) {
       const recorded = new Set(audit.filter((e) => e.event === kind && e.finalized !== false).map((e) => e.corr_id));
       expect({ kind, missing: ids.filter((id) => !recorded.has(id)) }).toEqual({ kind, missing: [] });

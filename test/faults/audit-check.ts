@@ -1,5 +1,5 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import { firstCopies } from '../../src/audit/audit.events.js';
+import { AUDIT_DECIDED, firstCopies } from '../../src/audit/audit.events.js';
 import { asyncApiSchemas, readAsyncApi } from '../support/asyncapi.js';
 import { digest, type StoredDecision } from './check.js';
 import type { WorkflowRecord } from './load.js';
@@ -82,7 +82,9 @@ const startedOf = (instance: string) => Number(instance.slice(instance.lastIndex
 export async function checkAuditTrail(input: AuditCheckInput): Promise<AuditCheckResult> {
   const violations = new Map<string, string[]>();
   const violate = (kind: string, detail: string) => violations.set(kind, [...(violations.get(kind) ?? []), detail]);
-  const validate = asyncApiSchemas(readAsyncApi().document)('AuditEvent');
+  const schemas = asyncApiSchemas(readAsyncApi().document);
+  const validate = schemas('AuditEvent');
+  const validateDecided = schemas('AuditDecided');
 
   // The events, by corr_id.
   const byCorrId = new Map<string, Seen[]>();
@@ -99,11 +101,31 @@ export async function checkAuditTrail(input: AuditCheckInput): Promise<AuditChec
       copies++;
       return;
     }
-    const e = JSON.parse(text) as Record<string, any>;
-    if (!validate(e)) {
-      invalid++;
-      violate('audit: event not fitting docs/asyncapi.yaml', `${m.subject}: ${JSON.stringify(validate.errors?.slice(0, 2))}`);
+    const payload = JSON.parse(text) as Record<string, any> | Record<string, any>[];
+    if (m.subject.endsWith(`.${AUDIT_DECIDED}`)) {
+      // The events of a decision together: its freeze (and the signal that made it ready), then the decision.
+      const events = Array.isArray(payload) ? payload : [payload];
+      if (!validateDecided(events)) {
+        invalid++;
+        violate('audit: decided message not fitting docs/asyncapi.yaml', `${m.subject}: ${JSON.stringify(validateDecided.errors?.slice(0, 2))}`);
+      }
+      const instances = new Set(events.map((e) => e.instance));
+      if (events.at(-1)?.event !== 'decision_published' || instances.size !== 1)
+        violate(
+          'audit: decided message not one instance ending with its decision',
+          `${m.subject}: ${events.map((e) => `${e.event} ${e.instance}`).join(', ')}`,
+        );
+      for (const e of events) take(e);
+    } else {
+      if (Array.isArray(payload) || !validate(payload)) {
+        invalid++;
+        violate('audit: event not fitting docs/asyncapi.yaml', `${m.subject}: ${JSON.stringify(validate.errors?.slice(0, 2))}`);
+      }
+      if (!Array.isArray(payload)) take(payload);
     }
+  });
+
+  function take(e: Record<string, any>): void {
     const kind = String(e.event);
     kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
     const seen: Seen = { kind, instance: e.instance ?? null, redisMs: e.redis_ms ?? null };
@@ -124,7 +146,7 @@ export async function checkAuditTrail(input: AuditCheckInput): Promise<AuditChec
     const list = byCorrId.get(String(e.corr_id));
     if (list) list.push(seen);
     else byCorrId.set(String(e.corr_id), [seen]);
-  });
+  }
 
   // The instances decided (the first decision of each workflow: the main check judges duplicates).
   const decided = new Map<string, StoredDecision>();
@@ -234,8 +256,8 @@ export async function checkAuditTrail(input: AuditCheckInput): Promise<AuditChec
 
   const gapCells = (k: 'excused' | 'unexcused') => GAPS.map((g) => gaps[g][k]).join(' / ');
   const rows: [string, string][] = [
-    ['audit events in AUDIT / not fitting docs/asyncapi.yaml', `${read} / ${invalid}`],
-    ['audit events stored twice (a batch sent again when not acknowledged; read once)', `${copies}`],
+    ['audit messages in AUDIT / events in them / not fitting docs/asyncapi.yaml', `${read} / ${[...kinds.values()].reduce((a, b) => a + b, 0)} / ${invalid}`],
+    ['audit messages stored twice (a batch sent again when not acknowledged; read once)', `${copies}`],
     [
       'audit events by kind',
       [...kinds]

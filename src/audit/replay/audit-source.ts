@@ -1,5 +1,5 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { firstCopies, type AuditRecord } from '../audit.events.js';
+import { auditEventsOf, firstCopies, type AuditRecord } from '../audit.events.js';
 import { auditFilter } from '../audit-subject.js';
 
 /** Pull size of the replay's read of the audit stream. */
@@ -36,12 +36,11 @@ export async function readAuditSince(
       got++;
       try {
         const text = m.string();
-        if (first(text))
-          out.push({
-            ...(JSON.parse(text) as Record<string, unknown>),
-            stream_seq: m.seq,
-            stored_at: new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString(),
-          } as AuditRecord);
+        if (first(text)) {
+          const storedAt = new Date(Math.floor(m.info.timestampNanos / 1e6)).toISOString();
+          // One event, or the events of a decision together (AUDIT_DECIDED).
+          for (const event of auditEventsOf(text)) out.push({ ...event, stream_seq: m.seq, stored_at: storedAt } as AuditRecord);
+        }
       } catch {
         // not an audit event
       }

@@ -42,7 +42,14 @@ describe('docs/asyncapi.yaml', () => {
         .all()
         .map((c) => c.address())
         .sort(),
-    ).toEqual(['audit.{corr_token}.{event}', 'deadletter.signals', 'orchestrated.decision', 'signals.enriched.{agent}', 'signals.normalized']);
+    ).toEqual([
+      'audit.{corr_token}.decided',
+      'audit.{corr_token}.{event}',
+      'deadletter.signals',
+      'orchestrated.decision',
+      'signals.enriched.{agent}',
+      'signals.normalized',
+    ]);
     const operations = Object.fromEntries(
       parsed
         ?.operations()
@@ -55,6 +62,7 @@ describe('docs/asyncapi.yaml', () => {
       sendDecision: 'send orchestrated.decision',
       sendDeadLetter: 'send deadletter.signals',
       sendAuditEvent: 'send audit.{corr_token}.{event}',
+      sendAuditDecided: 'send audit.{corr_token}.decided',
     });
   });
 
