@@ -128,7 +128,9 @@ export function table(r) {
       `${a.on.decisions_per_s} decisions/s`,
       `CPU ms/workflow (self+redis+nats) ${a.on.cpu_ms_per_workflow}; internal p99 ${a.on.p99_ms} ms`,
     );
-    row('audit events per workflow', `${a.on.events_per_workflow} (${a.on.bytes_per_workflow} B stored)`, `dropped ${a.on.dropped}`);
+    // Runs before a decision's events went as one message recorded `events_per_workflow` (then one message each).
+    const messages = a.on.messages_per_workflow ?? a.on.events_per_workflow;
+    row('audit messages per workflow', `${messages} (${a.on.bytes_per_workflow} B stored)`, `dropped ${a.on.dropped}`);
     row('ratio on / off', a.ratio);
   }
   if (r.scaling) {

@@ -37,7 +37,8 @@ export async function phaseAudit(n, inbound) {
       decisions_per_s: Math.round(on),
       cpu_ms_per_workflow: cpu('audit-on'),
       p99_ms: med('audit-on', (x) => x.internal_signal_to_decision_ms?.p99),
-      events_per_workflow: med('audit-on', (x) => x.audit_stream.messages / n),
+      // Messages in the audit stream: a decision's events go as one (docs/ARCHITECTURE.md, "Audit trail").
+      messages_per_workflow: med('audit-on', (x) => x.audit_stream.messages / n),
       bytes_per_workflow: Math.round(med('audit-on', (x) => x.audit_stream.bytes / n)),
       dropped: med('audit-on', (x) => x.check.audit_dropped),
     },
