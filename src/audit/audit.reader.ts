@@ -23,7 +23,7 @@ export class AuditReader {
     return this.config.audit.enabled;
   }
 
-  /** The corr_id's events, oldest first (stream order); `truncated` when there were more than `limit`. */
+  /** The corr_id's events, at most `limit`, oldest first (stream order); `truncated` when there were more. */
   async read(corrId: string, limit = HISTORY_MAX_EVENTS): Promise<{ records: AuditRecord[]; truncated: boolean }> {
     const { stream, subjectPrefix } = this.config.audit;
     const filter = auditFilter(subjectPrefix, corrId);
@@ -53,8 +53,9 @@ export class AuditReader {
       } catch {
         // Not an audit event (something else published on the audit subjects): left out.
       }
-      if (read >= wanted) break;
+      if (read >= wanted || records.length >= limit) break;
     }
-    return { records, truncated: total > wanted };
+    // `limit` counts events: a message of a decision holds several (AUDIT_DECIDED).
+    return { records: records.slice(0, limit), truncated: total > read || records.length > limit };
   }
 }
